@@ -1,0 +1,318 @@
+//! The crate's one error type: [`Error`], classified by [`ErrorKind`].
+//!
+//! Callers match on [`Error::kind`]; the message is for humans and logs and never contains a
+//! secret, a code or a full phone number. Errors that came from a remote service (Twilio, SSKS)
+//! also carry a [`RemoteError`] with the service's own status and error code.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use crate::webauthn::WebAuthnFailure;
+
+/// Shorthand for `std::result::Result<T, keyward::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, as a caller can act on it.
+///
+/// The enum is `#[non_exhaustive]`: new kinds may be added in minor releases, so always keep a
+/// wildcard arm when matching.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The caller passed something malformed (a bad phone number, an empty identity, a code of
+    /// the wrong length, a response that does not parse). Not retryable.
+    InvalidInput,
+    /// The library or backend is misconfigured (missing credential, bad SID shape, a test-only
+    /// option in production). Detected before any request is sent.
+    Config,
+    /// The thing asked for does not exist, or no longer exists (a verification that was approved,
+    /// expired or exhausted; an unknown session; no stored identity).
+    NotFound,
+    /// The thing asked for existed but its lifetime is over.
+    Expired,
+    /// The per-item attempt limit (code checks, challenge validations) is exhausted.
+    TooManyAttempts,
+    /// The per-item send limit (re-sends of one verification) is exhausted.
+    TooManySends,
+    /// A rate limit (per destination, per account, remote 429) refused the request.
+    RateLimited {
+        /// How long the caller should wait before trying again, when known.
+        retry_after: Option<Duration>,
+    },
+    /// A single-use item (ceremony state, challenge, approved code) was presented again.
+    AlreadyUsed,
+    /// A presented credential, code or challenge was wrong, where the protocol treats that as an
+    /// error rather than an ordinary answer.
+    Rejected,
+    /// The remote service refused our own credentials (Twilio 20003, HTTP 401).
+    Unauthorized,
+    /// The remote service refused the operation for policy reasons (HTTP 403: landline,
+    /// geo-permissions, fraud guard, ...).
+    Forbidden,
+    /// An encrypted blob could not be opened: wrong key, wrong user or app id, or tampered data.
+    CannotOpen,
+    /// A token (JWT) failed to decode or verify.
+    InvalidToken,
+    /// A WebAuthn ceremony check failed; the reason says which.
+    WebAuthn(WebAuthnFailure),
+    /// The feature or algorithm is not supported by this backend or build.
+    Unsupported,
+    /// Network failure: connection refused or closed, TLS, DNS.
+    Transport,
+    /// The remote did not answer in time.
+    Timeout,
+    /// The remote answered something that does not follow its protocol (malformed JSON, missing
+    /// field, unexpected status).
+    Protocol,
+    /// The remote service returned an error that has no more specific kind; see
+    /// [`Error::remote`] for its status and code.
+    Backend,
+    /// The state store failed or lost a race too many times.
+    Storage,
+    /// The random source failed.
+    Random,
+}
+
+impl ErrorKind {
+    /// A short stable name for the kind, for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Config => "configuration",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Expired => "expired",
+            ErrorKind::TooManyAttempts => "too many attempts",
+            ErrorKind::TooManySends => "too many sends",
+            ErrorKind::RateLimited { .. } => "rate limited",
+            ErrorKind::AlreadyUsed => "already used",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::CannotOpen => "cannot open",
+            ErrorKind::InvalidToken => "invalid token",
+            ErrorKind::WebAuthn(_) => "webauthn",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Backend => "backend",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Random => "random source",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::WebAuthn(reason) => write!(f, "webauthn: {reason}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// An error reported by a remote service, kept as the service gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    /// Which service answered (`"twilio-verify"`, `"twilio-messaging"`, `"ssks"`, ...).
+    pub service: &'static str,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// The service's own error code (Twilio's 60202, 20404, ...), when it gave one.
+    pub code: Option<u32>,
+    /// The service's message, when it gave one. Services do not echo secrets in their messages;
+    /// keyward truncates the text to 300 characters.
+    pub message: Option<String>,
+}
+
+/// The crate's error: a [`kind`](Error::kind) to match on, a human message, an optional
+/// [`RemoteError`] and an optional source error.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    remote: Option<RemoteError>,
+    retryable: bool,
+    source: Option<BoxedSource>,
+}
+
+impl Error {
+    /// Creates an error of `kind` with a message. The message must not contain secrets.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        let retryable = matches!(
+            kind,
+            ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::RateLimited { .. }
+        );
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                remote: None,
+                retryable,
+                source: None,
+            }),
+        }
+    }
+
+    /// Shorthand for an [`ErrorKind::InvalidInput`] error.
+    pub fn invalid_input(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::Config`] error.
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::Storage`] error.
+    pub fn storage(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Storage, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::WebAuthn`] error with its reason.
+    pub fn webauthn(reason: WebAuthnFailure) -> Self {
+        let message = reason.to_string();
+        Error::new(ErrorKind::WebAuthn(reason), message)
+    }
+
+    /// Attaches the error that caused this one.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.inner.source = Some(Box::new(source));
+        self
+    }
+
+    /// Attaches the remote service's own error.
+    pub fn with_remote(mut self, remote: RemoteError) -> Self {
+        self.inner.remote = Some(remote);
+        self
+    }
+
+    /// Overrides whether retrying the same request may succeed.
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.inner.retryable = retryable;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// The human-readable message (never contains secrets).
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The remote service's own error, when the error came from one.
+    pub fn remote(&self) -> Option<&RemoteError> {
+        self.inner.remote.as_ref()
+    }
+
+    /// The remote service's error code (Twilio's `60202`, ...), when it gave one.
+    pub fn remote_code(&self) -> Option<u32> {
+        self.inner.remote.as_ref().and_then(|r| r.code)
+    }
+
+    /// Whether the same request may succeed if retried later (transport failures, timeouts,
+    /// rate limits). Backends already retry idempotent requests themselves; this is for callers
+    /// deciding what to tell their user.
+    pub fn is_retryable(&self) -> bool {
+        self.inner.retryable
+    }
+
+    /// The WebAuthn failure reason, when this is a WebAuthn error.
+    pub fn webauthn_failure(&self) -> Option<&WebAuthnFailure> {
+        match &self.inner.kind {
+            ErrorKind::WebAuthn(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(remote) = &self.inner.remote {
+            d.field("remote", remote);
+        }
+        d.field("retryable", &self.inner.retryable);
+        if let Some(source) = &self.inner.source {
+            d.field("source", &source.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
+        if let Some(remote) = &self.inner.remote {
+            write!(f, " ({} http {}", remote.service, remote.status)?;
+            if let Some(code) = remote.code {
+                write!(f, ", code {code}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_carries_kind_message_and_remote_code() {
+        let err = Error::new(ErrorKind::TooManyAttempts, "max check attempts reached").with_remote(
+            RemoteError {
+                service: "twilio-verify",
+                status: 429,
+                code: Some(60202),
+                message: Some("Max check attempts reached".into()),
+            },
+        );
+        assert_eq!(
+            err.to_string(),
+            "too many attempts: max check attempts reached (twilio-verify http 429, code 60202)"
+        );
+        assert_eq!(err.remote_code(), Some(60202));
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn transport_errors_are_retryable_by_default() {
+        assert!(Error::new(ErrorKind::Transport, "connection closed").is_retryable());
+        assert!(Error::new(ErrorKind::Timeout, "no answer").is_retryable());
+        assert!(!Error::invalid_input("bad").is_retryable());
+        assert!(
+            !Error::new(ErrorKind::Timeout, "x")
+                .with_retryable(false)
+                .is_retryable()
+        );
+    }
+
+    #[test]
+    fn source_is_chained() {
+        let io = std::io::Error::other("boom");
+        let err = Error::storage("write failed").with_source(io);
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("boom"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Shared HTTP plumbing for the remote backends: one reqwest client (rustls, no system OpenSSL),
+//! timeouts, bounded exponential backoff with jitter, bounded answer sizes, and mapping of
+//! transport failures to [`ErrorKind`]s without leaking URLs' credentials or bodies.
+
+#![allow(dead_code)] // the Twilio and SSKS backends are its users; each uses a subset
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::rng::{SecureRandom, SystemRandom, uniform_below};
+
+/// Timeouts and retry policy of an HTTP backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, answer included.
+    pub request_timeout: Duration,
+    /// Retries after the first attempt, for requests that are safe to retry.
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry.
+    pub initial_backoff: Duration,
+    /// Longest backoff delay (and longest `Retry-After` honoured).
+    pub max_backoff: Duration,
+    /// Largest answer body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Whether a request may be sent again after a failure that may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Reads and requests whose repetition has no further effect.
+    Idempotent,
+    /// Requests that would act twice (send a second SMS, count a second attempt): retried only
+    /// when the server certainly did not act (HTTP 429 that says so is decided by the caller).
+    NotIdempotent,
+}
+
+/// An answer read in full.
+#[derive(Debug)]
+pub(crate) struct HttpAnswer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// A reqwest client with keyward's policy.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    config: HttpConfig,
+    rng: Arc<dyn SecureRandom>,
+}
+
+impl HttpClient {
+    pub(crate) fn new(config: HttpConfig) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?;
+        Ok(HttpClient {
+            client,
+            config,
+            rng: Arc::new(SystemRandom::new()),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request built by `build`, retrying per policy. `retry_status` decides, for a
+    /// complete answer, whether it is a transient refusal worth retrying (429, 5xx, or a service
+    /// code such as Twilio's 20429); it is only consulted when the request is idempotent or the
+    /// answer proves the server did not act (429).
+    pub(crate) async fn send<B, R>(
+        &self,
+        idempotency: Idempotency,
+        build: B,
+        retry_status: R,
+    ) -> Result<HttpAnswer>
+    where
+        B: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        R: Fn(&HttpAnswer) -> bool,
+    {
+        let mut attempt: u32 = 0;
+        loop {
+            let outcome = self.send_once(build(&self.client)).await;
+            let retry_allowed = attempt < self.config.max_retries;
+            match outcome {
+                Ok(answer) => {
+                    let transient = retry_status(&answer);
+                    let server_did_not_act = answer.status == 429;
+                    let may_retry =
+                        transient && (idempotency == Idempotency::Idempotent || server_did_not_act);
+                    if !(retry_allowed && may_retry) {
+                        return Ok(answer);
+                    }
+                    let wait = answer
+                        .retry_after
+                        .map(|d| d.min(self.config.max_backoff))
+                        .unwrap_or(self.backoff(attempt)?);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(err) => {
+                    let may_retry = idempotency == Idempotency::Idempotent && err.is_retryable();
+                    if !(retry_allowed && may_retry) {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(self.backoff(attempt)?).await;
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Exponential backoff with full jitter: uniform in `[base/2, base]`, base doubling per
+    /// attempt and capped at `max_backoff`.
+    fn backoff(&self, attempt: u32) -> Result<Duration> {
+        let base = self
+            .config
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.config.max_backoff);
+        let half_ms = u32::try_from(base.as_millis() / 2).unwrap_or(u32::MAX);
+        let jitter = uniform_below(self.rng.as_ref(), half_ms.saturating_add(1))?;
+        Ok(Duration::from_millis(
+            u64::from(half_ms) + u64::from(jitter),
+        ))
+    }
+
+    async fn send_once(&self, request: reqwest::RequestBuilder) -> Result<HttpAnswer> {
+        let mut response = request.send().await.map_err(map_reqwest_error)?;
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers());
+        if let Some(len) = response.content_length() {
+            if len > self.config.max_body_bytes as u64 {
+                return Err(Error::new(ErrorKind::Protocol, "answer body too large"));
+            }
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(map_reqwest_error)? {
+            if body.len() + chunk.len() > self.config.max_body_bytes {
+                return Err(Error::new(ErrorKind::Protocol, "answer body too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpAnswer {
+            status,
+            body,
+            retry_after,
+        })
+    }
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Maps a reqwest failure to a kind; the message never includes the URL (it may carry ids) and
+/// the source is attached without the URL.
+pub(crate) fn map_reqwest_error(err: reqwest::Error) -> Error {
+    let err = err.without_url();
+    let kind = if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_builder() {
+        ErrorKind::Config
+    } else {
+        ErrorKind::Transport
+    };
+    let message = match kind {
+        ErrorKind::Timeout => "the remote service did not answer in time",
+        ErrorKind::Config => "the request could not be built",
+        _ => "the connection to the remote service failed",
+    };
+    Error::new(kind, message).with_source(err)
+}
+
+/// An HTTP basic `Authorization` header value, marked sensitive so it never shows in `Debug`.
+pub(crate) fn basic_auth_header(user: &str, password: &[u8]) -> Result<HeaderValue> {
+    use base64::Engine;
+    let mut raw = Vec::with_capacity(user.len() + 1 + password.len());
+    raw.extend_from_slice(user.as_bytes());
+    raw.push(b':');
+    raw.extend_from_slice(password);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
+    zeroize::Zeroize::zeroize(&mut raw);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|_| Error::config("credentials contain characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        let client = HttpClient::new(HttpConfig {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        for attempt in 0..20 {
+            let d = client.backoff(attempt).unwrap();
+            let base = (100u64 << attempt.min(16)).min(1000);
+            assert!(d.as_millis() as u64 >= base / 2, "{attempt} {d:?}");
+            assert!(d.as_millis() as u64 <= base, "{attempt} {d:?}");
+        }
+    }
+
+    #[test]
+    fn basic_auth_header_is_sensitive() {
+        let v = basic_auth_header("SKxx", b"secret").unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("U0t4eDpzZWNyZXQ"));
+        assert_eq!(v.to_str().unwrap(), "Basic U0t4eDpzZWNyZXQ=");
+    }
+}

@@ -1,0 +1,100 @@
+//! # keyward
+//!
+//! Second-factor building blocks for Rust services, behind four small traits with pluggable
+//! backends:
+//!
+//! | trait | what it does | built-in backends |
+//! |---|---|---|
+//! | [`OtpProvider`] | one-time passcodes by SMS, call, email, WhatsApp | Twilio Verify (`twilio`), self-hosted (always) |
+//! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`) |
+//! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, EdDSA, RS256, PS256 (`webauthn`) |
+//! | [`KeySplitStore`] | the SSKS side of the 2-man rule | Seald SSKS over HTTP (`ssks`), local store and server (`ssks-server`) |
+//!
+//! Every piece of mutable state (pending codes, attempt counters, ceremony challenges,
+//! credentials, 2-man-rule keys, sessions) goes through a [`StateStore`](store::StateStore);
+//! [`MemoryStore`](store::MemoryStore) is always compiled. Time and randomness are injected
+//! ([`Clock`], [`SecureRandom`]), secrets are [`Secret`]s, and every failure is an [`Error`] with a
+//! matchable [`ErrorKind`].
+//!
+//! ## Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `twilio` | yes | Twilio Verify OTP backend, SMS sender, Video access tokens (reqwest + rustls) |
+//! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
+//! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
+//! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
+//! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
+//!
+//! ## Holding backends as trait objects
+//!
+//! A host wires the backends it chose once and passes them around as `Arc<dyn _>`, so swapping
+//! Twilio for the self-hosted provider (or a test double for either) touches one line:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use keyward::{AuthenticatorVerifier, KeySplitStore, OtpProvider, VideoTokenIssuer};
+//! use keyward::store::{MemoryStore, StateStore};
+//!
+//! /// Everything the login routes of a host service need.
+//! #[derive(Debug, Clone)]
+//! struct SecondFactor {
+//!     otp: Arc<dyn OtpProvider>,
+//!     video: Arc<dyn VideoTokenIssuer>,
+//!     webauthn: Arc<dyn AuthenticatorVerifier>,
+//!     key_split: Arc<dyn KeySplitStore>,
+//!     state: Arc<dyn StateStore>,
+//! }
+//!
+//! let state: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+//! # let _ = state;
+//! ```
+//!
+//! ## State store atomicity
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use keyward::ManualClock;
+//! use keyward::store::{MemoryStore, StateStore};
+//!
+//! let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+//! let store = MemoryStore::with_clock(clock.clone());
+//! store.put("otp:ve1", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! assert_eq!(store.take("otp:ve1").await?, Some(b"pending".to_vec())); // single use
+//! assert_eq!(store.take("otp:ve1").await?, None);
+//!
+//! store.put("otp:ve2", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! clock.advance(Duration::from_secs(600));
+//! assert!(store.get("otp:ve2").await?.is_none()); // expired at the injected clock's time
+//! # Ok::<(), keyward::Error>(()) }).unwrap();
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod clock;
+mod error;
+mod rng;
+mod secret;
+
+#[cfg(feature = "http")]
+pub mod http;
+pub mod keysplit;
+pub mod normalize;
+pub mod otp;
+pub mod store;
+pub mod video;
+pub mod webauthn;
+
+pub use clock::{Clock, ManualClock, SystemClock, unix_seconds};
+pub use error::{Error, ErrorKind, RemoteError, Result};
+pub use keysplit::KeySplitStore;
+pub use otp::OtpProvider;
+pub use rng::{SecureRandom, SystemRandom, random_array, random_string, uniform_below};
+pub use secret::Secret;
+pub use video::VideoTokenIssuer;
+pub use webauthn::{AuthenticatorVerifier, WebAuthnFailure};
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

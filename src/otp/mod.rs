@@ -1,0 +1,417 @@
+//! One-time passcodes: the [`OtpProvider`] trait and the types it speaks.
+//!
+//! The semantics follow Twilio Verify v2 (see `docs/otp.md`): a *verification* is started towards
+//! a destination over a channel, the user types the code, the host *checks* it. A wrong code is
+//! an ordinary answer ([`CheckOutcome::Rejected`] with status `pending`), not an error; an approved
+//! check yields an [`Approved`] proof. After approval, expiry or exhausted attempts the
+//! verification is gone.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::normalize;
+use crate::secret::Secret;
+
+/// The delivery channel of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Channel {
+    /// Text message.
+    Sms,
+    /// Voice call reading the code.
+    Call,
+    /// Email.
+    Email,
+    /// WhatsApp message.
+    Whatsapp,
+    /// Silent network authentication.
+    Sna,
+    /// Let the provider choose.
+    Auto,
+    /// A channel this version does not know, kept verbatim.
+    Other(String),
+}
+
+impl Channel {
+    /// The wire name (`sms`, `call`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Call => "call",
+            Channel::Email => "email",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Sna => "sna",
+            Channel::Auto => "auto",
+            Channel::Other(s) => s,
+        }
+    }
+
+    /// Parses a wire name, case-insensitively.
+    pub fn parse(s: &str) -> Channel {
+        match s.to_ascii_lowercase().as_str() {
+            "sms" => Channel::Sms,
+            "call" => Channel::Call,
+            "email" => Channel::Email,
+            "whatsapp" => Channel::Whatsapp,
+            "sna" => Channel::Sna,
+            "auto" => Channel::Auto,
+            _ => Channel::Other(s.to_owned()),
+        }
+    }
+
+    /// Normalizes a destination for this channel: E.164 for phone channels, the email rules
+    /// for `email`, trimmed text otherwise.
+    pub fn normalize_destination(&self, to: &str) -> Result<String> {
+        match self {
+            Channel::Email => normalize::email(to),
+            Channel::Sms | Channel::Call | Channel::Whatsapp | Channel::Sna => {
+                normalize::phone_e164(to)
+            }
+            Channel::Auto | Channel::Other(_) => {
+                if to.contains('@') {
+                    normalize::email(to)
+                } else {
+                    normalize::phone_e164(to)
+                }
+            }
+        }
+    }
+}
+
+impl From<Channel> for String {
+    fn from(c: Channel) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl From<String> for Channel {
+    fn from(s: String) -> Channel {
+        Channel::parse(&s)
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status of a verification, mirroring Twilio Verify's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum VerificationStatus {
+    /// Code sent, not yet approved.
+    Pending,
+    /// A check succeeded.
+    Approved,
+    /// Canceled by the host.
+    Canceled,
+    /// Too many wrong checks.
+    MaxAttemptsReached,
+    /// Deleted by the provider.
+    Deleted,
+    /// Delivery failed.
+    Failed,
+    /// The code's lifetime ran out.
+    Expired,
+    /// A status this version does not know, kept verbatim.
+    Other(String),
+}
+
+impl VerificationStatus {
+    /// The wire name (`pending`, `approved`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            VerificationStatus::Pending => "pending",
+            VerificationStatus::Approved => "approved",
+            VerificationStatus::Canceled => "canceled",
+            VerificationStatus::MaxAttemptsReached => "max_attempts_reached",
+            VerificationStatus::Deleted => "deleted",
+            VerificationStatus::Failed => "failed",
+            VerificationStatus::Expired => "expired",
+            VerificationStatus::Other(s) => s,
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> VerificationStatus {
+        match s {
+            "pending" => VerificationStatus::Pending,
+            "approved" => VerificationStatus::Approved,
+            "canceled" => VerificationStatus::Canceled,
+            "max_attempts_reached" => VerificationStatus::MaxAttemptsReached,
+            "deleted" => VerificationStatus::Deleted,
+            "failed" => VerificationStatus::Failed,
+            "expired" => VerificationStatus::Expired,
+            other => VerificationStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the verification can still be checked.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, VerificationStatus::Pending)
+    }
+}
+
+impl From<VerificationStatus> for String {
+    fn from(s: VerificationStatus) -> String {
+        s.as_str().to_owned()
+    }
+}
+
+impl From<String> for VerificationStatus {
+    fn from(s: String) -> VerificationStatus {
+        VerificationStatus::parse(&s)
+    }
+}
+
+impl fmt::Display for VerificationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verification as a provider reports it.
+///
+/// `Debug` masks the destination (`**********21`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Provider id of the verification (`VE…` for Twilio and the self-hosted provider).
+    pub sid: String,
+    /// Normalized destination (E.164 phone number or email).
+    pub to: String,
+    /// Delivery channel.
+    pub channel: Channel,
+    /// Current status.
+    pub status: VerificationStatus,
+    /// Whether the last check was approved.
+    pub valid: bool,
+    /// Number of times the code was sent (first send included).
+    pub send_attempts: u32,
+    /// When the verification was created.
+    pub created_at: Option<SystemTime>,
+    /// When it last changed.
+    pub updated_at: Option<SystemTime>,
+    /// When the code stops being accepted, when the provider says.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Verification {
+    /// The destination masked for display to the user (`**********21`).
+    pub fn masked_to(&self) -> String {
+        normalize::mask(&self.to)
+    }
+}
+
+impl fmt::Debug for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verification")
+            .field("sid", &self.sid)
+            .field("to", &self.masked_to())
+            .field("channel", &self.channel)
+            .field("status", &self.status)
+            .field("valid", &self.valid)
+            .field("send_attempts", &self.send_attempts)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A request to start (or re-send) a verification.
+///
+/// ```
+/// use keyward::otp::{Channel, StartVerification};
+/// let req = StartVerification::new("+15017122661", Channel::Sms).locale("fr");
+/// assert_eq!(req.channel, Channel::Sms);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct StartVerification {
+    /// Destination as the user typed it; providers normalize it.
+    pub to: String,
+    /// Delivery channel.
+    pub channel: Channel,
+    /// Message locale (`en`, `fr`, `pt-BR`, ...).
+    pub locale: Option<String>,
+    /// A code chosen by the host instead of a random one.
+    pub custom_code: Option<Secret>,
+}
+
+impl StartVerification {
+    /// A verification to `to` over `channel`.
+    pub fn new(to: impl Into<String>, channel: Channel) -> Self {
+        StartVerification {
+            to: to.into(),
+            channel,
+            locale: None,
+            custom_code: None,
+        }
+    }
+
+    /// Sets the message locale.
+    pub fn locale(mut self, locale: impl Into<String>) -> Self {
+        self.locale = Some(locale.into());
+        self
+    }
+
+    /// Uses a host-chosen code (4 to 10 characters).
+    pub fn custom_code(mut self, code: impl Into<Secret>) -> Self {
+        self.custom_code = Some(code.into());
+        self
+    }
+}
+
+impl fmt::Debug for StartVerification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartVerification")
+            .field("to", &normalize::mask(&self.to))
+            .field("channel", &self.channel)
+            .field("locale", &self.locale)
+            .field("custom_code", &self.custom_code)
+            .finish()
+    }
+}
+
+/// Which verification a check, fetch or cancel refers to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum VerificationRef {
+    /// The pending verification of this destination.
+    To(String),
+    /// The verification with this id.
+    Sid(String),
+}
+
+impl fmt::Debug for VerificationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerificationRef::To(to) => f.debug_tuple("To").field(&normalize::mask(to)).finish(),
+            VerificationRef::Sid(sid) => f.debug_tuple("Sid").field(sid).finish(),
+        }
+    }
+}
+
+/// A request to check a code.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CheckCode {
+    /// The verification checked.
+    pub target: VerificationRef,
+    /// The code the user typed.
+    pub code: Secret,
+}
+
+impl CheckCode {
+    /// Checks `code` against the pending verification of destination `to`.
+    pub fn to(to: impl Into<String>, code: impl Into<Secret>) -> Self {
+        CheckCode {
+            target: VerificationRef::To(to.into()),
+            code: code.into(),
+        }
+    }
+
+    /// Checks `code` against the verification `sid`.
+    pub fn sid(sid: impl Into<String>, code: impl Into<Secret>) -> Self {
+        CheckCode {
+            target: VerificationRef::Sid(sid.into()),
+            code: code.into(),
+        }
+    }
+}
+
+/// Proof that a verification was approved. Only obtainable from an [`OtpProvider::check`] that
+/// approved the code, or through [`Approved::from_backend`] for a verification whose status is
+/// `approved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    verification: Verification,
+}
+
+impl Approved {
+    /// Builds the proof for a backend implementation of [`OtpProvider`]. Fails unless the
+    /// verification's status is `approved`.
+    pub fn from_backend(verification: Verification) -> Result<Approved> {
+        if verification.status != VerificationStatus::Approved {
+            return Err(Error::invalid_input(
+                "an approval proof needs a verification whose status is approved",
+            ));
+        }
+        Ok(Approved { verification })
+    }
+
+    /// The approved verification.
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+
+    /// The destination that proved possession of the code.
+    pub fn to(&self) -> &str {
+        &self.verification.to
+    }
+}
+
+/// The answer to a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a check outcome must be inspected: only Approved proves the code"]
+pub enum CheckOutcome {
+    /// The code was right.
+    Approved(Approved),
+    /// The code was wrong; the verification stays as reported (usually `pending`).
+    Rejected(Verification),
+}
+
+impl CheckOutcome {
+    /// The proof, if the code was approved.
+    pub fn approved(self) -> Option<Approved> {
+        match self {
+            CheckOutcome::Approved(a) => Some(a),
+            CheckOutcome::Rejected(_) => None,
+        }
+    }
+
+    /// The verification as the provider reported it after the check.
+    pub fn verification(&self) -> &Verification {
+        match self {
+            CheckOutcome::Approved(a) => a.verification(),
+            CheckOutcome::Rejected(v) => v,
+        }
+    }
+}
+
+/// A one-time-passcode provider: Twilio Verify, the self-hosted provider, or your own.
+///
+/// # Contract
+/// - [`start`](OtpProvider::start) sends a code. Starting again for the same destination while a
+///   verification is pending re-sends the same code (counted against the send limit).
+///   Errors: [`InvalidInput`](crate::ErrorKind::InvalidInput) (bad destination),
+///   [`TooManySends`](crate::ErrorKind::TooManySends),
+///   [`RateLimited`](crate::ErrorKind::RateLimited), transport/backend errors.
+/// - [`check`](OtpProvider::check): a wrong code is `Ok(CheckOutcome::Rejected(..))`; the right
+///   code is `Ok(CheckOutcome::Approved(..))` and ends the verification. Errors:
+///   [`NotFound`](crate::ErrorKind::NotFound) (no such verification, or already approved /
+///   expired / exhausted), [`TooManyAttempts`](crate::ErrorKind::TooManyAttempts) (the
+///   attempt limit was already reached), [`Expired`](crate::ErrorKind::Expired) where the
+///   backend can tell.
+/// - [`fetch`](OtpProvider::fetch) and [`cancel`](OtpProvider::cancel) address a verification by
+///   sid or destination.
+///
+/// Hold it as `Arc<dyn OtpProvider>` to swap backends at run time.
+#[async_trait]
+pub trait OtpProvider: Send + Sync + fmt::Debug {
+    /// Starts (or re-sends) a verification.
+    async fn start(&self, request: StartVerification) -> Result<Verification>;
+
+    /// Checks a code.
+    async fn check(&self, request: CheckCode) -> Result<CheckOutcome>;
+
+    /// Reads a verification's current state.
+    async fn fetch(&self, target: VerificationRef) -> Result<Verification>;
+
+    /// Cancels a pending verification.
+    async fn cancel(&self, target: VerificationRef) -> Result<Verification>;
+}

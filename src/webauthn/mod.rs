@@ -1,0 +1,317 @@
+//! WebAuthn / passkeys: the [`AuthenticatorVerifier`] trait, its ceremony types, the Level 3
+//! JSON forms and the failure reasons.
+//!
+//! Ceremonies are two-phase. `start_*` returns the options to hand to the browser and a state to
+//! keep; `finish_*` consumes the state with the browser's response. The challenge behind a state
+//! is also held in the verifier's state store and removed atomically when finishing, so a state or
+//! response can be used once only, even across tasks and processes sharing a store.
+
+mod b64;
+mod failure;
+pub mod json;
+
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use b64::Base64UrlBytes;
+pub use failure::WebAuthnFailure;
+pub use json::{
+    AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
+};
+
+/// COSE algorithm identifiers keyward understands.
+pub mod alg {
+    /// ECDSA P-256 with SHA-256.
+    pub const ES256: i64 = -7;
+    /// EdDSA (Ed25519).
+    pub const EDDSA: i64 = -8;
+    /// ECDSA P-384 with SHA-384.
+    pub const ES384: i64 = -35;
+    /// RSASSA-PSS with SHA-256.
+    pub const PS256: i64 = -37;
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    pub const RS256: i64 = -257;
+    /// RSASSA-PKCS1-v1_5 with SHA-1 (attestation statements only).
+    pub const RS1: i64 = -65535;
+}
+
+/// A user account as the relying party knows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntity {
+    /// The user handle: 1 to 64 opaque bytes, no personal data (generate it randomly once).
+    pub id: Vec<u8>,
+    /// Account name (`alice@example.com`).
+    pub name: String,
+    /// Display name (`Alice`).
+    pub display_name: String,
+}
+
+impl UserEntity {
+    /// A user with handle `id`. Fails if the handle is empty or longer than 64 bytes.
+    pub fn new(
+        id: impl Into<Vec<u8>>,
+        name: impl Into<String>,
+        display_name: impl Into<String>,
+    ) -> Result<Self> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 64 {
+            return Err(Error::invalid_input("user handle must be 1 to 64 bytes"));
+        }
+        Ok(UserEntity {
+            id,
+            name: name.into(),
+            display_name: display_name.into(),
+        })
+    }
+}
+
+impl fmt::Debug for UserEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserEntity")
+            .field("id", &Base64UrlBytes(self.id.clone()))
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request to start a registration ceremony.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RegistrationRequest {
+    /// The user registering a credential.
+    pub user: UserEntity,
+    /// Ask for a discoverable credential (passkey): `discouraged`, `preferred` or `required`.
+    pub resident_key: Option<String>,
+    /// `platform` or `cross-platform`.
+    pub authenticator_attachment: Option<String>,
+    /// UI hints (`security-key`, `client-device`, `hybrid`).
+    pub hints: Vec<String>,
+}
+
+impl RegistrationRequest {
+    /// Registration for `user` with the verifier's defaults.
+    pub fn new(user: UserEntity) -> Self {
+        RegistrationRequest {
+            user,
+            resident_key: None,
+            authenticator_attachment: None,
+            hints: Vec::new(),
+        }
+    }
+
+    /// Sets the resident-key requirement.
+    pub fn resident_key(mut self, requirement: impl Into<String>) -> Self {
+        self.resident_key = Some(requirement.into());
+        self
+    }
+
+    /// Sets the authenticator attachment.
+    pub fn authenticator_attachment(mut self, attachment: impl Into<String>) -> Self {
+        self.authenticator_attachment = Some(attachment.into());
+        self
+    }
+
+    /// Adds a UI hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+/// The server-side state of a registration ceremony. Keep it (in the user's session) between
+/// `start_registration` and `finish_registration`; finishing consumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationState {
+    pub(crate) ceremony_id: String,
+    pub(crate) challenge: Vec<u8>,
+    pub(crate) user: UserEntity,
+    pub(crate) user_verification: String,
+    pub(crate) algorithms: Vec<i64>,
+    pub(crate) created_at_unix: u64,
+}
+
+/// A request to start an authentication ceremony.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AuthenticationRequest {
+    /// The user handle of the account signing in; `None` for a discoverable (usernameless)
+    /// ceremony where the authenticator picks the credential.
+    pub user_id: Option<Vec<u8>>,
+}
+
+impl AuthenticationRequest {
+    /// Authentication of a known user: `allowCredentials` lists the user's credentials.
+    pub fn for_user(user_id: impl Into<Vec<u8>>) -> Self {
+        AuthenticationRequest {
+            user_id: Some(user_id.into()),
+        }
+    }
+
+    /// Usernameless authentication with a discoverable credential.
+    pub fn discoverable() -> Self {
+        AuthenticationRequest { user_id: None }
+    }
+}
+
+/// The server-side state of an authentication ceremony; finishing consumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthenticationState {
+    pub(crate) ceremony_id: String,
+    pub(crate) challenge: Vec<u8>,
+    pub(crate) user_id: Option<Vec<u8>>,
+    pub(crate) allowed_credentials: Vec<Vec<u8>>,
+    pub(crate) user_verification: String,
+    pub(crate) created_at_unix: u64,
+}
+
+/// How an attestation was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AttestationType {
+    /// No attestation (`none` format).
+    None,
+    /// Signed by the credential key itself.
+    SelfAttestation,
+    /// Basic attestation with a certificate chain.
+    Basic,
+    /// Attestation CA (TPM AIK).
+    AttCa,
+    /// Anonymization CA (Apple).
+    AnonCa,
+}
+
+/// A credential registered by `finish_registration`, as stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredCredential {
+    /// The credential id.
+    pub credential_id: Vec<u8>,
+    /// The user handle the credential belongs to.
+    pub user_id: Vec<u8>,
+    /// The COSE_Key bytes of the public key.
+    pub public_key_cose: Vec<u8>,
+    /// COSE algorithm of the key.
+    pub algorithm: i64,
+    /// Signature counter last seen.
+    pub sign_count: u32,
+    /// The authenticator model (all zero when not attested).
+    pub aaguid: [u8; 16],
+    /// Transports the browser reported.
+    pub transports: Vec<String>,
+    /// Whether the user was verified at registration.
+    pub user_verified: bool,
+    /// Backup eligible (multi-device credential).
+    pub backup_eligible: bool,
+    /// Backed up (synced) at the last ceremony.
+    pub backed_up: bool,
+    /// Attestation statement format (`none`, `packed`, ...).
+    pub attestation_format: String,
+    /// How the attestation was established.
+    pub attestation_type: AttestationType,
+    /// Registration time.
+    pub created_at: SystemTime,
+}
+
+impl fmt::Debug for RegisteredCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisteredCredential")
+            .field("credential_id", &Base64UrlBytes(self.credential_id.clone()))
+            .field("algorithm", &self.algorithm)
+            .field("sign_count", &self.sign_count)
+            .field("attestation_format", &self.attestation_format)
+            .field("attestation_type", &self.attestation_type)
+            .field("user_verified", &self.user_verified)
+            .field("backup_eligible", &self.backup_eligible)
+            .field("backed_up", &self.backed_up)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof that an assertion verified: only `finish_authentication` builds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) user_id: Vec<u8>,
+    pub(crate) sign_count: u32,
+    pub(crate) user_verified: bool,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backed_up: bool,
+    pub(crate) counter_regressed: bool,
+}
+
+impl VerifiedAssertion {
+    /// The credential that signed.
+    pub fn credential_id(&self) -> &[u8] {
+        &self.credential_id
+    }
+    /// The user the credential belongs to.
+    pub fn user_id(&self) -> &[u8] {
+        &self.user_id
+    }
+    /// The new signature counter.
+    pub fn sign_count(&self) -> u32 {
+        self.sign_count
+    }
+    /// Whether the user was verified (PIN, biometrics).
+    pub fn user_verified(&self) -> bool {
+        self.user_verified
+    }
+    /// Backup eligible.
+    pub fn backup_eligible(&self) -> bool {
+        self.backup_eligible
+    }
+    /// Backed up.
+    pub fn backed_up(&self) -> bool {
+        self.backed_up
+    }
+    /// True when the counter did not increase and the policy only reports it: a possible cloned
+    /// authenticator the host may want to investigate.
+    pub fn counter_regressed(&self) -> bool {
+        self.counter_regressed
+    }
+}
+
+/// A WebAuthn relying party.
+///
+/// # Contract
+/// - `start_*` issues a fresh 32-byte random challenge, records it in the state store with the
+///   ceremony timeout as TTL, and returns the browser options with a state.
+/// - `finish_*` takes the recorded challenge out of the store atomically (a second finish with
+///   the same state fails with [`WebAuthnFailure::StateConsumed`]), runs every check of WebAuthn
+///   Level 3 §7.1 / §7.2, and fails with [`ErrorKind::WebAuthn`](crate::ErrorKind::WebAuthn) and
+///   the reason of the first check that refused.
+/// - Registered credentials, sign counts and backup state live in the state store.
+///
+/// Hold it as `Arc<dyn AuthenticatorVerifier>`.
+#[async_trait]
+pub trait AuthenticatorVerifier: Send + Sync + fmt::Debug {
+    /// Starts a registration ceremony.
+    async fn start_registration(
+        &self,
+        request: RegistrationRequest,
+    ) -> Result<(CreationOptionsJson, RegistrationState)>;
+
+    /// Finishes a registration: verifies the response and stores the credential.
+    async fn finish_registration(
+        &self,
+        state: RegistrationState,
+        response: &RegistrationResponseJson,
+    ) -> Result<RegisteredCredential>;
+
+    /// Starts an authentication ceremony.
+    async fn start_authentication(
+        &self,
+        request: AuthenticationRequest,
+    ) -> Result<(RequestOptionsJson, AuthenticationState)>;
+
+    /// Finishes an authentication: verifies the assertion and updates the stored credential.
+    async fn finish_authentication(
+        &self,
+        state: AuthenticationState,
+        response: &AuthenticationResponseJson,
+    ) -> Result<VerifiedAssertion>;
+}
