@@ -6,6 +6,8 @@
 //! check yields an [`Approved`] proof. After approval, expiry or exhausted attempts the
 //! verification is gone.
 
+mod sender;
+
 use std::fmt;
 use std::time::SystemTime;
 
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
+
+pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
 
 /// The delivery channel of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,6 +6,8 @@
 //! is also held in the verifier's state store and removed atomically when finishing, so a state or
 //! response can be used once only, even across tasks and processes sharing a store.
 
+#[cfg(feature = "webauthn")]
+pub mod attestation;
 mod b64;
 mod failure;
 pub mod json;
