@@ -1,0 +1,680 @@
+//! The `video_room` demo app: routes, sessions and the three flows, independent of how the
+//! backends are wired (see `main.rs` for the embedded defaults, `tests/e2e_video_room.rs` for the
+//! end-to-end test that starts this router in-process).
+//!
+//! - **OTP → video token** (seed 000): a known participant's username → a one-time code to the
+//!   participant's phone → the code → a Twilio Video access token for the room.
+//! - **Passkeys** (seed 001): once signed in, "add a passkey" (WebAuthn registration); then
+//!   "sign in with passkey" (a usernameless WebAuthn authentication) also opens the room.
+//! - **2-man rule** (seed 003): see `tmr.html`.
+//!
+//! Everything the server remembers (sessions, user handles) lives in a [`StateStore`]; the
+//! session cookie is random and only its SHA-256 is used as a storage key. Each step is logged
+//! to standard error without codes, tokens or full phone numbers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use keyward::otp::{CheckCode, CheckOutcome, StartVerification};
+use keyward::store::{StateStore, Ttl, Update, get_json, update_json};
+use keyward::video::VideoTokenRequest;
+use keyward::webauthn::{
+    AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, RegistrationRequest,
+    RegistrationResponseJson, RegistrationState, UserEntity,
+};
+use keyward::{
+    AuthenticatorVerifier, Error, ErrorKind, OtpProvider, SecureRandom, VideoTokenIssuer,
+    normalize, random_array,
+};
+
+/// Name of the session cookie.
+const COOKIE_NAME: &str = "vr_session";
+
+/// How long a session lives without activity.
+const SESSION_TTL: Duration = Duration::from_secs(3600);
+
+/// The seed's hard-coded participant list ("use your customer DB in production").
+pub(crate) fn demo_participants() -> BTreeMap<String, String> {
+    [
+        ("blathers", "+18005559876"),
+        ("mabel", "+18005554321"),
+        ("tommy", "+18005556789"),
+    ]
+    .into_iter()
+    .map(|(u, p)| (u.to_owned(), p.to_owned()))
+    .collect()
+}
+
+/// Everything the routes need. Build it with [`AppState::new`] and the `with_*` methods; a flow
+/// whose backend is not wired answers 503 and its page section says so.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    store: Arc<dyn StateStore>,
+    rng: Arc<dyn SecureRandom>,
+    participants: Arc<BTreeMap<String, String>>,
+    room: String,
+    otp: Option<Arc<dyn OtpProvider>>,
+    otp_backend: &'static str,
+    video: Option<Arc<dyn VideoTokenIssuer>>,
+    webauthn: Option<Arc<dyn AuthenticatorVerifier>>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("room", &self.room)
+            .field("participants", &self.participants.len())
+            .field("otp", &self.otp_backend)
+            .field("video", &self.video.is_some())
+            .field("webauthn", &self.webauthn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A state keeping sessions in `store`, with the seed's participants and room `My Room`.
+    pub(crate) fn new(store: Arc<dyn StateStore>, rng: Arc<dyn SecureRandom>) -> Self {
+        AppState {
+            store,
+            rng,
+            participants: Arc::new(demo_participants()),
+            room: "My Room".to_owned(),
+            otp: None,
+            otp_backend: "none",
+            video: None,
+            webauthn: None,
+        }
+    }
+
+    /// Wires the one-time-code provider (`backend` names it on the page: `self-hosted`,
+    /// `twilio`).
+    #[allow(dead_code)] // wired as the backends land on main
+    pub(crate) fn with_otp(mut self, otp: Arc<dyn OtpProvider>, backend: &'static str) -> Self {
+        self.otp = Some(otp);
+        self.otp_backend = backend;
+        self
+    }
+
+    /// Wires the video token issuer.
+    #[allow(dead_code)] // wired as the backends land on main
+    pub(crate) fn with_video(mut self, video: Arc<dyn VideoTokenIssuer>) -> Self {
+        self.video = Some(video);
+        self
+    }
+
+    /// Wires the WebAuthn relying party.
+    #[allow(dead_code)] // wired as the backends land on main
+    pub(crate) fn with_webauthn(mut self, webauthn: Arc<dyn AuthenticatorVerifier>) -> Self {
+        self.webauthn = Some(webauthn);
+        self
+    }
+}
+
+/// The demo's routes.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { html(include_str!("static/index.html")) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript", include_str!("static/app.js")) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css", include_str!("static/style.css")) }),
+        )
+        .route("/api/config", get(config))
+        .route("/api/me", get(me))
+        .route("/api/login", post(login))
+        .route("/api/verify", post(verify))
+        .route("/api/logout", post(logout))
+        .route("/api/passkey/register/start", post(register_start))
+        .route("/api/passkey/register/finish", post(register_finish))
+        .route("/api/passkey/login/start", post(passkey_login_start))
+        .route("/api/passkey/login/finish", post(passkey_login_finish))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+/// What the server remembers about one browser.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Session {
+    /// The participant being signed in or signed in.
+    username: Option<String>,
+    /// The pending one-time-code verification.
+    otp_sid: Option<String>,
+    /// Factors proven in this session (`otp`, `passkey`).
+    factors: Vec<String>,
+    /// A registration ceremony in progress.
+    registration: Option<RegistrationState>,
+    /// An authentication ceremony in progress.
+    authentication: Option<AuthenticationState>,
+}
+
+/// A participant's WebAuthn user handle, kept across sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserRecord {
+    handle: Vec<u8>,
+}
+
+/// The session id from the cookie, or a new one (with the `Set-Cookie` to send).
+struct SessionId {
+    key: String,
+    set_cookie: Option<HeaderValue>,
+}
+
+impl SessionId {
+    fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<SessionId, ApiError> {
+        let existing = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, value)| *name == COOKIE_NAME && value.len() == 43)
+            .map(|(_, value)| value.to_owned());
+        match existing {
+            Some(id) => Ok(SessionId {
+                key: session_key(&id),
+                set_cookie: None,
+            }),
+            None => {
+                let bytes: [u8; 32] = random_array(state.rng.as_ref())?;
+                let id = URL_SAFE_NO_PAD.encode(bytes);
+                let cookie = format!(
+                    "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                    SESSION_TTL.as_secs()
+                );
+                Ok(SessionId {
+                    key: session_key(&id),
+                    set_cookie: HeaderValue::from_str(&cookie).ok(),
+                })
+            }
+        }
+    }
+
+    async fn load(&self, state: &AppState) -> Result<Session, ApiError> {
+        Ok(get_json::<Session>(state.store.as_ref(), &self.key)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Atomically updates the session and returns what `f` returns.
+    async fn update<R>(
+        &self,
+        state: &AppState,
+        mut f: impl FnMut(&mut Session) -> R,
+    ) -> Result<R, ApiError> {
+        let result = update_json::<Session, R, _>(state.store.as_ref(), &self.key, |current| {
+            let mut session = current.unwrap_or_default();
+            let r = f(&mut session);
+            Ok(Update::Set(session, Ttl::After(SESSION_TTL), r))
+        })
+        .await?;
+        Ok(result)
+    }
+
+    /// Attaches the cookie to a response when the session is new.
+    fn respond(&self, mut response: Response) -> Response {
+        if let Some(cookie) = &self.set_cookie {
+            response.headers_mut().insert(SET_COOKIE, cookie.clone());
+        }
+        response
+    }
+}
+
+fn session_key(cookie_value: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cookie_value.as_bytes());
+    format!(
+        "video_room:session:{}",
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An error answer: `{"error": "...", "kind": "..."}` with a status. keyward's messages carry no
+/// secrets, so they are shown as they are.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    kind: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            kind: None,
+        }
+    }
+
+    fn unavailable(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{what} is not wired in this build of the demo"),
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Expired | ErrorKind::AlreadyUsed => StatusCode::GONE,
+            ErrorKind::TooManyAttempts
+            | ErrorKind::TooManySends
+            | ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Rejected
+            | ErrorKind::Unauthorized
+            | ErrorKind::InvalidToken
+            | ErrorKind::WebAuthn(_) => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let kind = match e.webauthn_failure() {
+            Some(reason) => format!("webauthn: {reason}"),
+            None => e.kind().as_str().to_owned(),
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+            kind: Some(kind),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        step(&format!(
+            "refused ({}): {}",
+            self.status.as_u16(),
+            self.message
+        ));
+        let body = json!({ "error": self.message, "kind": self.kind });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Logs one step of a flow. Callers pass only non-secret facts (masked numbers, ids, outcomes).
+fn step(message: &str) {
+    eprintln!("[video_room] {message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+fn html(body: &'static str) -> Response {
+    asset("text/html; charset=utf-8", body)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-store")],
+        body,
+    )
+        .into_response()
+}
+
+async fn config(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "room": state.room,
+        "participants": state.participants.keys().collect::<Vec<_>>(),
+        "otp": state.otp_backend,
+        "video": state.video.is_some(),
+        "passkeys": state.webauthn.is_some(),
+    }))
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let session = sid.load(&state).await?;
+    let signed_in = !session.factors.is_empty();
+    Ok(sid.respond(
+        Json(json!({
+            "username": if signed_in { session.username } else { None },
+            "factors": session.factors,
+        }))
+        .into_response(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTP → video token (seed 000)
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> ApiResult {
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let username = body.username.trim().to_lowercase();
+    let Some(phone) = state.participants.get(&username).cloned() else {
+        step("login: unknown participant");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid or unknown user",
+        ));
+    };
+    let otp = state
+        .otp
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("OTP"))?;
+    step(&format!(
+        "login: {username} → sending a one-time code to {}",
+        normalize::mask(&phone)
+    ));
+    let verification = otp
+        .start(StartVerification::new(
+            phone.clone(),
+            keyward::otp::Channel::Sms,
+        ))
+        .await?;
+    step(&format!(
+        "login: verification {} is {} (send #{})",
+        verification.sid, verification.status, verification.send_attempts
+    ));
+    let masked = verification.masked_to();
+    let verification_sid = verification.sid.clone();
+    sid.update(&state, |s| {
+        *s = Session {
+            username: Some(username.clone()),
+            otp_sid: Some(verification_sid.clone()),
+            ..Session::default()
+        };
+    })
+    .await?;
+    Ok(sid.respond(Json(json!({ "phone": masked })).into_response()))
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    code: String,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<VerifyBody>,
+) -> ApiResult {
+    let otp = state
+        .otp
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("OTP"))?;
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let session = sid.load(&state).await?;
+    let (Some(username), Some(otp_sid)) = (session.username, session.otp_sid) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "start with your username first",
+        ));
+    };
+    let outcome = otp
+        .check(CheckCode::sid(otp_sid.clone(), body.code))
+        .await?;
+    match outcome {
+        CheckOutcome::Approved(approved) => {
+            step(&format!(
+                "verify: code approved for {username} ({})",
+                normalize::mask(approved.to())
+            ));
+            sid.update(&state, |s| {
+                s.otp_sid = None;
+                push_factor(s, "otp");
+            })
+            .await?;
+            let token = issue_token(&state, &username).await?;
+            Ok(sid.respond(Json(token).into_response()))
+        }
+        CheckOutcome::Rejected(verification) => {
+            step(&format!(
+                "verify: wrong code for {username} (verification {otp_sid} is {})",
+                verification.status
+            ));
+            Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                message: "invalid code".to_owned(),
+                kind: Some("rejected".to_owned()),
+            })
+        }
+    }
+}
+
+fn push_factor(session: &mut Session, factor: &str) {
+    if !session.factors.iter().any(|f| f == factor) {
+        session.factors.push(factor.to_owned());
+    }
+}
+
+/// Signs a room token for a participant who proved a factor in this request.
+async fn issue_token(state: &AppState, username: &str) -> Result<Value, ApiError> {
+    let video = state
+        .video
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("video tokens"))?;
+    let token = video
+        .issue(VideoTokenRequest::new(username).room(state.room.clone()))
+        .await?;
+    step(&format!(
+        "token: issued for {username} in room {:?} (expires in {} s)",
+        state.room,
+        token
+            .expires_at
+            .duration_since(token.issued_at)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    ));
+    Ok(json!({
+        "token": token.jwt(),
+        "identity": token.identity,
+        "room": token.room,
+    }))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let sid = SessionId::from_headers(&state, &headers)?;
+    state.store.delete(&sid.key).await?;
+    step("logout");
+    Ok(sid.respond(Json(json!({ "ok": true })).into_response()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passkeys (seed 001)
+
+async fn register_start(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let webauthn = state
+        .webauthn
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("passkeys"))?;
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let session = sid.load(&state).await?;
+    let Some(username) = session.username.filter(|_| !session.factors.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign in with a one-time code before adding a passkey",
+        ));
+    };
+    let handle = user_handle(&state, &username).await?;
+    let user = UserEntity::new(handle, username.clone(), username.clone())?;
+    let (options, registration) = webauthn
+        .start_registration(RegistrationRequest::new(user).resident_key("required"))
+        .await?;
+    sid.update(&state, |s| s.registration = Some(registration.clone()))
+        .await?;
+    step(&format!("passkey: registration started for {username}"));
+    Ok(sid.respond(Json(options).into_response()))
+}
+
+#[derive(Deserialize)]
+struct RegisterFinishBody {
+    response: RegistrationResponseJson,
+}
+
+async fn register_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterFinishBody>,
+) -> ApiResult {
+    let webauthn = state
+        .webauthn
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("passkeys"))?;
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let (username, registration) = sid
+        .update(&state, |s| (s.username.clone(), s.registration.take()))
+        .await?;
+    let (Some(username), Some(registration)) = (username, registration) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no registration in progress",
+        ));
+    };
+    let credential = webauthn
+        .finish_registration(registration, &body.response)
+        .await?;
+    let credential_id = URL_SAFE_NO_PAD.encode(&credential.credential_id);
+    step(&format!(
+        "passkey: registered credential {}… for {username} ({} attestation, alg {})",
+        credential_id.get(..8).unwrap_or(&credential_id),
+        credential.attestation_format,
+        credential.algorithm
+    ));
+    Ok(sid.respond(
+        Json(json!({
+            "credentialId": credential_id,
+            "algorithm": credential.algorithm,
+            "attestationFormat": credential.attestation_format,
+            "userVerified": credential.user_verified,
+        }))
+        .into_response(),
+    ))
+}
+
+async fn passkey_login_start(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let webauthn = state
+        .webauthn
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("passkeys"))?;
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let (options, authentication) = webauthn
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await?;
+    sid.update(&state, |s| s.authentication = Some(authentication.clone()))
+        .await?;
+    step("passkey: sign-in started (discoverable credential)");
+    Ok(sid.respond(Json(options).into_response()))
+}
+
+#[derive(Deserialize)]
+struct LoginFinishBody {
+    response: AuthenticationResponseJson,
+}
+
+async fn passkey_login_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<LoginFinishBody>,
+) -> ApiResult {
+    let webauthn = state
+        .webauthn
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("passkeys"))?;
+    let sid = SessionId::from_headers(&state, &headers)?;
+    let authentication = sid.update(&state, |s| s.authentication.take()).await?;
+    let Some(authentication) = authentication else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no passkey sign-in in progress",
+        ));
+    };
+    let assertion = webauthn
+        .finish_authentication(authentication, &body.response)
+        .await?;
+    let username = username_for_handle(&state, assertion.user_id())
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown passkey owner"))?;
+    step(&format!(
+        "passkey: signed in {username} (user verified: {}, counter {})",
+        assertion.user_verified(),
+        assertion.sign_count()
+    ));
+    sid.update(&state, |s| {
+        if s.username.as_deref() != Some(username.as_str()) {
+            *s = Session::default();
+            s.username = Some(username.clone());
+        }
+        push_factor(s, "passkey");
+    })
+    .await?;
+    let mut token = issue_token(&state, &username).await?;
+    token["factor"] = Value::from("passkey");
+    Ok(sid.respond(Json(token).into_response()))
+}
+
+/// The participant's WebAuthn user handle: 16 random bytes created on first use, never personal
+/// data.
+async fn user_handle(state: &AppState, username: &str) -> Result<Vec<u8>, ApiError> {
+    let key = format!("video_room:user:{username}");
+    if let Some(record) = get_json::<UserRecord>(state.store.as_ref(), &key).await? {
+        return Ok(record.handle);
+    }
+    let fresh: [u8; 16] = random_array(state.rng.as_ref())?;
+    let handle = update_json::<UserRecord, Vec<u8>, _>(state.store.as_ref(), &key, |current| {
+        Ok(match current {
+            Some(existing) => Update::Keep(existing.handle),
+            None => Update::Set(
+                UserRecord {
+                    handle: fresh.to_vec(),
+                },
+                Ttl::Never,
+                fresh.to_vec(),
+            ),
+        })
+    })
+    .await?;
+    state
+        .store
+        .put(&handle_key(&handle), username.as_bytes().to_vec(), None)
+        .await?;
+    Ok(handle)
+}
+
+async fn username_for_handle(state: &AppState, handle: &[u8]) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .store
+        .get(&handle_key(handle))
+        .await?
+        .and_then(|entry| String::from_utf8(entry.value).ok()))
+}
+
+fn handle_key(handle: &[u8]) -> String {
+    format!("video_room:handle:{}", URL_SAFE_NO_PAD.encode(handle))
+}

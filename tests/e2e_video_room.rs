@@ -1,0 +1,190 @@
+//! End to end in a real browser: starts the `video_room` example's router in-process on
+//! 127.0.0.1, drives Debian's headless Chromium through the DevTools protocol, and walks the demo
+//! like a person would. Screenshots of each step go to `target/e2e-artifacts/video_room/`.
+//!
+//! Needs `/usr/bin/chromium` (`apt-get install -y chromium`; `.ci/run` installs it). Without it
+//! the test fails with that message rather than passing silently.
+
+#[path = "../examples/video_room/app.rs"]
+mod app;
+#[path = "e2e_video_room/cdp.rs"]
+mod cdp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::SystemRandom;
+use keyward::store::{MemoryStore, StateStore};
+
+use cdp::{Browser, CdpResult, Page};
+
+/// The whole walk-through must finish within this.
+const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Longest wait for one step's outcome to appear on the page.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn artifacts_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`; artifacts go next to it.
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent()
+        .map(|target| target.join("e2e-artifacts").join("video_room"))
+        .unwrap_or_else(|| tmp.join("e2e-artifacts"))
+}
+
+/// The demo server, in-process, bound to an ephemeral port on 127.0.0.1.
+struct Server {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start_server() -> CdpResult<Server> {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let state = app::AppState::new(store, Arc::new(SystemRandom::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("local address: {e}"))?
+        .port();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app::router(state)).await;
+    });
+    Ok(Server { port, task })
+}
+
+/// Takes a numbered screenshot of the current step.
+async fn snap(page: &Page<'_>, name: &str) -> CdpResult<()> {
+    let path = artifacts_dir().join(format!("{name}.png"));
+    page.screenshot(&path).await?;
+    eprintln!("[e2e] screenshot {}", path.display());
+    Ok(())
+}
+
+/// Reads an element's text and `data-state` once the state is one of `states`.
+async fn outcome(page: &Page<'_>, id: &str, states: &[&str]) -> CdpResult<(String, String)> {
+    let list = serde_json::to_string(states).map_err(|e| e.to_string())?;
+    page.wait_for(
+        &format!("{list}.includes(document.getElementById('{id}').dataset.state)"),
+        STEP_TIMEOUT,
+    )
+    .await?;
+    let value = page
+        .eval(&format!(
+            "(() => {{ const e = document.getElementById('{id}'); return [e.dataset.state, e.textContent]; }})()"
+        ))
+        .await?;
+    Ok((
+        value[0].as_str().unwrap_or_default().to_owned(),
+        value[1].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// Sets an input's value as typing would.
+async fn type_into(page: &Page<'_>, id: &str, text: &str) -> CdpResult<()> {
+    let text = serde_json::to_string(text).map_err(|e| e.to_string())?;
+    page.eval(&format!(
+        "(() => {{ const e = document.getElementById('{id}'); e.focus(); e.value = {text}; \
+         e.dispatchEvent(new Event('input', {{ bubbles: true }})); }})()"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Clicks a button (failing if it is missing, hidden or disabled).
+async fn click(page: &Page<'_>, id: &str) -> CdpResult<()> {
+    let clicked = page
+        .eval(&format!(
+            "(() => {{ const e = document.getElementById('{id}'); \
+             if (!e || e.disabled || e.offsetParent === null) return false; e.click(); return true; }})()"
+        ))
+        .await?;
+    if clicked != serde_json::Value::Bool(true) {
+        return Err(format!("#{id} is missing, hidden or disabled"));
+    }
+    Ok(())
+}
+
+async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
+    let page = browser.new_page().await?;
+    let authenticator = page.add_virtual_authenticator().await?;
+    let base = format!("http://localhost:{}", server.port);
+
+    // The home page loads and the browser has the WebAuthn Level 3 JSON helpers.
+    page.navigate(&format!("{base}/")).await?;
+    page.wait_for("document.body.dataset.ready === '1'", STEP_TIMEOUT)
+        .await?;
+    let helpers = page
+        .eval(
+            "typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function' && \
+             typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function' && \
+             window.isSecureContext",
+        )
+        .await?;
+    if helpers != serde_json::Value::Bool(true) {
+        return Err(format!(
+            "the page is not a secure context with the Level 3 JSON helpers: {helpers}"
+        ));
+    }
+    let participants = page
+        .eval("document.getElementById('participants').textContent")
+        .await?;
+    if participants != "blathers, mabel, tommy" {
+        return Err(format!("participants shown: {participants}"));
+    }
+    snap(&page, "01-home").await?;
+
+    // An unknown participant is turned away before any code is sent (the seed's ACL).
+    type_into(&page, "username", "mallory").await?;
+    click(&page, "login-button").await?;
+    let (state, text) = outcome(&page, "otp-status", &["error", "sent"]).await?;
+    if state != "error" || !text.contains("invalid or unknown user") {
+        return Err(format!("unknown user: {state}: {text}"));
+    }
+    snap(&page, "02-unknown-user").await?;
+
+    let credentials = page.authenticator_credentials(&authenticator).await?;
+    if !credentials.is_empty() {
+        return Err(format!(
+            "a fresh virtual authenticator holds {} credentials",
+            credentials.len()
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_room_in_headless_chromium() {
+    let server = start_server()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the demo server: {e}"));
+    let browser = Browser::launch(&["--host-resolver-rules=MAP localhost 127.0.0.1"])
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the browser: {e}"));
+    let result = tokio::time::timeout(TEST_TIMEOUT, walk_through(&browser, &server)).await;
+    let console = browser.console();
+    drop(browser);
+    drop(server);
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!(
+            "the walk-through took longer than {TEST_TIMEOUT:?}"
+        )),
+    };
+    if let Some(failure) = failure {
+        panic!(
+            "{failure}\n--- browser console ---\n{}\n(screenshots so far in {})",
+            console.join("\n"),
+            artifacts_dir().display()
+        );
+    }
+}
