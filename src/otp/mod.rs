@@ -6,7 +6,9 @@
 //! check yields an [`Approved`] proof. After approval, expiry or exhausted attempts the
 //! verification is gone.
 
+mod local;
 mod sender;
+mod template;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -18,7 +20,11 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
 
+pub use local::{
+    LocalOtpBuilder, LocalOtpConfig, LocalOtpProvider, MIN_SERVER_SECRET_LEN, SendRateLimit,
+};
 pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
+pub use template::{MessageTemplate, MessageTemplates};
 
 /// The delivery channel of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
