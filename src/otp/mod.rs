@@ -9,6 +9,10 @@
 mod local;
 mod sender;
 mod template;
+#[cfg(feature = "twilio")]
+mod twilio;
+#[cfg(feature = "twilio")]
+mod twilio_sms;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -25,6 +29,10 @@ pub use local::{
 };
 pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
 pub use template::{MessageTemplate, MessageTemplates};
+#[cfg(feature = "twilio")]
+pub use twilio::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
+#[cfg(feature = "twilio")]
+pub use twilio_sms::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
 
 /// The delivery channel of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
