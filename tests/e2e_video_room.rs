@@ -14,13 +14,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::SystemRandom;
+use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
+use keyward::{Secret, SystemRandom};
 
 use cdp::{Browser, CdpResult, Page};
 
 /// The whole walk-through must finish within this.
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Mabel's phone number in the demo's participant list.
+const MABEL_PHONE: &str = "+18005554321";
 
 /// Longest wait for one step's outcome to appear on the page.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,6 +40,8 @@ fn artifacts_dir() -> PathBuf {
 /// The demo server, in-process, bound to an ephemeral port on 127.0.0.1.
 struct Server {
     port: u16,
+    /// Every code and challenge the demo "sent".
+    outbox: Outbox,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,7 +53,15 @@ impl Drop for Server {
 
 async fn start_server() -> CdpResult<Server> {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let state = app::AppState::new(store, Arc::new(SystemRandom::new()));
+    let outbox = Outbox::new();
+    let otp = LocalOtpProvider::new(
+        store.clone(),
+        Arc::new(outbox.clone()),
+        Secret::new(*b"e2e-server-secret-of-32-bytes!!!"),
+    )
+    .map_err(|e| format!("OTP provider: {e}"))?;
+    let state = app::AppState::new(store, Arc::new(SystemRandom::new()))
+        .with_otp(Arc::new(otp), "self-hosted");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
@@ -58,7 +72,7 @@ async fn start_server() -> CdpResult<Server> {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app::router(state)).await;
     });
-    Ok(Server { port, task })
+    Ok(Server { port, outbox, task })
 }
 
 /// Takes a numbered screenshot of the current step.
@@ -150,6 +164,63 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
         return Err(format!("unknown user: {state}: {text}"));
     }
     snap(&page, "02-unknown-user").await?;
+
+    // A known participant gets a code by "SMS" (the test outbox).
+    type_into(&page, "username", "mabel").await?;
+    click(&page, "login-button").await?;
+    let (state, text) = outcome(&page, "otp-status", &["error", "sent"]).await?;
+    if state != "sent" || !text.contains("********21") {
+        return Err(format!("login: {state}: {text}"));
+    }
+    let code = server
+        .outbox
+        .last_code_to(MABEL_PHONE)
+        .and_then(|c| c.expose_str().map(str::to_owned))
+        .ok_or("no code was sent to mabel's phone")?;
+    if page
+        .eval("document.body.innerText")
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .contains(&code)
+    {
+        return Err("the page shows the one-time code".into());
+    }
+    snap(&page, "03-code-sent").await?;
+
+    // A wrong code is refused and the verification stays usable.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    type_into(&page, "code", wrong).await?;
+    click(&page, "verify-button").await?;
+    let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
+    if state != "error" || !text.contains("invalid code") {
+        return Err(format!("wrong code: {state}: {text}"));
+    }
+    snap(&page, "04-wrong-code").await?;
+
+    // The right code opens the room.
+    type_into(&page, "code", &code).await?;
+    click(&page, "verify-button").await?;
+    let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
+    if state != "ok" || !text.contains("Code verified") {
+        return Err(format!("right code: {state}: {text}"));
+    }
+    let me = page.eval("fetch('/api/me').then(r => r.json())").await?;
+    if me["username"] != "mabel" || me["factors"] != serde_json::json!(["otp"]) {
+        return Err(format!("after the code, /api/me says {me}"));
+    }
+    snap(&page, "05-code-verified").await?;
+
+    // The approved verification is gone: the same code cannot be used again.
+    let again = page
+        .eval(&format!(
+            "fetch('/api/verify', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, \
+             body: JSON.stringify({{code: '{code}'}})}}).then(r => r.status)"
+        ))
+        .await?;
+    if again != 400 {
+        return Err(format!("re-using the code answered HTTP {again}"));
+    }
 
     let credentials = page.authenticator_credentials(&authenticator).await?;
     if !credentials.is_empty() {

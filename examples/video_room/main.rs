@@ -1,19 +1,22 @@
 //! keyward video room: the seed flows in a browser, on the embedded defaults.
 //!
 //! ```text
-//! cargo run --example video_room            # an ephemeral port
-//! PORT=8080 cargo run --example video_room  # a fixed one
+//! cargo run --example video_room --all-features            # an ephemeral port
+//! PORT=8080 cargo run --example video_room --all-features  # a fixed one
 //! ```
 //!
 //! Open the printed `http://localhost:<port>/` (passkeys need the `localhost` name, not
-//! `127.0.0.1`). The self-hosted OTP provider prints each code on this console.
+//! `127.0.0.1`). The self-hosted OTP provider prints each code on this console. With
+//! `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET` (or `TWILIO_AUTH_TOKEN`)
+//! and `VERIFY_SERVICE_SID` set, codes go through Twilio Verify instead.
 
 mod app;
 
 use std::sync::Arc;
 
-use keyward::SystemRandom;
+use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
 use keyward::store::{MemoryStore, StateStore};
+use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, random_array};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,8 +24,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(p) => p.parse().map_err(|e| format!("PORT={p:?}: {e}"))?,
         Err(_) => 0,
     };
+    let rng: Arc<dyn SecureRandom> = Arc::new(SystemRandom::new());
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let state = app::AppState::new(store, Arc::new(SystemRandom::new()));
+
+    // One-time codes: Twilio Verify when configured, else the self-hosted provider printing
+    // codes on this console.
+    let (otp, otp_backend): (Arc<dyn OtpProvider>, &'static str) =
+        if std::env::var_os("VERIFY_SERVICE_SID").is_some() {
+            (
+                Arc::new(TwilioVerify::new(TwilioVerifyConfig::from_env()?)?),
+                "twilio",
+            )
+        } else {
+            // A fresh secret per run: codes do not survive a restart, like the in-memory store.
+            let server_secret = Secret::new(random_array::<32>(rng.as_ref())?);
+            (
+                Arc::new(LocalOtpProvider::new(
+                    store.clone(),
+                    Arc::new(ConsoleSender),
+                    server_secret,
+                )?),
+                "self-hosted",
+            )
+        };
+
+    let state = app::AppState::new(store, rng).with_otp(otp, otp_backend);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
