@@ -11,7 +11,7 @@ mod app;
 mod cdp;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyward::otp::{LocalOtpProvider, Outbox};
@@ -51,7 +51,19 @@ impl Drop for Server {
     }
 }
 
+/// Every line the demo logged.
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn logged() -> Vec<String> {
+    LOG.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
 async fn start_server() -> CdpResult<Server> {
+    app::set_log_sink(Box::new(|line| {
+        if let Ok(mut log) = LOG.lock() {
+            log.push(line.to_owned());
+        }
+    }));
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let outbox = Outbox::new();
     let otp = LocalOtpProvider::new(
@@ -228,6 +240,39 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
             "a fresh virtual authenticator holds {} credentials",
             credentials.len()
         ));
+    }
+
+    // The server logged each step, and nothing secret.
+    let secrets = [MABEL_PHONE.to_owned(), code.clone()];
+    check_log(
+        &[
+            "login: unknown participant",
+            "login: mabel → sending a one-time code to **********21",
+            "verify: wrong code for mabel",
+            "verify: code approved for mabel",
+        ],
+        &secrets,
+    )
+}
+
+/// Every `expected` fragment appears in some log line; no `secret` appears in any.
+fn check_log(expected: &[&str], secrets: &[String]) -> CdpResult<()> {
+    let log = logged();
+    for fragment in expected {
+        if !log.iter().any(|line| line.contains(fragment)) {
+            return Err(format!(
+                "no log line contains {fragment:?}:\n{}",
+                log.join("\n")
+            ));
+        }
+    }
+    for line in &log {
+        if let Some(secret) = secrets.iter().find(|s| line.contains(s.as_str())) {
+            return Err(format!(
+                "a log line shows a secret: {}",
+                line.replace(secret.as_str(), "<secret>")
+            ));
+        }
     }
     Ok(())
 }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -318,9 +318,24 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Where log lines also go, besides standard error (the end-to-end test checks them for
+/// secrets).
+type LogSink = Box<dyn Fn(&str) + Send + Sync>;
+
+static LOG_SINK: OnceLock<LogSink> = OnceLock::new();
+
+/// Copies every log line to `sink` as well (once per process).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn set_log_sink(sink: LogSink) -> bool {
+    LOG_SINK.set(sink).is_ok()
+}
+
 /// Logs one step of a flow. Callers pass only non-secret facts (masked numbers, ids, outcomes).
 fn step(message: &str) {
     eprintln!("[video_room] {message}");
+    if let Some(sink) = LOG_SINK.get() {
+        sink(message);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
