@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::secret::Secret;
 
+#[cfg(feature = "twilio")]
+pub mod twilio;
+
 /// Default token lifetime: one hour, as Twilio's helper libraries use.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
