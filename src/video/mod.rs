@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::secret::Secret;
 
+pub mod gate;
 #[cfg(feature = "twilio")]
 pub mod twilio;
 
