@@ -4,7 +4,7 @@
 //! - [`AccessTokenBuilder`]: any Twilio access token: identity, [`Grant`]s (video, chat, sync,
 //!   voice, TaskRouter, player), lifetime, `nbf`, region. [`AccessTokenBuilder::sign`] is a pure
 //!   function of its inputs and `now`.
-//! - [`TwilioAccessTokenIssuer`]: the [`VideoTokenIssuer`](crate::VideoTokenIssuer) for Twilio
+//! - [`TwilioAccessTokenIssuer`]: the [`VideoTokenIssuer`] for Twilio
 //!   Video, on an injected [`Clock`].
 //! - [`AccessTokenVerifier`]: decodes and verifies such tokens (signature in constant time,
 //!   `nbf` / `exp` against the clock with a leeway, header fields, grants).
@@ -344,7 +344,7 @@ fn check_region(region: &str) -> Result<()> {
     }
 }
 
-/// The [`VideoTokenIssuer`](crate::VideoTokenIssuer) for Twilio Video: an access token with the
+/// The [`VideoTokenIssuer`] for Twilio Video: an access token with the
 /// request's identity and a video grant for its room (or any room), signed with an API key at the
 /// injected clock's time.
 ///
