@@ -70,10 +70,94 @@ async fn main() -> Result<(), keyward::Error> {
     let api_secret = Secret::from("not-a-real-secret");
     println!("[secret] Debug output: {api_secret:?}");
 
+    otp_step(store.clone(), clock.clone()).await?;
+
     // --- video room gate (issue #4) ---
     #[cfg(feature = "twilio")]
     video_gate::run().await?;
     // --- end video room gate ---
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. One-time passcodes on the self-hosted provider (no Twilio account needed).
+
+/// Delivers every code twice: to the console (what a developer sees) and to an outbox (what
+/// this example reads back, standing in for the user typing the code from their phone).
+#[derive(Debug)]
+struct ConsoleAndOutbox {
+    console: keyward::otp::ConsoleSender,
+    outbox: keyward::otp::Outbox,
+}
+
+#[async_trait::async_trait]
+impl keyward::otp::CodeSender for ConsoleAndOutbox {
+    async fn send(&self, message: &keyward::otp::OutgoingMessage) -> keyward::Result<()> {
+        self.console.send(message).await?;
+        self.outbox.send(message).await
+    }
+}
+
+async fn otp_step(store: Arc<dyn StateStore>, clock: Arc<ManualClock>) -> keyward::Result<()> {
+    use keyward::OtpProvider;
+    use keyward::otp::{
+        Channel, CheckCode, ConsoleSender, LocalOtpProvider, Outbox, StartVerification,
+    };
+
+    let outbox = Outbox::new();
+    let sender = Arc::new(ConsoleAndOutbox {
+        console: ConsoleSender,
+        outbox: outbox.clone(),
+    });
+    // The server secret keys every stored code hash: in production, 32 random bytes kept in
+    // your secret manager and shared by every instance.
+    let server_secret = Secret::new(keyward::random_array::<32>(&keyward::SystemRandom::new())?);
+    let otp = LocalOtpProvider::builder(store, sender, server_secret)
+        .clock(clock.clone())
+        .build()?;
+
+    let v = otp
+        .start(StartVerification::new("+1 (501) 712-2661", Channel::Sms))
+        .await?;
+    let valid_for = v
+        .expires_at
+        .and_then(|t| t.duration_since(keyward::Clock::now(clock.as_ref())).ok())
+        .unwrap_or_default();
+    println!(
+        "[otp] code sent to {} by {}: status {}, valid for {} s",
+        v.masked_to(),
+        v.channel,
+        v.status,
+        valid_for.as_secs()
+    );
+
+    let wrong = otp.check(CheckCode::sid(&v.sid, "000000x")).await?;
+    println!(
+        "[otp] wrong code -> approved = {}, status {}",
+        wrong.verification().valid,
+        wrong.verification().status
+    );
+
+    let code = outbox
+        .last_code_to(&v.to)
+        .ok_or_else(|| keyward::Error::new(keyward::ErrorKind::NotFound, "no code delivered"))?;
+    match otp
+        .check(CheckCode::sid(&v.sid, code.clone()))
+        .await?
+        .approved()
+    {
+        Some(proof) => println!(
+            "[otp] right code -> approved for {}",
+            proof.verification().masked_to()
+        ),
+        None => println!("[otp] right code -> not approved"),
+    }
+
+    let again = otp.check(CheckCode::sid(&v.sid, code)).await;
+    println!(
+        "[otp] same code again -> {}",
+        again.map_or_else(|e| e.kind().to_string(), |_| "accepted".to_owned())
+    );
     Ok(())
 }
 
@@ -82,34 +166,25 @@ async fn main() -> Result<(), keyward::Error> {
 mod video_gate {
     use std::sync::Arc;
 
-    use async_trait::async_trait;
-    use keyward::otp::{CodeSender, ConsoleSender, LocalOtpProvider, Outbox, OutgoingMessage};
+    use keyward::otp::{ConsoleSender, LocalOtpProvider, Outbox};
     use keyward::store::MemoryStore;
     use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
     use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
     use keyward::{ManualClock, Secret};
 
-    /// Prints each code like the console sender and keeps it so the demo can type it in.
-    #[derive(Debug, Clone, Default)]
-    struct PrintAndKeep {
-        outbox: Outbox,
-    }
-
-    #[async_trait]
-    impl CodeSender for PrintAndKeep {
-        async fn send(&self, message: &OutgoingMessage) -> keyward::Result<()> {
-            ConsoleSender.send(message).await?;
-            self.outbox.send(message).await
-        }
-    }
+    use super::ConsoleAndOutbox;
 
     pub(crate) async fn run() -> keyward::Result<()> {
         let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
         let store = Arc::new(MemoryStore::with_clock(clock.clone()));
-        let sender = PrintAndKeep::default();
+        let outbox = Outbox::new();
+        let sender = ConsoleAndOutbox {
+            console: ConsoleSender,
+            outbox: outbox.clone(),
+        };
         let otp = LocalOtpProvider::builder(
             store.clone(),
-            Arc::new(sender.clone()),
+            Arc::new(sender),
             Secret::new(*b"quickstart-demo-otp-secret-32byt"),
         )
         .clock(clock.clone())
@@ -142,8 +217,7 @@ mod video_gate {
         let wrong = gate.verify("mallory", "123456").await.map(|_| ());
         println!("[video] verify mallory -> {wrong:?}");
 
-        let code = sender
-            .outbox
+        let code = outbox
             .last_code_to("+18005554321")
             .ok_or_else(|| keyward::Error::invalid_input("no code was sent"))?;
         let code = code.expose_str().unwrap_or_default().to_owned();
