@@ -1,27 +1,5 @@
 //! The self-hosted [`OtpProvider`]: Twilio Verify's observable behaviour, with codes delivered
 //! through any [`CodeSender`] and every piece of state in a [`StateStore`].
-//!
-//! # How codes are made and kept
-//! A verification gets a random 16-byte nonce from the injected [`SecureRandom`]. Its code is
-//! derived from `HMAC-SHA256(server secret, "keyward-otp-code-v1" || sid || nonce || counter)`
-//! read as a stream, with rejection sampling ([`uniform_below`]) so every digit is uniform. The
-//! store keeps the nonce and `HMAC-SHA256(server secret, sid || code)`, never the code: checks
-//! recompute the keyed hash and compare it in constant time, and a re-send re-derives the same
-//! code from the nonce. Someone who reads the store without the server secret learns nothing
-//! about the code; someone with both could recompute it either way (a 6-digit code's keyed hash is
-//! brute-forced in microseconds), so the nonce adds no exposure.
-//!
-//! A host-chosen custom code has no nonce: a re-send must pass the custom code again (or a new
-//! one, which replaces the old without resetting the attempt counter).
-//!
-//! # Store layout (all keys start with `otp:`)
-//! - `otp:ve:{sid}`: the verification (JSON), alive until expiry plus the tombstone window;
-//! - `otp:to:{h}`: the sid of the latest verification for a destination (`h` is a keyed hash of
-//!   the destination, so no phone number or email appears in a key);
-//! - `otp:attempts:{sid}`: the check counter (atomic increment);
-//! - `otp:tomb:{sid}`: why a verification ended (approved, canceled, expired,
-//!   max_attempts_reached), kept for the tombstone window so errors can say so;
-//! - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -238,11 +216,33 @@ impl LocalOtpBuilder {
 
 /// The self-hosted one-time-passcode provider (always compiled).
 ///
-/// Behaves like Twilio Verify (see the [module docs](self) and `docs/otp.md`): 6-digit codes
+/// Behaves like Twilio Verify (see `docs/otp.md`): 6-digit codes
 /// valid 10 minutes, 5 checks, 5 sends, starting again re-sends the same code, ended
 /// verifications are gone. On top of Verify it answers [`Expired`](ErrorKind::Expired) and
 /// [`TooManyAttempts`](ErrorKind::TooManyAttempts) for a while after a verification ends that way,
 /// and limits sends per destination ([`RateLimited`](ErrorKind::RateLimited)).
+///
+/// # How codes are made and kept
+/// A verification gets a random 16-byte nonce from the injected [`SecureRandom`]. Its code is
+/// derived from `HMAC-SHA256(server secret, "keyward-otp-code-v1" || sid || nonce || counter)`
+/// read as a stream, with rejection sampling ([`uniform_below`]) so every digit is uniform. The
+/// store keeps the nonce and `HMAC-SHA256(server secret, sid || code)`, never the code: checks
+/// recompute the keyed hash and compare it in constant time, and a re-send re-derives the same
+/// code from the nonce. Someone who reads the store without the server secret learns nothing
+/// about the code; someone with both could recompute it either way (a 6-digit code's keyed hash is
+/// brute-forced in microseconds), so the nonce adds no exposure.
+///
+/// A host-chosen custom code has no nonce: a re-send must pass the custom code again (or a new
+/// one, which replaces the old without resetting the attempt counter).
+///
+/// # Store layout (all keys start with `otp:`)
+/// - `otp:ve:{sid}`: the verification (JSON), alive until expiry plus the tombstone window;
+/// - `otp:to:{h}`: the sid of the latest verification for a destination (`h` is a keyed hash of
+///   the destination, so no phone number or email appears in a key);
+/// - `otp:attempts:{sid}`: the check counter (atomic increment);
+/// - `otp:tomb:{sid}`: why a verification ended (approved, canceled, expired,
+///   max_attempts_reached), kept for the tombstone window so errors can say so;
+/// - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

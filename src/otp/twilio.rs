@@ -1,15 +1,4 @@
-//! Twilio Verify v2 as an [`OtpProvider`] (feature `twilio`).
-//!
-//! | call | request | retried on |
-//! |---|---|---|
-//! | [`start`](OtpProvider::start) | `POST /v2/Services/{VA}/Verifications` | 429 with code 20429 (or none) only: the server did not act |
-//! | [`check`](OtpProvider::check) | `POST /v2/Services/{VA}/VerificationCheck` | same as start (a repeated check would count twice) |
-//! | [`fetch`](OtpProvider::fetch) | `GET /v2/Services/{VA}/Verifications/{VE}` | 20429/429, 5xx, timeouts, connection failures (idempotent) |
-//! | [`cancel`](OtpProvider::cancel), [`approve`](TwilioVerify::approve) | `POST …/Verifications/{VE}` with `Status` | same as start (a repeat after success answers 20404) |
-//!
-//! Retries use the [`HttpConfig`] backoff (bounded exponential, jittered, `Retry-After` honoured).
-//! 429s that are final answers (60202 max check attempts, 60203 max sends, 60212 too many
-//! concurrent verifications) are never retried.
+//! Twilio Verify v2 as an [`OtpProvider`] (feature `twilio`); see [`TwilioVerify`].
 
 use std::fmt;
 
@@ -117,7 +106,18 @@ impl TwilioVerifyConfig {
     }
 }
 
-/// The Twilio Verify v2 backend; see the [module docs](self) for what is retried.
+/// The Twilio Verify v2 backend.
+///
+/// | call | request | retried on |
+/// |---|---|---|
+/// | [`start`](OtpProvider::start) | `POST /v2/Services/{VA}/Verifications` | 429 with code 20429 (or none) only: the server did not act |
+/// | [`check`](OtpProvider::check) | `POST /v2/Services/{VA}/VerificationCheck` | same as start (a repeated check would count twice) |
+/// | [`fetch`](OtpProvider::fetch) | `GET /v2/Services/{VA}/Verifications/{VE}` | 20429/429, 5xx, timeouts, connection failures (idempotent) |
+/// | [`cancel`](OtpProvider::cancel), [`approve`](TwilioVerify::approve) | `POST …/Verifications/{VE}` with `Status` | same as start (a repeat after success answers 20404) |
+///
+/// Retries use the [`HttpConfig`] backoff (bounded exponential, jittered, `Retry-After` honoured).
+/// 429s that are final answers (60202 max check attempts, 60203 max sends, 60212 too many
+/// concurrent verifications) are never retried.
 ///
 /// A wrong code is `Ok(CheckOutcome::Rejected(..))`. Twilio's errors become typed kinds with the
 /// Twilio code in [`Error::remote`]: 60200/60221 → `InvalidInput`, 60202 → `TooManyAttempts`,
