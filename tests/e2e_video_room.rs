@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
+use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
 use keyward::{Secret, SystemRandom};
 
 use cdp::{Browser, CdpResult, Page};
@@ -42,6 +43,8 @@ struct Server {
     port: u16,
     /// Every code and challenge the demo "sent".
     outbox: Outbox,
+    /// Checks the room tokens the demo issues.
+    tokens: AccessTokenVerifier,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,8 +75,17 @@ async fn start_server() -> CdpResult<Server> {
         Secret::new(*b"e2e-server-secret-of-32-bytes!!!"),
     )
     .map_err(|e| format!("OTP provider: {e}"))?;
+    let key = TwilioApiKey::new(
+        "AC0123456789abcdef0123456789abcdef",
+        "SKfedcba9876543210fedcba9876543210",
+        Secret::new(*b"e2e-api-key-secret-of-32-bytes!!"),
+    )
+    .map_err(|e| format!("api key: {e}"))?;
+    let issuer = TwilioAccessTokenIssuer::new(key);
+    let tokens = issuer.verifier();
     let state = app::AppState::new(store, Arc::new(SystemRandom::new()))
-        .with_otp(Arc::new(otp), "self-hosted");
+        .with_room_gate(Arc::new(otp), "self-hosted", Arc::new(issuer))
+        .map_err(|e| format!("room gate: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
@@ -84,7 +96,12 @@ async fn start_server() -> CdpResult<Server> {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app::router(state)).await;
     });
-    Ok(Server { port, outbox, task })
+    Ok(Server {
+        port,
+        outbox,
+        tokens,
+        task,
+    })
 }
 
 /// Takes a numbered screenshot of the current step.
@@ -168,20 +185,30 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
     }
     snap(&page, "01-home").await?;
 
-    // An unknown participant is turned away before any code is sent (the seed's ACL).
+    // An unknown name gets the same kind of answer as a participant (a decoy destination),
+    // nothing is sent, and no code opens the room.
     type_into(&page, "username", "mallory").await?;
     click(&page, "login-button").await?;
     let (state, text) = outcome(&page, "otp-status", &["error", "sent"]).await?;
-    if state != "error" || !text.contains("invalid or unknown user") {
+    if state != "sent" || !text.contains("Sent code to phone number ********") {
         return Err(format!("unknown user: {state}: {text}"));
+    }
+    if !server.outbox.is_empty() {
+        return Err("a message was sent for an unknown name".into());
+    }
+    type_into(&page, "code", "123456").await?;
+    click(&page, "verify-button").await?;
+    let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
+    if state != "error" || !text.contains("code rejected") {
+        return Err(format!("unknown user's code: {state}: {text}"));
     }
     snap(&page, "02-unknown-user").await?;
 
-    // A known participant gets a code by "SMS" (the test outbox).
+    // A participant gets a code by "SMS" (the test outbox).
     type_into(&page, "username", "mabel").await?;
     click(&page, "login-button").await?;
     let (state, text) = outcome(&page, "otp-status", &["error", "sent"]).await?;
-    if state != "sent" || !text.contains("********21") {
+    if state != "sent" || !text.contains("Sent code to phone number ********21.") {
         return Err(format!("login: {state}: {text}"));
     }
     let code = server
@@ -205,23 +232,24 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
     type_into(&page, "code", wrong).await?;
     click(&page, "verify-button").await?;
     let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
-    if state != "error" || !text.contains("invalid code") {
+    if state != "error" || !text.contains("code rejected") {
         return Err(format!("wrong code: {state}: {text}"));
     }
     snap(&page, "04-wrong-code").await?;
 
-    // The right code opens the room.
+    // The right code opens the room: a token for mabel and "My Room", shown decoded.
     type_into(&page, "code", &code).await?;
     click(&page, "verify-button").await?;
     let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
-    if state != "ok" || !text.contains("Code verified") {
+    if state != "ok" || !text.contains("token issued for mabel in room \"My Room\"") {
         return Err(format!("right code: {state}: {text}"));
     }
+    let otp_token = check_token_on_page(&page, server, "mabel").await?;
     let me = page.eval("fetch('/api/me').then(r => r.json())").await?;
     if me["username"] != "mabel" || me["factors"] != serde_json::json!(["otp"]) {
         return Err(format!("after the code, /api/me says {me}"));
     }
-    snap(&page, "05-code-verified").await?;
+    snap(&page, "05-token").await?;
 
     // The approved verification is gone: the same code cannot be used again.
     let again = page
@@ -230,7 +258,7 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
              body: JSON.stringify({{code: '{code}'}})}}).then(r => r.status)"
         ))
         .await?;
-    if again != 400 {
+    if again != 401 {
         return Err(format!("re-using the code answered HTTP {again}"));
     }
 
@@ -243,16 +271,55 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
     }
 
     // The server logged each step, and nothing secret.
-    let secrets = [MABEL_PHONE.to_owned(), code.clone()];
+    let secrets = [MABEL_PHONE.to_owned(), code.clone(), otp_token];
     check_log(
         &[
-            "login: unknown participant",
-            "login: mabel → sending a one-time code to **********21",
-            "verify: wrong code for mabel",
+            "login: mallory → code sent to ********",
+            "verify: refused for mallory (rejected)",
+            "login: mabel → code sent to ********21 by sms",
+            "verify: refused for mabel (rejected)",
             "verify: code approved for mabel",
+            "token: issued for mabel in room \"My Room\" (valid 3600 s)",
         ],
         &secrets,
     )
+}
+
+/// Checks the token the page shows: it verifies under the demo's API key, admits `identity` to
+/// "My Room", and the page's decoded payload is the signed one. Returns the JWT.
+async fn check_token_on_page(
+    page: &Page<'_>,
+    server: &Server,
+    identity: &str,
+) -> CdpResult<String> {
+    let jwt = page
+        .eval("document.getElementById('token-raw').textContent")
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let verified = server
+        .tokens
+        .verify(&jwt)
+        .map_err(|e| format!("the token on the page does not verify: {e}"))?;
+    if verified.identity.as_deref() != Some(identity)
+        || verified.video_room() != Some(Some("My Room"))
+    {
+        return Err(format!("token for the wrong grant: {verified:?}"));
+    }
+    let shown: serde_json::Value = serde_json::from_str(
+        page.eval("document.getElementById('token-payload').textContent")
+            .await?
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .map_err(|e| format!("decoded payload on the page: {e}"))?;
+    let signed: serde_json::Value = serde_json::from_str(verified.payload_json())
+        .map_err(|e| format!("signed payload: {e}"))?;
+    if shown != signed {
+        return Err(format!("the page shows {shown}, the token says {signed}"));
+    }
+    Ok(jwt)
 }
 
 /// Every `expected` fragment appears in some log line; no `secret` appears in any.

@@ -12,7 +12,6 @@
 //! session cookie is random and only its SHA-256 is used as a storage key. Each step is logged
 //! to standard error without codes, tokens or full phone numbers.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -29,16 +28,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use keyward::otp::{CheckCode, CheckOutcome, StartVerification};
 use keyward::store::{StateStore, Ttl, Update, get_json, update_json};
-use keyward::video::VideoTokenRequest;
+use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+use keyward::video::{AccessToken, VideoTokenRequest};
 use keyward::webauthn::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, RegistrationRequest,
     RegistrationResponseJson, RegistrationState, UserEntity,
 };
 use keyward::{
     AuthenticatorVerifier, Error, ErrorKind, OtpProvider, SecureRandom, VideoTokenIssuer,
-    normalize, random_array,
+    random_array,
 };
 
 /// Name of the session cookie.
@@ -48,16 +47,11 @@ const COOKIE_NAME: &str = "vr_session";
 const SESSION_TTL: Duration = Duration::from_secs(3600);
 
 /// The seed's hard-coded participant list ("use your customer DB in production").
-pub(crate) fn demo_participants() -> BTreeMap<String, String> {
-    [
-        ("blathers", "+18005559876"),
-        ("mabel", "+18005554321"),
-        ("tommy", "+18005556789"),
-    ]
-    .into_iter()
-    .map(|(u, p)| (u.to_owned(), p.to_owned()))
-    .collect()
-}
+const PARTICIPANTS: [(&str, &str); 3] = [
+    ("blathers", "+18005559876"),
+    ("mabel", "+18005554321"),
+    ("tommy", "+18005556789"),
+];
 
 /// Everything the routes need. Build it with [`AppState::new`] and the `with_*` methods; a flow
 /// whose backend is not wired answers 503 and its page section says so.
@@ -65,9 +59,8 @@ pub(crate) fn demo_participants() -> BTreeMap<String, String> {
 pub(crate) struct AppState {
     store: Arc<dyn StateStore>,
     rng: Arc<dyn SecureRandom>,
-    participants: Arc<BTreeMap<String, String>>,
     room: String,
-    otp: Option<Arc<dyn OtpProvider>>,
+    gate: Option<Arc<RoomGate>>,
     otp_backend: &'static str,
     video: Option<Arc<dyn VideoTokenIssuer>>,
     webauthn: Option<Arc<dyn AuthenticatorVerifier>>,
@@ -77,42 +70,49 @@ impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
             .field("room", &self.room)
-            .field("participants", &self.participants.len())
             .field("otp", &self.otp_backend)
-            .field("video", &self.video.is_some())
+            .field("gate", &self.gate)
             .field("webauthn", &self.webauthn.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// A state keeping sessions in `store`, with the seed's participants and room `My Room`.
+    /// A state keeping sessions in `store`, for the room `My Room`.
     pub(crate) fn new(store: Arc<dyn StateStore>, rng: Arc<dyn SecureRandom>) -> Self {
         AppState {
             store,
             rng,
-            participants: Arc::new(demo_participants()),
             room: "My Room".to_owned(),
-            otp: None,
+            gate: None,
             otp_backend: "none",
             video: None,
             webauthn: None,
         }
     }
 
-    /// Wires the one-time-code provider (`backend` names it on the page: `self-hosted`,
-    /// `twilio`).
-    pub(crate) fn with_otp(mut self, otp: Arc<dyn OtpProvider>, backend: &'static str) -> Self {
-        self.otp = Some(otp);
+    /// Wires seed 000: keyward's [`RoomGate`] over the seed's participants, the one-time-code
+    /// provider `otp` (`backend` names it on the page: `self-hosted`, `twilio`) and the token
+    /// issuer `video` (also used after a passkey sign-in).
+    pub(crate) fn with_room_gate(
+        mut self,
+        otp: Arc<dyn OtpProvider>,
+        backend: &'static str,
+        video: Arc<dyn VideoTokenIssuer>,
+    ) -> keyward::Result<Self> {
+        let directory = PARTICIPANTS
+            .iter()
+            .fold(MemoryDirectory::new(), |d, (name, phone)| {
+                d.with(*name, Contact::phone(*phone))
+            });
+        let gate = RoomGate::builder(Arc::new(directory), otp, video.clone(), self.store.clone())
+            .room(self.room.clone())
+            .rng(self.rng.clone())
+            .build()?;
+        self.gate = Some(Arc::new(gate));
         self.otp_backend = backend;
-        self
-    }
-
-    /// Wires the video token issuer.
-    #[allow(dead_code)] // wired as the backends land on main
-    pub(crate) fn with_video(mut self, video: Arc<dyn VideoTokenIssuer>) -> Self {
         self.video = Some(video);
-        self
+        Ok(self)
     }
 
     /// Wires the WebAuthn relying party.
@@ -356,9 +356,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn config(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "room": state.room,
-        "participants": state.participants.keys().collect::<Vec<_>>(),
+        "participants": PARTICIPANTS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
         "otp": state.otp_backend,
-        "video": state.video.is_some(),
         "passkeys": state.webauthn.is_some(),
     }))
 }
@@ -389,44 +388,27 @@ async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult {
+    let gate = state
+        .gate
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("the room gate"))?;
     let sid = SessionId::from_headers(&state, &headers)?;
     let username = body.username.trim().to_lowercase();
-    let Some(phone) = state.participants.get(&username).cloned() else {
-        step("login: unknown participant");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid or unknown user",
-        ));
-    };
-    let otp = state
-        .otp
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("OTP"))?;
+    // Unknown names get the same answer as participants (a decoy destination, nothing sent):
+    // the gate never tells who is invited.
+    let challenge = gate.login(&username).await?;
     step(&format!(
-        "login: {username} → sending a one-time code to {}",
-        normalize::mask(&phone)
+        "login: {username} → code sent to {} by {}",
+        challenge.masked_destination, challenge.channel
     ));
-    let verification = otp
-        .start(StartVerification::new(
-            phone.clone(),
-            keyward::otp::Channel::Sms,
-        ))
-        .await?;
-    step(&format!(
-        "login: verification {} is {} (send #{})",
-        verification.sid, verification.status, verification.send_attempts
-    ));
-    let masked = verification.masked_to();
-    let verification_sid = verification.sid.clone();
     sid.update(&state, |s| {
         *s = Session {
             username: Some(username.clone()),
-            otp_sid: Some(verification_sid.clone()),
             ..Session::default()
         };
     })
     .await?;
-    Ok(sid.respond(Json(json!({ "phone": masked })).into_response()))
+    Ok(sid.respond(Json(json!({ "phone": challenge.masked_destination })).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -439,47 +421,32 @@ async fn verify(
     headers: HeaderMap,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult {
-    let otp = state
-        .otp
+    let gate = state
+        .gate
         .clone()
-        .ok_or_else(|| ApiError::unavailable("OTP"))?;
+        .ok_or_else(|| ApiError::unavailable("the room gate"))?;
     let sid = SessionId::from_headers(&state, &headers)?;
-    let session = sid.load(&state).await?;
-    let (Some(username), Some(otp_sid)) = (session.username, session.otp_sid) else {
+    let Some(username) = sid.load(&state).await?.username else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "start with your username first",
         ));
     };
-    let outcome = otp
-        .check(CheckCode::sid(otp_sid.clone(), body.code))
-        .await?;
-    match outcome {
-        CheckOutcome::Approved(approved) => {
+    // The gate issues the token only from an approved check.
+    let token = match gate.verify(&username, body.code.trim()).await {
+        Ok(token) => token,
+        Err(e) => {
             step(&format!(
-                "verify: code approved for {username} ({})",
-                normalize::mask(approved.to())
+                "verify: refused for {username} ({})",
+                e.kind().as_str()
             ));
-            sid.update(&state, |s| {
-                s.otp_sid = None;
-                push_factor(s, "otp");
-            })
-            .await?;
-            let token = issue_token(&state, &username).await?;
-            Ok(sid.respond(Json(token).into_response()))
+            return Err(e.into());
         }
-        CheckOutcome::Rejected(verification) => {
-            step(&format!(
-                "verify: wrong code for {username} (verification {otp_sid} is {})",
-                verification.status
-            ));
-            Err(ApiError {
-                status: StatusCode::UNAUTHORIZED,
-                message: "invalid code".to_owned(),
-                kind: Some("rejected".to_owned()),
-            })
-        }
-    }
+    };
+    step(&format!("verify: code approved for {username}"));
+    sid.update(&state, |s| push_factor(s, "otp")).await?;
+    log_token(&username, &token);
+    Ok(sid.respond(Json(token_json(&token)).into_response()))
 }
 
 fn push_factor(session: &mut Session, factor: &str) {
@@ -488,32 +455,38 @@ fn push_factor(session: &mut Session, factor: &str) {
     }
 }
 
-/// Signs a room token for a participant who proved a factor in this request (`token` is null
-/// when no issuer is wired).
-async fn issue_token(state: &AppState, username: &str) -> Result<Value, ApiError> {
-    let Some(video) = state.video.clone() else {
-        step(&format!(
-            "token: no issuer wired, none issued for {username}"
-        ));
-        return Ok(json!({ "token": null, "identity": username, "room": state.room }));
-    };
+/// Signs a room token for a participant who proved a factor in this request.
+async fn issue_token(state: &AppState, username: &str) -> Result<AccessToken, ApiError> {
+    let video = state
+        .video
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("video tokens"))?;
     let token = video
         .issue(VideoTokenRequest::new(username).room(state.room.clone()))
         .await?;
+    log_token(username, &token);
+    Ok(token)
+}
+
+fn log_token(username: &str, token: &AccessToken) {
     step(&format!(
-        "token: issued for {username} in room {:?} (expires in {} s)",
-        state.room,
+        "token: issued for {username} in room {:?} (valid {} s)",
+        token.room.as_deref().unwrap_or("any"),
         token
             .expires_at
             .duration_since(token.issued_at)
             .map(|d| d.as_secs())
             .unwrap_or(0)
     ));
-    Ok(json!({
+}
+
+/// What the page gets: the JWT (for `Twilio.Video.connect`) and what it is for.
+fn token_json(token: &AccessToken) -> Value {
+    json!({
         "token": token.jwt(),
         "identity": token.identity,
         "room": token.room,
-    }))
+    })
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -651,9 +624,8 @@ async fn passkey_login_finish(
         push_factor(s, "passkey");
     })
     .await?;
-    let mut token = issue_token(&state, &username).await?;
-    token["factor"] = Value::from("passkey");
-    Ok(sid.respond(Json(token).into_response()))
+    let token = issue_token(&state, &username).await?;
+    Ok(sid.respond(Json(token_json(&token)).into_response()))
 }
 
 /// The participant's WebAuthn user handle: 16 random bytes created on first use, never personal

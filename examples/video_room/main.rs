@@ -8,7 +8,8 @@
 //! Open the printed `http://localhost:<port>/` (passkeys need the `localhost` name, not
 //! `127.0.0.1`). The self-hosted OTP provider prints each code on this console. With
 //! `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET` (or `TWILIO_AUTH_TOKEN`)
-//! and `VERIFY_SERVICE_SID` set, codes go through Twilio Verify instead.
+//! and `VERIFY_SERVICE_SID` set, codes go through Twilio Verify instead; with
+//! `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`, room tokens are signed with that API key.
 
 mod app;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
 use keyward::store::{MemoryStore, StateStore};
+use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
 use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, random_array};
 
 #[tokio::main]
@@ -48,7 +50,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         };
 
-    let state = app::AppState::new(store, rng).with_otp(otp, otp_backend);
+    // Video tokens: signed with your Twilio API key when TWILIO_ACCOUNT_SID, TWILIO_API_KEY_SID
+    // and TWILIO_API_KEY_SECRET are set (the tokens then work with Twilio Video); otherwise with a
+    // throwaway demo key, so the flow runs without an account.
+    let key = match (
+        std::env::var("TWILIO_ACCOUNT_SID"),
+        std::env::var("TWILIO_API_KEY_SID"),
+        std::env::var("TWILIO_API_KEY_SECRET"),
+    ) {
+        (Ok(account), Ok(key_sid), Ok(secret)) => TwilioApiKey::new(account, key_sid, secret)?,
+        _ => TwilioApiKey::new(
+            "AC00000000000000000000000000000000",
+            "SK00000000000000000000000000000000",
+            Secret::new(random_array::<32>(rng.as_ref())?),
+        )?,
+    };
+    let video = Arc::new(TwilioAccessTokenIssuer::new(key));
+
+    let state = app::AppState::new(store, rng).with_room_gate(otp, otp_backend, video)?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
