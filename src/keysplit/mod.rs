@@ -15,6 +15,13 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
 
+#[cfg(feature = "ssks")]
+pub mod crypto;
+mod keys;
+pub mod local;
+
+pub use keys::{KEY_BYTES, KeyKind, SsksSession, TwoManRuleBackend, TwoManRuleKey, TwoManRuleKeys};
+
 /// The kind of authentication factor SSKS challenges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthFactorType {
