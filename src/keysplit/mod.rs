@@ -16,9 +16,18 @@ use crate::normalize;
 use crate::secret::Secret;
 
 #[cfg(feature = "ssks")]
+mod client;
+#[cfg(feature = "ssks")]
 pub mod crypto;
 mod keys;
 pub mod local;
+#[cfg(feature = "ssks-server")]
+pub mod server;
+#[cfg(feature = "ssks")]
+pub mod ssks;
+
+#[cfg(feature = "ssks")]
+pub use client::{RetrievedIdentity, TwoManRuleClient};
 
 pub use keys::{KEY_BYTES, KeyKind, SsksSession, TwoManRuleBackend, TwoManRuleKey, TwoManRuleKeys};
 
