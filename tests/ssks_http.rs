@@ -1,6 +1,7 @@
 //! The 2-man rule over real HTTP on 127.0.0.1: our SSKS client against our SSKS-compatible
 //! server (backed by the local store), plus the raw wire answers of the server.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![cfg(feature = "ssks-server")]
 
 use std::sync::Arc;
