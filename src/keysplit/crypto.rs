@@ -11,20 +11,21 @@
 //!   `data_b64 = base64(seal(identity))`.
 //!
 //! Every failure to open (wrong key, user id or app id, tampering, truncation, oversize, bad
-//! base64) is an [`ErrorKind::CannotOpen`](crate::ErrorKind::CannotOpen) error; opening never
+//! base64) is an [`CannotOpen`](crate::ErrorKind::CannotOpen) error; opening never
 //! returns unauthenticated bytes and never panics.
 //!
 //! ```
-//! use keyward::SystemRandom;
+//! use keyward::{ErrorKind, SystemRandom};
 //! use keyward::keysplit::{KeyKind, TwoManRuleKey, crypto};
 //!
 //! let rng = SystemRandom::new();
-//! let key = TwoManRuleKey::generate(KeyKind::Raw, &rng)?;
+//! let key = TwoManRuleKey::generate(KeyKind::Free, &rng)?;
 //! let blob = crypto::seal_identity(&key, "app-id", "user-1", b"identity bytes", &rng)?;
 //! let opened = crypto::open_identity(&key, "app-id", "user-1", &blob)?;
 //! assert_eq!(opened.expose(), b"identity bytes");
+//! // Free-form keys bind the blob to the app and user ids.
 //! let err = crypto::open_identity(&key, "app-id", "user-2", &blob).unwrap_err();
-//! # let _ = err;
+//! assert_eq!(err.kind(), &ErrorKind::CannotOpen);
 //! # Ok::<(), keyward::Error>(())
 //! ```
 
