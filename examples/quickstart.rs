@@ -76,6 +76,70 @@ async fn main() -> Result<(), keyward::Error> {
     #[cfg(feature = "twilio")]
     video_gate::run().await?;
     // --- end video room gate ---
+    // The 2-man rule on the local SSKS (see two_man_rule_step below).
+    #[cfg(feature = "ssks")]
+    two_man_rule_step().await?;
+    Ok(())
+}
+
+/// 2-man rule: the backend keeps the user's key, the (local) SSKS keeps the encrypted identity
+/// and releases it only after the emailed challenge; the client does the crypto.
+#[cfg(feature = "ssks")]
+async fn two_man_rule_step() -> Result<(), keyward::Error> {
+    use keyward::keysplit::local::LocalKeySplitStore;
+    use keyward::keysplit::{
+        AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleClient, TwoManRuleKeys,
+    };
+    use keyward::otp::Outbox;
+
+    const APP_ID: &str = "00000000-0000-1000-a000-7ea300000001";
+    // SSKS side: its own state, challenges "emailed" into an in-memory outbox.
+    let outbox = Outbox::new();
+    let ssks: Arc<dyn keyward::KeySplitStore> = Arc::new(LocalKeySplitStore::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(outbox.clone()),
+    ));
+    // Backend side: per-user keys in the backend's own store.
+    let keys = TwoManRuleKeys::new(Arc::new(MemoryStore::new()), APP_ID, KeyKind::Free)?;
+    let backend = TwoManRuleBackend::new(ssks.clone(), keys);
+    let client = TwoManRuleClient::new(ssks, APP_ID);
+
+    let request = || -> Result<ChallengeRequest, keyward::Error> {
+        Ok(ChallengeRequest::new(
+            "user-42",
+            AuthFactor::email(" Alice@Example.com ")?,
+            "Your code: $$CHALLENGE$$",
+        )
+        .subject("Confirm your identity"))
+    };
+    let first = backend.session(request()?).await?;
+    println!(
+        "[2mr] first session: must_authenticate = {}, key kind = {:?}",
+        first.must_authenticate,
+        first.two_man_rule_key.kind()
+    );
+    let id = client
+        .save_identity(&first, None, b"seald identity bytes")
+        .await?;
+    println!("[2mr] identity saved on SSKS, id = {id}");
+
+    let second = backend.session(request()?).await?;
+    let challenge = outbox
+        .last_code_to("alice@example.com")
+        .ok_or_else(|| keyward::Error::storage("no challenge was sent"))?;
+    println!(
+        "[2mr] second session: must_authenticate = {}, challenge emailed ({} chars)",
+        second.must_authenticate,
+        challenge.len()
+    );
+    let retrieved = client.retrieve_identity(&second, Some(&challenge)).await?;
+    println!(
+        "[2mr] retrieved {} bytes, matches = {}, renewed = {}",
+        retrieved.identity.len(),
+        retrieved.identity.expose() == b"seald identity bytes",
+        retrieved.renewed
+    );
+    println!("[2mr] session Debug output: {second:?}");
     Ok(())
 }
 
