@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use keyward::keysplit::ssks::{SsksClient, SsksConfig};
+use keyward::keysplit::{AuthFactor, ChallengeRequest, TwoManRuleBackend, TwoManRuleClient};
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
 use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
@@ -45,12 +47,17 @@ struct Server {
     outbox: Outbox,
     /// Checks the room tokens the demo issues.
     tokens: AccessTokenVerifier,
+    /// The demo backend's 2-man-rule role, and the local SSKS it talks to.
+    tmr_backend: TwoManRuleBackend,
+    ssks_url: String,
+    ssks_task: tokio::task::JoinHandle<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        self.ssks_task.abort();
     }
 }
 
@@ -83,9 +90,6 @@ async fn start_server() -> CdpResult<Server> {
     .map_err(|e| format!("api key: {e}"))?;
     let issuer = TwilioAccessTokenIssuer::new(key);
     let tokens = issuer.verifier();
-    let state = app::AppState::new(store, Arc::new(SystemRandom::new()))
-        .with_room_gate(Arc::new(otp), "self-hosted", Arc::new(issuer))
-        .map_err(|e| format!("room gate: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
@@ -93,6 +97,19 @@ async fn start_server() -> CdpResult<Server> {
         .local_addr()
         .map_err(|e| format!("local address: {e}"))?
         .port();
+    let rng = Arc::new(SystemRandom::new());
+    let (tmr_backend, ssks_url, ssks_task) = app::local_two_man_rule(
+        store.clone(),
+        Arc::new(outbox.clone()),
+        rng.clone(),
+        vec![format!("http://localhost:{port}")],
+    )
+    .await
+    .map_err(|e| format!("local SSKS: {e}"))?;
+    let state = app::AppState::new(store, rng)
+        .with_room_gate(Arc::new(otp), "self-hosted", Arc::new(issuer))
+        .map_err(|e| format!("room gate: {e}"))?
+        .with_two_man_rule(tmr_backend.clone(), ssks_url.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app::router(state)).await;
     });
@@ -100,6 +117,9 @@ async fn start_server() -> CdpResult<Server> {
         port,
         outbox,
         tokens,
+        tmr_backend,
+        ssks_url,
+        ssks_task,
         task,
     })
 }
@@ -270,8 +290,11 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
         ));
     }
 
+    let tmr_secrets = two_man_rule(&page, server, &base).await?;
+
     // The server logged each step, and nothing secret.
-    let secrets = [MABEL_PHONE.to_owned(), code.clone(), otp_token];
+    let mut secrets = vec![MABEL_PHONE.to_owned(), code.clone(), otp_token];
+    secrets.extend(tmr_secrets);
     check_log(
         &[
             "login: mallory → code sent to ********",
@@ -280,9 +303,125 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
             "verify: refused for mabel (rejected)",
             "verify: code approved for mabel",
             "token: issued for mabel in room \"My Room\" (valid 3600 s)",
+            "tmr: SSKS session for mabel to ",
+            "(save; challenge sent: false)",
+            "(retrieve; challenge sent: true)",
         ],
         &secrets,
     )
+}
+
+/// Seed 003 on the 2-man-rule page, signed in as mabel: the browser encrypts and saves an
+/// identity on the local SSKS; keyward's Rust client retrieves it (JS → Rust blob interop) and
+/// re-saves it; the browser retrieves it after the emailed challenge (Rust → JS), a wrong
+/// challenge refused first. Returns what must never appear in the demo server's log.
+async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult<Vec<String>> {
+    page.navigate(&format!("{base}/tmr")).await?;
+    page.wait_for("document.body.dataset.ready === '1'", STEP_TIMEOUT)
+        .await?;
+    let (state, text) = outcome(page, "tmr-signin", &["ok", "error"]).await?;
+    if state != "ok" || !text.contains("mabel") {
+        return Err(format!("2-man-rule page sign-in: {state}: {text}"));
+    }
+    let identity = page
+        .eval("document.getElementById('tmr-identity').value")
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if !identity.starts_with("seald-identity:") {
+        return Err(format!("identity field: {identity:?}"));
+    }
+    let email = "mabel@example.com";
+
+    // Save: the first save needs no challenge.
+    click(page, "save-button").await?;
+    let (state, text) = outcome(page, "save-status", &["ok", "error"]).await?;
+    if state != "ok" || !text.contains("stored on SSKS") {
+        return Err(format!("save: {state}: {text}"));
+    }
+    if server.outbox.last_to(email).is_some() {
+        return Err("a challenge was sent for a first save".into());
+    }
+    snap(page, "06-tmr-saved").await?;
+
+    // keyward's Rust client reads what the browser sealed.
+    let ssks = SsksClient::new(SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID))
+        .map_err(|e| format!("SSKS client: {e}"))?;
+    let client = TwoManRuleClient::new(Arc::new(ssks), app::SSKS_APP_ID);
+    let factor = AuthFactor::email(email).map_err(|e| e.to_string())?;
+    let session = server
+        .tmr_backend
+        .session(
+            ChallengeRequest::new("mabel", factor, "challenge: $$CHALLENGE$$").force_auth(true),
+        )
+        .await
+        .map_err(|e| format!("backend session: {e}"))?;
+    let rust_challenge = server
+        .outbox
+        .last_code_to(email)
+        .ok_or("no challenge for the Rust client")?;
+    let retrieved = client
+        .retrieve_identity(&session, Some(&rust_challenge))
+        .await
+        .map_err(|e| format!("the Rust client cannot retrieve the browser's identity: {e}"))?;
+    if retrieved.identity.expose_str() != Some(identity.as_str()) || !retrieved.renewed {
+        return Err(format!(
+            "Rust client: identity matches = {}, renewed = {}",
+            retrieved.identity.expose_str() == Some(identity.as_str()),
+            retrieved.renewed
+        ));
+    }
+
+    // Retrieve in the browser: a challenge by email, a wrong one refused, the right one opens
+    // the blob keyward's Rust client re-sealed.
+    click(page, "retrieve-button").await?;
+    let (state, text) = outcome(page, "retrieve-status", &["sent", "error"]).await?;
+    if state != "sent" || !text.contains("SSKS sent a challenge to mabel@example.com") {
+        return Err(format!("retrieve: {state}: {text}"));
+    }
+    let challenge = server
+        .outbox
+        .last_code_to(email)
+        .and_then(|c| c.expose_str().map(str::to_owned))
+        .ok_or("no challenge for the browser")?;
+    type_into(page, "tmr-challenge", "zzzzzzzz").await?;
+    click(page, "challenge-button").await?;
+    let (state, text) = outcome(page, "retrieve-status", &["ok", "error"]).await?;
+    if state != "error" || !text.contains("Incorrect authentication credentials") {
+        return Err(format!("wrong challenge: {state}: {text}"));
+    }
+    type_into(page, "tmr-challenge", &challenge).await?;
+    click(page, "challenge-button").await?;
+    let (state, text) = outcome(page, "retrieve-status", &["ok", "error"]).await?;
+    if state != "ok" || !text.contains("decrypted in the browser") {
+        return Err(format!("right challenge: {state}: {text}"));
+    }
+    let shown = page
+        .eval("document.getElementById('retrieved').textContent")
+        .await?;
+    if shown != identity.as_str() {
+        return Err(format!("retrieved {shown}, saved {identity:?}"));
+    }
+    snap(page, "07-tmr-retrieved").await?;
+
+    let key = server
+        .tmr_backend
+        .keys()
+        .get("mabel")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no 2-man-rule key for mabel")?;
+    let rust_challenge = rust_challenge
+        .expose_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    Ok(vec![
+        identity,
+        challenge,
+        rust_challenge,
+        key.expose().to_owned(),
+    ])
 }
 
 /// Checks the token the page shows: it verifies under the demo's API key, admits `identity` to

@@ -67,11 +67,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let video = Arc::new(TwilioAccessTokenIssuer::new(key));
 
-    let state = app::AppState::new(store, rng).with_room_gate(otp, otp_backend, video)?;
-
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
-    println!("keyward video room on http://localhost:{}/", addr.port());
+    let port = listener.local_addr()?.port();
+    let origins = vec![
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    ];
+
+    // 2-man rule: keyward's local SSKS on its own port (challenges printed on this console), and
+    // this server as the backend holding each participant's rawTwoManRuleKey.
+    let (tmr_backend, ssks_url, _ssks) =
+        app::local_two_man_rule(store.clone(), Arc::new(ConsoleSender), rng.clone(), origins)
+            .await?;
+
+    let state = app::AppState::new(store, rng)
+        .with_room_gate(otp, otp_backend, video)?
+        .with_two_man_rule(tmr_backend, ssks_url.clone());
+
+    println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
     eprintln!("[video_room] {state:?}");
     axum::serve(listener, app::router(state)).await?;
     Ok(())
