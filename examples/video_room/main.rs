@@ -53,17 +53,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Video tokens: signed with your Twilio API key when TWILIO_ACCOUNT_SID, TWILIO_API_KEY_SID
     // and TWILIO_API_KEY_SECRET are set (the tokens then work with Twilio Video); otherwise with a
     // throwaway demo key, so the flow runs without an account.
-    let key = match (
+    let (key, own_key) = match (
         std::env::var("TWILIO_ACCOUNT_SID"),
         std::env::var("TWILIO_API_KEY_SID"),
         std::env::var("TWILIO_API_KEY_SECRET"),
     ) {
-        (Ok(account), Ok(key_sid), Ok(secret)) => TwilioApiKey::new(account, key_sid, secret)?,
-        _ => TwilioApiKey::new(
-            "AC00000000000000000000000000000000",
-            "SK00000000000000000000000000000000",
-            Secret::new(random_array::<32>(rng.as_ref())?),
-        )?,
+        (Ok(account), Ok(key_sid), Ok(secret)) => {
+            (TwilioApiKey::new(account, key_sid, secret)?, true)
+        }
+        _ => (
+            TwilioApiKey::new(
+                "AC00000000000000000000000000000000",
+                "SK00000000000000000000000000000000",
+                Secret::new(random_array::<32>(rng.as_ref())?),
+            )?,
+            false,
+        ),
     };
     let video = Arc::new(TwilioAccessTokenIssuer::new(key));
 
@@ -85,7 +90,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_two_man_rule(tmr_backend, ssks_url.clone());
 
     println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
-    eprintln!("[video_room] {state:?}");
+    eprintln!(
+        "[video_room] one-time codes: {otp_backend}; room tokens: {}; 2-man rule: local SSKS",
+        if own_key {
+            "your Twilio API key"
+        } else {
+            "a throwaway demo key"
+        }
+    );
     axum::serve(listener, app::router(state)).await?;
     Ok(())
 }
