@@ -295,8 +295,9 @@ pub(crate) fn answer_error(service: &'static str, answer: &HttpAnswer) -> Error 
             ),
         },
     };
-    let retryable =
-        matches!(kind, ErrorKind::RateLimited { .. }) && code != Some(60212) || status >= 500;
+    // Rate limits (20429, 60212) and server errors may pass if tried again later; everything
+    // else is a final answer.
+    let retryable = matches!(kind, ErrorKind::RateLimited { .. }) || status >= 500;
     Error::new(kind, text)
         .with_remote(RemoteError {
             service,
