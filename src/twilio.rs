@@ -295,8 +295,9 @@ pub(crate) fn answer_error(service: &'static str, answer: &HttpAnswer) -> Error 
             ),
         },
     };
-    let retryable =
-        matches!(kind, ErrorKind::RateLimited { .. }) && code != Some(60212) || status >= 500;
+    // Rate limits (20429, 60212) and server errors may pass if tried again later; everything
+    // else is a final answer.
+    let retryable = matches!(kind, ErrorKind::RateLimited { .. }) || status >= 500;
     Error::new(kind, text)
         .with_remote(RemoteError {
             service,
@@ -438,6 +439,31 @@ mod tests {
             "20x5-07-30T20:00:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_rfc3339(&s);
+        }
+
+        #[test]
+        fn rfc3339_reads_every_well_formed_utc_time(
+            y in 1971i64..2400, m in 1i64..=12, d in 1i64..=28, h in 0i64..24, mi in 0i64..60, se in 0i64..60,
+        ) {
+            let text = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z");
+            let t = parse_rfc3339(&text).unwrap();
+            let plus_one = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}+01:00");
+            proptest::prop_assert_eq!(parse_rfc3339(&plus_one).unwrap() + Duration::from_secs(3_600), t);
+        }
+
+        #[test]
+        fn scrub_never_panics_and_bounds_length(s in "\\PC{0,400}") {
+            let out = scrub(&s);
+            proptest::prop_assert!(out.chars().count() <= 300);
+            let digits_run = out.as_bytes().windows(7).any(|w| w.iter().all(u8::is_ascii_digit));
+            proptest::prop_assert!(!digits_run, "{}", out);
         }
     }
 

@@ -689,3 +689,34 @@ fn debug_hides_the_server_secret() {
     assert!(!shown.contains("super-secret"), "{shown}");
     assert!(shown.contains("REDACTED"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever a user types, a check answers without panicking, approves only the right code,
+    /// and malformed input never costs an attempt.
+    #[test]
+    fn arbitrary_typed_codes_are_answered_safely(typed in "\\PC{0,14}") {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let f = fixture();
+            let v = f.start().await;
+            let right = f.last_code(E164);
+            let well_formed = (4..=10).contains(&typed.len())
+                && typed.bytes().all(|b| b.is_ascii_alphanumeric());
+            match f.otp.check(CheckCode::sid(&v.sid, typed.as_str())).await {
+                Ok(CheckOutcome::Approved(_)) => assert_eq!(Some(typed.as_str()), right.expose_str()),
+                Ok(CheckOutcome::Rejected(_)) => assert!(well_formed),
+                Err(e) => {
+                    assert_eq!(e.kind(), &ErrorKind::InvalidInput);
+                    assert!(!well_formed);
+                    // Nothing was counted: five more checks are still allowed.
+                    for _ in 0..4 {
+                        let _ = f.otp.check(CheckCode::sid(&v.sid, wrong_code(&right))).await.unwrap();
+                    }
+                    assert!(f.otp.check(CheckCode::sid(&v.sid, right)).await.unwrap().approved().is_some());
+                }
+            }
+        });
+    }
+}
