@@ -701,3 +701,19 @@ async fn conformance_http_client_against_local_server() {
     let w = world(KeyKind::Raw, false).await;
     conformance(w.ssks.clone(), &w.outbox, &w.clock).await;
 }
+
+#[tokio::test]
+async fn server_side_types_redact() {
+    let config = ServerConfig::new(APP_ID, "server-api-key-secret");
+    let w = world(KeyKind::Raw, false).await;
+    let s = w.session("alice").await;
+    let shown = format!("{config:?} {:?} {:?} {s:?}", w.server, w.ssks);
+    for leaked in [
+        "server-api-key-secret",
+        API_KEY,
+        s.session_id.expose(),
+        s.two_man_rule_key.expose(),
+    ] {
+        assert!(!shown.contains(leaked), "{leaked} leaked in {shown}");
+    }
+}
