@@ -335,14 +335,16 @@ impl From<Error> for ApiError {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let kind = match e.webauthn_failure() {
-            Some(reason) => format!("webauthn: {reason}"),
-            None => e.kind().as_str().to_owned(),
+        // A WebAuthn failure's reason is the useful part ("webauthn: challenge does not
+        // match..."); other kinds carry their own message.
+        let message = match e.webauthn_failure() {
+            Some(_) => e.kind().to_string(),
+            None => e.message().to_owned(),
         };
         ApiError {
             status,
-            message: e.to_string(),
-            kind: Some(kind),
+            message,
+            kind: Some(e.kind().as_str().to_owned()),
         }
     }
 }

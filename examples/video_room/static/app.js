@@ -123,7 +123,7 @@ $('replay-button').addEventListener('click', async () => {
     await api('/api/passkey/login/finish', { response: lastAssertion });
     show('replay-status', 'accepted', 'The replayed response was ACCEPTED (this must never happen).');
   } catch (e) {
-    show('replay-status', 'refused', `Replay refused as it should be: ${e.message}${e.kind ? ` [${e.kind}]` : ''}`);
+    show('replay-status', 'refused', `Replay refused as it should be: ${e.message}.`);
   }
 });
 
