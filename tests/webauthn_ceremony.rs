@@ -543,3 +543,35 @@ async fn store_free_verification_matches_and_backends_agree() {
     let ok = rp.finish_authentication_json(state, &json).await.unwrap();
     assert_eq!(ok.sign_count(), 1);
 }
+
+#[tokio::test]
+async fn deleting_a_credential_removes_it_from_the_user() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let cred = register(&rp, &auth, 1).await;
+    let err = rp
+        .delete_credential(&[2; 16], &cred.credential_id)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::CredentialNotOwned);
+    assert!(
+        rp.delete_credential(&[1; 16], &cred.credential_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !rp.delete_credential(&[1; 16], &cred.credential_id)
+            .await
+            .unwrap()
+    );
+    assert!(rp.credentials_for_user(&[1; 16]).await.unwrap().is_empty());
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UnknownCredential);
+}
