@@ -11,6 +11,8 @@ use std::time::SystemTime;
 
 use super::{AttestationType, WebAuthnFailure};
 
+mod packed;
+
 /// Everything a format verifier may need from a registration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AttestationInput<'a> {
@@ -56,6 +58,7 @@ pub(crate) fn verify(
 ) -> Result<AttestationOutcome, WebAuthnFailure> {
     match input.fmt {
         "none" => verify_none(input),
+        "packed" => packed::verify_self(input),
         _ => Err(WebAuthnFailure::UnsupportedAttestationFormat),
     }
 }
