@@ -19,6 +19,7 @@ use keyward::keysplit::{AuthFactor, ChallengeRequest, TwoManRuleBackend, TwoManR
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
 use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
 use keyward::{Secret, SystemRandom};
 
 use cdp::{Browser, CdpResult, Page};
@@ -98,6 +99,17 @@ async fn start_server() -> CdpResult<Server> {
         .map_err(|e| format!("local address: {e}"))?
         .port();
     let rng = Arc::new(SystemRandom::new());
+    let relying_party = RelyingParty::new(
+        RelyingPartyConfig::new(
+            "localhost",
+            "keyward video room",
+            format!("http://localhost:{port}"),
+        )
+        .map_err(|e| format!("relying party: {e}"))?
+        .user_verification(UserVerification::Required),
+        store.clone(),
+    )
+    .with_random(rng.clone());
     let (tmr_backend, ssks_url, ssks_task) = app::local_two_man_rule(
         store.clone(),
         Arc::new(outbox.clone()),
@@ -109,7 +121,8 @@ async fn start_server() -> CdpResult<Server> {
     let state = app::AppState::new(store, rng)
         .with_room_gate(Arc::new(otp), "self-hosted", Arc::new(issuer))
         .map_err(|e| format!("room gate: {e}"))?
-        .with_two_man_rule(tmr_backend.clone(), ssks_url.clone());
+        .with_two_man_rule(tmr_backend.clone(), ssks_url.clone())
+        .with_webauthn(Arc::new(relying_party));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app::router(state)).await;
     });
@@ -282,18 +295,17 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
         return Err(format!("re-using the code answered HTTP {again}"));
     }
 
-    let credentials = page.authenticator_credentials(&authenticator).await?;
-    if !credentials.is_empty() {
-        return Err(format!(
-            "a fresh virtual authenticator holds {} credentials",
-            credentials.len()
-        ));
-    }
+    let passkey_token = passkeys(&page, server, &authenticator).await?;
 
     let tmr_secrets = two_man_rule(&page, server, &base).await?;
 
     // The server logged each step, and nothing secret.
-    let mut secrets = vec![MABEL_PHONE.to_owned(), code.clone(), otp_token];
+    let mut secrets = vec![
+        MABEL_PHONE.to_owned(),
+        code.clone(),
+        otp_token,
+        passkey_token,
+    ];
     secrets.extend(tmr_secrets);
     check_log(
         &[
@@ -303,12 +315,72 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
             "verify: refused for mabel (rejected)",
             "verify: code approved for mabel",
             "token: issued for mabel in room \"My Room\" (valid 3600 s)",
+            "passkey: registration started for mabel",
+            "passkey: registered credential ",
+            "passkey: sign-in started",
+            "passkey: signed in mabel (user verified: true",
+            "refused (401): webauthn",
             "tmr: SSKS session for mabel to ",
             "(save; challenge sent: false)",
             "(retrieve; challenge sent: true)",
         ],
         &secrets,
     )
+}
+
+/// Seed 001, signed in by code as mabel: add a passkey, sign out, sign in with it (a token
+/// again), then replay the captured sign-in response into a new ceremony (refused). Returns the
+/// passkey sign-in's token.
+async fn passkeys(page: &Page<'_>, server: &Server, authenticator: &str) -> CdpResult<String> {
+    let before = page.authenticator_credentials(authenticator).await?;
+    if !before.is_empty() {
+        return Err(format!(
+            "a fresh virtual authenticator holds {} credentials",
+            before.len()
+        ));
+    }
+    click(page, "register-button").await?;
+    let (state, text) = outcome(page, "passkey-status", &["ok", "error"]).await?;
+    if state != "ok" || !text.contains("Passkey added") {
+        return Err(format!("registration: {state}: {text}"));
+    }
+    let held = page.authenticator_credentials(authenticator).await?;
+    if held.len() != 1 || held[0]["isResidentCredential"] != true || held[0]["rpId"] != "localhost"
+    {
+        return Err(format!("the authenticator holds {held:?}"));
+    }
+    snap(page, "06-passkey-added").await?;
+
+    // Sign out; the page reloads signed out.
+    click(page, "logout-button").await?;
+    page.wait_for(
+        "document.body.dataset.ready === '1' && \
+         document.getElementById('whoami').textContent === 'not signed in'",
+        STEP_TIMEOUT,
+    )
+    .await?;
+
+    // Usernameless sign-in with the passkey: the authenticator picks mabel's credential.
+    click(page, "passkey-login-button").await?;
+    let (state, text) = outcome(page, "passkey-status", &["ok", "error"]).await?;
+    if state != "ok" || !text.contains("Signed in with passkey as mabel") {
+        return Err(format!("passkey sign-in: {state}: {text}"));
+    }
+    let me = page.eval("fetch('/api/me').then(r => r.json())").await?;
+    if me["username"] != "mabel" || me["factors"] != serde_json::json!(["passkey"]) {
+        return Err(format!("after the passkey, /api/me says {me}"));
+    }
+    let jwt = check_token_on_page(page, server, "mabel").await?;
+    snap(page, "07-passkey-signed-in").await?;
+
+    // The captured response, replayed into a fresh ceremony, is refused by keyward.
+    click(page, "replay-button").await?;
+    let (state, text) = outcome(page, "replay-status", &["refused", "accepted"]).await?;
+    if state != "refused" || !text.contains("webauthn") {
+        return Err(format!("replay: {state}: {text}"));
+    }
+    snap(page, "08-replay-refused").await?;
+    Ok(jwt)
 }
 
 /// Seed 003 on the 2-man-rule page, signed in as mabel: the browser encrypts and saves an
@@ -343,7 +415,7 @@ async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult
     if server.outbox.last_to(email).is_some() {
         return Err("a challenge was sent for a first save".into());
     }
-    snap(page, "06-tmr-saved").await?;
+    snap(page, "09-tmr-saved").await?;
 
     // keyward's Rust client reads what the browser sealed.
     let ssks = SsksClient::new(SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID))
@@ -403,7 +475,7 @@ async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult
     if shown != identity.as_str() {
         return Err(format!("retrieved {shown}, saved {identity:?}"));
     }
-    snap(page, "07-tmr-retrieved").await?;
+    snap(page, "10-tmr-retrieved").await?;
 
     let key = server
         .tmr_backend

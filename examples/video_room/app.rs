@@ -150,7 +150,6 @@ impl AppState {
     }
 
     /// Wires the WebAuthn relying party.
-    #[allow(dead_code)] // wired as the backends land on main
     pub(crate) fn with_webauthn(mut self, webauthn: Arc<dyn AuthenticatorVerifier>) -> Self {
         self.webauthn = Some(webauthn);
         self

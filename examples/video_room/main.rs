@@ -18,6 +18,7 @@ use std::sync::Arc;
 use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
 use keyward::store::{MemoryStore, StateStore};
 use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
 use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, random_array};
 
 #[tokio::main]
@@ -85,13 +86,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app::local_two_man_rule(store.clone(), Arc::new(ConsoleSender), rng.clone(), origins)
             .await?;
 
+    // Passkeys: a relying party for `localhost` reached from this port, user verification
+    // required, credentials in the store.
+    let relying_party = RelyingParty::new(
+        RelyingPartyConfig::new(
+            "localhost",
+            "keyward video room",
+            format!("http://localhost:{port}"),
+        )?
+        .user_verification(UserVerification::Required),
+        store.clone(),
+    )
+    .with_random(rng.clone());
+
     let state = app::AppState::new(store, rng)
         .with_room_gate(otp, otp_backend, video)?
+        .with_webauthn(Arc::new(relying_party))
         .with_two_man_rule(tmr_backend, ssks_url.clone());
 
     println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
     eprintln!(
-        "[video_room] one-time codes: {otp_backend}; room tokens: {}; 2-man rule: local SSKS",
+        "[video_room] one-time codes: {otp_backend}; room tokens: {}; passkeys: relying party \"localhost\"; 2-man rule: local SSKS",
         if own_key {
             "your Twilio API key"
         } else {
