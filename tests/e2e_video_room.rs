@@ -164,6 +164,28 @@ async fn outcome(page: &Page<'_>, id: &str, states: &[&str]) -> CdpResult<(Strin
     ))
 }
 
+/// The demo's session cookie (HttpOnly, so read through the DevTools protocol).
+async fn session_cookie(page: &Page<'_>, base: &str) -> CdpResult<String> {
+    let cookies = page
+        .call("Network.getCookies", serde_json::json!({ "urls": [base] }))
+        .await?;
+    cookies["cookies"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == "vr_session"))
+        .and_then(|c| c["value"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no vr_session cookie: {cookies}"))
+}
+
+async fn set_session_cookie(page: &Page<'_>, base: &str, value: &str) -> CdpResult<()> {
+    page.call(
+        "Network.setCookie",
+        serde_json::json!({ "name": "vr_session", "value": value, "url": base, "httpOnly": true }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Sets an input's value as typing would.
 async fn type_into(page: &Page<'_>, id: &str, text: &str) -> CdpResult<()> {
     let text = serde_json::to_string(text).map_err(|e| e.to_string())?;
@@ -271,6 +293,7 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
     snap(&page, "04-wrong-code").await?;
 
     // The right code opens the room: a token for mabel and "My Room", shown decoded.
+    let before_sign_in = session_cookie(&page, &base).await?;
     type_into(&page, "code", &code).await?;
     click(&page, "verify-button").await?;
     let (state, text) = outcome(&page, "otp-status", &["error", "ok"]).await?;
@@ -281,6 +304,18 @@ async fn walk_through(browser: &Browser, server: &Server) -> CdpResult<()> {
     let me = page.eval("fetch('/api/me').then(r => r.json())").await?;
     if me["username"] != "mabel" || me["factors"] != serde_json::json!(["otp"]) {
         return Err(format!("after the code, /api/me says {me}"));
+    }
+
+    // Signing in moved the session to a new id; the id from before is worth nothing.
+    let after_sign_in = session_cookie(&page, &base).await?;
+    if after_sign_in == before_sign_in {
+        return Err("the session id did not change at sign-in".into());
+    }
+    set_session_cookie(&page, &base, &before_sign_in).await?;
+    let old = page.eval("fetch('/api/me').then(r => r.json())").await?;
+    set_session_cookie(&page, &base, &after_sign_in).await?;
+    if !old["username"].is_null() {
+        return Err(format!("the pre-sign-in session id still says {old}"));
     }
     snap(&page, "05-token").await?;
 

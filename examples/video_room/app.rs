@@ -237,19 +237,50 @@ impl SessionId {
                 key: session_key(&id),
                 set_cookie: None,
             }),
-            None => {
-                let bytes: [u8; 32] = random_array(state.rng.as_ref())?;
-                let id = URL_SAFE_NO_PAD.encode(bytes);
-                let cookie = format!(
-                    "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                    SESSION_TTL.as_secs()
-                );
-                Ok(SessionId {
-                    key: session_key(&id),
-                    set_cookie: HeaderValue::from_str(&cookie).ok(),
-                })
-            }
+            None => SessionId::fresh(state),
         }
+    }
+
+    /// A new random session id and the cookie that carries it.
+    fn fresh(state: &AppState) -> Result<SessionId, ApiError> {
+        let bytes: [u8; 32] = random_array(state.rng.as_ref())?;
+        let id = URL_SAFE_NO_PAD.encode(bytes);
+        let cookie = format!(
+            "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            SESSION_TTL.as_secs()
+        );
+        Ok(SessionId {
+            key: session_key(&id),
+            set_cookie: HeaderValue::from_str(&cookie).ok(),
+        })
+    }
+
+    /// Marks a factor proven for `username` under a *new* session id (the old one is deleted),
+    /// so an id planted or seen before sign-in is worth nothing after it.
+    async fn sign_in(
+        self,
+        state: &AppState,
+        username: &str,
+        factor: &str,
+    ) -> Result<SessionId, ApiError> {
+        let mut session = state
+            .store
+            .take(&self.key)
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<Session>(&bytes).ok())
+            .unwrap_or_default();
+        if session.username.as_deref() != Some(username) {
+            session = Session {
+                username: Some(username.to_owned()),
+                ..Session::default()
+            };
+        }
+        push_factor(&mut session, factor);
+        let next = SessionId::fresh(state)?;
+        let value = serde_json::to_vec(&session)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        state.store.put(&next.key, value, Some(SESSION_TTL)).await?;
+        Ok(next)
     }
 
     async fn load(&self, state: &AppState) -> Result<Session, ApiError> {
@@ -489,7 +520,7 @@ async fn verify(
         }
     };
     step(&format!("verify: code approved for {username}"));
-    sid.update(&state, |s| push_factor(s, "otp")).await?;
+    let sid = sid.sign_in(&state, &username, "otp").await?;
     log_token(&username, &token);
     Ok(sid.respond(Json(token_json(&token)).into_response()))
 }
@@ -661,14 +692,7 @@ async fn passkey_login_finish(
         assertion.user_verified(),
         assertion.sign_count()
     ));
-    sid.update(&state, |s| {
-        if s.username.as_deref() != Some(username.as_str()) {
-            *s = Session::default();
-            s.username = Some(username.clone());
-        }
-        push_factor(s, "passkey");
-    })
-    .await?;
+    let sid = sid.sign_in(&state, &username, "passkey").await?;
     let token = issue_token(&state, &username).await?;
     Ok(sid.respond(Json(token_json(&token)).into_response()))
 }
