@@ -2,6 +2,15 @@
 //! 127.0.0.1, drives Debian's headless Chromium through the DevTools protocol, and walks the demo
 //! like a person would. Screenshots of each step go to `target/e2e-artifacts/video_room/`.
 //!
+//! The walk: an unknown name (decoy answer, nothing sent, no code accepted); mabel's code read
+//! from the test outbox (never on the page), a wrong code refused, the right one giving a token
+//! that verifies under the issuer's key and is shown decoded exactly as signed, a new session id
+//! at sign-in, the code single use; a passkey added on a virtual CTAP2 authenticator, sign-out,
+//! a usernameless passkey sign-in (another token), the captured response replayed into a new
+//! ceremony and refused; the 2-man rule saved by the browser's WebCrypto, retrieved by keyward's
+//! Rust client, retrieved again by the browser after a wrong and the right challenge; and a
+//! server log naming every step and holding no code, token, challenge, key or identity.
+//!
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`; `.ci/run` installs it). Without it
 //! the test fails with that message rather than passing silently.
 

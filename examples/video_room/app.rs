@@ -3,10 +3,13 @@
 //! end-to-end test that starts this router in-process).
 //!
 //! - **OTP → video token** (seed 000): a known participant's username → a one-time code to the
-//!   participant's phone → the code → a Twilio Video access token for the room.
+//!   participant's phone → the code → a Twilio Video access token for the room, all through
+//!   keyward's `RoomGate` (unknown names get decoy answers).
 //! - **Passkeys** (seed 001): once signed in, "add a passkey" (WebAuthn registration); then
 //!   "sign in with passkey" (a usernameless WebAuthn authentication) also opens the room.
-//! - **2-man rule** (seed 003): see `tmr.html`.
+//! - **2-man rule** (seed 003, `/tmr`): this server is the backend (each participant's
+//!   `rawTwoManRuleKey`); keyward's local SSKS runs beside it on its own port (see
+//!   [`local_two_man_rule`]); the page is the client and does the crypto in the browser.
 //!
 //! Everything the server remembers (sessions, user handles) lives in a [`StateStore`]; the
 //! session cookie is random and only its SHA-256 is used as a storage key. Each step is logged
