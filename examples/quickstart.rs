@@ -69,5 +69,233 @@ async fn main() -> Result<(), keyward::Error> {
     // 5. Secrets never print.
     let api_secret = Secret::from("not-a-real-secret");
     println!("[secret] Debug output: {api_secret:?}");
+
+    otp_step(store.clone(), clock.clone()).await?;
+
+    // --- video room gate (issue #4) ---
+    #[cfg(feature = "twilio")]
+    video_gate::run().await?;
+    // --- end video room gate ---
+    // The 2-man rule on the local SSKS (see two_man_rule_step below).
+    #[cfg(feature = "ssks")]
+    two_man_rule_step().await?;
     Ok(())
 }
+
+/// 2-man rule: the backend keeps the user's key, the (local) SSKS keeps the encrypted identity
+/// and releases it only after the emailed challenge; the client does the crypto.
+#[cfg(feature = "ssks")]
+async fn two_man_rule_step() -> Result<(), keyward::Error> {
+    use keyward::keysplit::local::LocalKeySplitStore;
+    use keyward::keysplit::{
+        AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleClient, TwoManRuleKeys,
+    };
+    use keyward::otp::Outbox;
+
+    const APP_ID: &str = "00000000-0000-1000-a000-7ea300000001";
+    // SSKS side: its own state, challenges "emailed" into an in-memory outbox.
+    let outbox = Outbox::new();
+    let ssks: Arc<dyn keyward::KeySplitStore> = Arc::new(LocalKeySplitStore::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(outbox.clone()),
+    ));
+    // Backend side: per-user keys in the backend's own store.
+    let keys = TwoManRuleKeys::new(Arc::new(MemoryStore::new()), APP_ID, KeyKind::Free)?;
+    let backend = TwoManRuleBackend::new(ssks.clone(), keys);
+    let client = TwoManRuleClient::new(ssks, APP_ID);
+
+    let request = || -> Result<ChallengeRequest, keyward::Error> {
+        Ok(ChallengeRequest::new(
+            "user-42",
+            AuthFactor::email(" Alice@Example.com ")?,
+            "Your code: $$CHALLENGE$$",
+        )
+        .subject("Confirm your identity"))
+    };
+    let first = backend.session(request()?).await?;
+    println!(
+        "[2mr] first session: must_authenticate = {}, key kind = {:?}",
+        first.must_authenticate,
+        first.two_man_rule_key.kind()
+    );
+    let id = client
+        .save_identity(&first, None, b"seald identity bytes")
+        .await?;
+    println!("[2mr] identity saved on SSKS, id = {id}");
+
+    let second = backend.session(request()?).await?;
+    let challenge = outbox
+        .last_code_to("alice@example.com")
+        .ok_or_else(|| keyward::Error::storage("no challenge was sent"))?;
+    println!(
+        "[2mr] second session: must_authenticate = {}, challenge emailed ({} chars)",
+        second.must_authenticate,
+        challenge.len()
+    );
+    let retrieved = client.retrieve_identity(&second, Some(&challenge)).await?;
+    println!(
+        "[2mr] retrieved {} bytes, matches = {}, renewed = {}",
+        retrieved.identity.len(),
+        retrieved.identity.expose() == b"seald identity bytes",
+        retrieved.renewed
+    );
+    println!("[2mr] session Debug output: {second:?}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. One-time passcodes on the self-hosted provider (no Twilio account needed).
+
+/// Delivers every code twice: to the console (what a developer sees) and to an outbox (what
+/// this example reads back, standing in for the user typing the code from their phone).
+#[derive(Debug)]
+struct ConsoleAndOutbox {
+    console: keyward::otp::ConsoleSender,
+    outbox: keyward::otp::Outbox,
+}
+
+#[async_trait::async_trait]
+impl keyward::otp::CodeSender for ConsoleAndOutbox {
+    async fn send(&self, message: &keyward::otp::OutgoingMessage) -> keyward::Result<()> {
+        self.console.send(message).await?;
+        self.outbox.send(message).await
+    }
+}
+
+async fn otp_step(store: Arc<dyn StateStore>, clock: Arc<ManualClock>) -> keyward::Result<()> {
+    use keyward::OtpProvider;
+    use keyward::otp::{
+        Channel, CheckCode, ConsoleSender, LocalOtpProvider, Outbox, StartVerification,
+    };
+
+    let outbox = Outbox::new();
+    let sender = Arc::new(ConsoleAndOutbox {
+        console: ConsoleSender,
+        outbox: outbox.clone(),
+    });
+    // The server secret keys every stored code hash: in production, 32 random bytes kept in
+    // your secret manager and shared by every instance.
+    let server_secret = Secret::new(keyward::random_array::<32>(&keyward::SystemRandom::new())?);
+    let otp = LocalOtpProvider::builder(store, sender, server_secret)
+        .clock(clock.clone())
+        .build()?;
+
+    let v = otp
+        .start(StartVerification::new("+1 (501) 712-2661", Channel::Sms))
+        .await?;
+    let valid_for = v
+        .expires_at
+        .and_then(|t| t.duration_since(keyward::Clock::now(clock.as_ref())).ok())
+        .unwrap_or_default();
+    println!(
+        "[otp] code sent to {} by {}: status {}, valid for {} s",
+        v.masked_to(),
+        v.channel,
+        v.status,
+        valid_for.as_secs()
+    );
+
+    let wrong = otp.check(CheckCode::sid(&v.sid, "000000x")).await?;
+    println!(
+        "[otp] wrong code -> approved = {}, status {}",
+        wrong.verification().valid,
+        wrong.verification().status
+    );
+
+    let code = outbox
+        .last_code_to(&v.to)
+        .ok_or_else(|| keyward::Error::new(keyward::ErrorKind::NotFound, "no code delivered"))?;
+    match otp
+        .check(CheckCode::sid(&v.sid, code.clone()))
+        .await?
+        .approved()
+    {
+        Some(proof) => println!(
+            "[otp] right code -> approved for {}",
+            proof.verification().masked_to()
+        ),
+        None => println!("[otp] right code -> not approved"),
+    }
+
+    let again = otp.check(CheckCode::sid(&v.sid, code)).await;
+    println!(
+        "[otp] same code again -> {}",
+        again.map_or_else(|e| e.kind().to_string(), |_| "accepted".to_owned())
+    );
+    Ok(())
+}
+
+// --- video room gate (issue #4): seed 000's flow, login -> code -> verify -> token ---
+#[cfg(feature = "twilio")]
+mod video_gate {
+    use std::sync::Arc;
+
+    use keyward::otp::{ConsoleSender, LocalOtpProvider, Outbox};
+    use keyward::store::MemoryStore;
+    use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+    use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+    use keyward::{ManualClock, Secret};
+
+    use super::ConsoleAndOutbox;
+
+    pub(crate) async fn run() -> keyward::Result<()> {
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let outbox = Outbox::new();
+        let sender = ConsoleAndOutbox {
+            console: ConsoleSender,
+            outbox: outbox.clone(),
+        };
+        let otp = LocalOtpProvider::builder(
+            store.clone(),
+            Arc::new(sender),
+            Secret::new(*b"quickstart-demo-otp-secret-32byt"),
+        )
+        .clock(clock.clone())
+        .build()?;
+        // A TEST key: tokens signed with it are printed in full below. Never print real ones.
+        let key = TwilioApiKey::new(
+            "AC00000000000000000000000000000000",
+            "SK00000000000000000000000000000000",
+            "quickstart-test-secret-not-real!",
+        )?;
+        let issuer = TwilioAccessTokenIssuer::new(key.clone()).with_clock(clock.clone());
+        let directory = MemoryDirectory::new()
+            .with("blathers", Contact::phone("+18005559876"))
+            .with("mabel", Contact::phone("+18005554321"))
+            .with("tommy", Contact::phone("+18005556789"));
+        let gate = RoomGate::builder(Arc::new(directory), Arc::new(otp), Arc::new(issuer), store)
+            .room("My Room")
+            .build()?;
+
+        let challenge = gate.login("mabel").await?;
+        println!(
+            "[video] login mabel -> code sent by {} to {}",
+            challenge.channel, challenge.masked_destination
+        );
+        let unknown = gate.login("mallory").await?;
+        println!(
+            "[video] login mallory (not invited) -> same answer shape: {} {}, nothing sent",
+            unknown.channel, unknown.masked_destination
+        );
+        let wrong = gate.verify("mallory", "123456").await.map(|_| ());
+        println!("[video] verify mallory -> {wrong:?}");
+
+        let code = outbox
+            .last_code_to("+18005554321")
+            .ok_or_else(|| keyward::Error::invalid_input("no code was sent"))?;
+        let code = code.expose_str().unwrap_or_default().to_owned();
+        let token = gate.verify("mabel", &code).await?;
+        println!("[video] verify mabel with the code -> access token (test key):");
+        println!("{}", token.jwt());
+        let decoded = AccessTokenVerifier::new(key)
+            .with_clock(clock)
+            .verify(token.jwt())?;
+        println!("[video] header  {}", decoded.header_json());
+        println!("[video] payload {}", decoded.payload_json());
+        let replay = gate.verify("mabel", &code).await.map(|_| ());
+        println!("[video] replaying the same code -> {replay:?}");
+        Ok(())
+    }
+}
+// --- end video room gate ---

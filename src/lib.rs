@@ -84,6 +84,8 @@ pub mod keysplit;
 pub mod normalize;
 pub mod otp;
 pub mod store;
+#[cfg(feature = "twilio")]
+pub mod twilio;
 pub mod video;
 pub mod webauthn;
 

@@ -76,3 +76,46 @@ fn error_messages_do_not_echo_phone_numbers() {
     let err = keyward::normalize::phone_e164("+33 6 12 34 56 7a").unwrap_err();
     assert_hidden(&format!("{err:?} {err}"), &["12 34", "612345"]);
 }
+
+#[test]
+fn self_hosted_otp_provider_hides_its_server_secret() {
+    use keyward::otp::{LocalOtpProvider, Outbox};
+    use keyward::store::MemoryStore;
+    use std::sync::Arc;
+    let builder = LocalOtpProvider::builder(
+        Arc::new(MemoryStore::new()),
+        Arc::new(Outbox::new()),
+        Secret::from("otp-server-secret-0123456789abcdef"),
+    );
+    assert_hidden(&format!("{builder:?}"), &["otp-server-secret"]);
+    let otp = builder.build().unwrap();
+    assert_hidden(&format!("{otp:?} {otp:#?}"), &["otp-server-secret"]);
+}
+
+#[cfg(feature = "twilio")]
+#[test]
+fn twilio_types_hide_credentials() {
+    use keyward::otp::{
+        SmsFrom, TwilioSmsConfig, TwilioSmsSender, TwilioVerify, TwilioVerifyConfig,
+    };
+    use keyward::twilio::TwilioCredentials;
+    let key = TwilioCredentials::api_key(
+        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        Secret::from("twilio-key-secret"),
+    )
+    .unwrap();
+    let token = TwilioCredentials::auth_token(
+        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        Secret::from("twilio-auth-token"),
+    )
+    .unwrap();
+    let verify_config =
+        TwilioVerifyConfig::new(key.clone(), "VAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
+    let verify = TwilioVerify::new(verify_config.clone()).unwrap();
+    let sms_config =
+        TwilioSmsConfig::new(token.clone(), SmsFrom::Number("+15005550006".into())).unwrap();
+    let sms = TwilioSmsSender::new(sms_config.clone()).unwrap();
+    let shown = format!("{key:?} {token:?} {verify_config:?} {verify:?} {sms_config:?} {sms:#?}");
+    assert_hidden(&shown, &["twilio-key-secret", "twilio-auth-token"]);
+}

@@ -15,6 +15,22 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
 
+#[cfg(feature = "ssks")]
+mod client;
+#[cfg(feature = "ssks")]
+pub mod crypto;
+mod keys;
+pub mod local;
+#[cfg(feature = "ssks-server")]
+pub mod server;
+#[cfg(feature = "ssks")]
+pub mod ssks;
+
+#[cfg(feature = "ssks")]
+pub use client::{RetrievedIdentity, TwoManRuleClient};
+
+pub use keys::{KEY_BYTES, KeyKind, SsksSession, TwoManRuleBackend, TwoManRuleKey, TwoManRuleKeys};
+
 /// The kind of authentication factor SSKS challenges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthFactorType {

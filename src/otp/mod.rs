@@ -6,7 +6,13 @@
 //! check yields an [`Approved`] proof. After approval, expiry or exhausted attempts the
 //! verification is gone.
 
+mod local;
 mod sender;
+mod template;
+#[cfg(feature = "twilio")]
+mod twilio;
+#[cfg(feature = "twilio")]
+mod twilio_sms;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -18,7 +24,15 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
 
+pub use local::{
+    LocalOtpBuilder, LocalOtpConfig, LocalOtpProvider, MIN_SERVER_SECRET_LEN, SendRateLimit,
+};
 pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
+pub use template::{MessageTemplate, MessageTemplates};
+#[cfg(feature = "twilio")]
+pub use twilio::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
+#[cfg(feature = "twilio")]
+pub use twilio_sms::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
 
 /// The delivery channel of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,6 +10,10 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::secret::Secret;
 
+pub mod gate;
+#[cfg(feature = "twilio")]
+pub mod twilio;
+
 /// Default token lifetime: one hour, as Twilio's helper libraries use.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 

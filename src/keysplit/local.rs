@@ -1,0 +1,823 @@
+//! A local SSKS: the [`KeySplitStore`] semantics of Seald's key storage, kept in a
+//! [`StateStore`] under `ssks:` and sending challenges through a [`CodeSender`].
+//!
+//! - `open_session` creates the user when asked, decides `must_authenticate` (true when an
+//!   identity was already stored for that user and factor, or when `force_auth` is set), sends an
+//!   8-character challenge from [`CHALLENGE_ALPHABET`] valid [`CHALLENGE_VALIDITY`] when one is
+//!   needed, and makes the new session the user's only live one.
+//! - `validate_challenge` counts the attempt first (atomic increment, [`DEFAULT_MAX_ATTEMPTS`]
+//!   per session), compares hashes in constant time, consumes the challenged session (single use)
+//!   and returns a new authenticated session id.
+//! - `push` stores the blob with `authenticated` = whether the session passed a challenge, and
+//!   returns the user's stable UUID. A session that must authenticate cannot push or search
+//!   before it did.
+//!
+//! Session ids and challenges are stored only as SHA-256 hashes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AuthFactor, AuthFactorType, CHALLENGE_PLACEHOLDER, ChallengeRequest, ChallengeSession,
+    KeySplitStore, SessionId, StoredBlob,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::otp::Channel;
+use crate::otp::{CodeSender, OutgoingMessage};
+use crate::rng::{SecureRandom, SystemRandom, random_array, random_string};
+use crate::secret::Secret;
+use crate::secret::subtle_eq::constant_time_eq;
+use crate::store::{StateStore, Ttl, Update, encode_json, get_json, update_json};
+
+/// The alphabet of SSKS challenges (no `i`, `l`, `o`, `0`, `1`).
+pub const CHALLENGE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+/// Length of an SSKS challenge.
+pub const CHALLENGE_LEN: usize = 8;
+/// How long a challenge (and a session) stays valid.
+pub const CHALLENGE_VALIDITY: Duration = Duration::from_secs(6 * 3600);
+/// The fixed challenge of `fake_otp` sessions on test servers.
+pub const FAKE_CHALLENGE: &str = "aaaaaaaa";
+/// Challenge validations allowed per session before it is closed.
+pub const DEFAULT_MAX_ATTEMPTS: u64 = 5;
+/// Largest `data_b64` a push accepts (characters).
+pub const MAX_PUSH_B64_LEN: usize = 512 * 1024;
+/// Longest user id accepted.
+pub const MAX_USER_ID_LEN: usize = 256;
+/// Longest template accepted (bytes).
+pub const MAX_TEMPLATE_LEN: usize = 64 * 1024;
+
+/// Sessions stay readable this long past their expiry so that late use reports `Expired`
+/// rather than `NotFound`.
+const EXPIRED_GRACE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionRecord {
+    user_id: String,
+    auth_factor: AuthFactor,
+    must_authenticate: bool,
+    authenticated: bool,
+    /// Hex SHA-256 of (session hash, challenge); `None` once no challenge can be validated.
+    challenge_hash: Option<String>,
+    /// Unix seconds.
+    expires_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct LivePointer {
+    session: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserRecord {
+    id: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct IdentityRecord {
+    data_b64: String,
+    authenticated: bool,
+}
+
+/// The local SSKS; see the [module docs](self).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use keyward::KeySplitStore;
+/// use keyward::keysplit::{AuthFactor, ChallengeRequest, local::LocalKeySplitStore};
+/// use keyward::otp::Outbox;
+/// use keyward::store::MemoryStore;
+///
+/// let outbox = Outbox::new();
+/// let ssks = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), Arc::new(outbox.clone()));
+/// let factor = AuthFactor::email("alice@example.com")?;
+/// let request = ChallengeRequest::new("alice", factor.clone(), "Code: $$CHALLENGE$$");
+/// let first = ssks.open_session(request.clone()).await?;
+/// assert!(!first.must_authenticate); // nothing stored yet: no challenge sent
+/// ssks.push(&first.session_id, &factor, "aGVsbG8=").await?;
+///
+/// let second = ssks.open_session(request).await?;
+/// assert!(second.must_authenticate);
+/// let challenge = outbox.last_code_to("alice@example.com").unwrap();
+/// let authenticated = ssks.validate_challenge(&second.session_id, &challenge, &factor).await?;
+/// let blob = ssks.search(&authenticated).await?;
+/// assert_eq!(blob.data_b64, "aGVsbG8=");
+/// assert!(!blob.authenticated); // the first push needed no challenge
+/// # Ok::<(), keyward::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalKeySplitStore {
+    state: Arc<dyn StateStore>,
+    sender: Arc<dyn CodeSender>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+    test_mode: bool,
+    max_attempts: u64,
+}
+
+impl LocalKeySplitStore {
+    /// A local SSKS keeping its state in `state` and sending challenges with `sender`, on the
+    /// system clock and random source, refusing `fake_otp`.
+    pub fn new(state: Arc<dyn StateStore>, sender: Arc<dyn CodeSender>) -> Self {
+        LocalKeySplitStore {
+            state,
+            sender,
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(SystemRandom::new()),
+            test_mode: false,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Replaces the clock (use the same one as the state store's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the random source.
+    pub fn with_rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// Test mode: accepts `fake_otp` (challenge [`FAKE_CHALLENGE`], nothing sent). Never in
+    /// production.
+    pub fn test_mode(mut self, on: bool) -> Self {
+        self.test_mode = on;
+        self
+    }
+
+    /// Whether `fake_otp` is accepted.
+    pub fn is_test_mode(&self) -> bool {
+        self.test_mode
+    }
+
+    /// Sets the number of challenge validations allowed per session (at least 1).
+    pub fn max_attempts(mut self, attempts: u64) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+
+    /// Loads a session that is live and not expired.
+    async fn live_session(&self, session: &SessionId) -> Result<(String, SessionRecord)> {
+        let hash = session_hash(session);
+        let record: SessionRecord = get_json(self.state.as_ref(), &session_key(&hash))
+            .await?
+            .ok_or_else(unknown_session)?;
+        let live: Option<LivePointer> =
+            get_json(self.state.as_ref(), &live_key(&record.user_id)).await?;
+        if live.as_ref().map(|l| l.session.as_str()) != Some(hash.as_str()) {
+            return Err(unknown_session());
+        }
+        if self.now() >= record.expires_at {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                "the ssks session has expired",
+            ));
+        }
+        Ok((hash, record))
+    }
+
+    async fn user_id_for(&self, user_id: &str, create: bool) -> Result<String> {
+        let key = user_key(user_id);
+        if let Some(user) = get_json::<UserRecord>(self.state.as_ref(), &key).await? {
+            return Ok(user.id);
+        }
+        if !create {
+            return Err(Error::new(ErrorKind::NotFound, "unknown ssks user"));
+        }
+        let fresh = UserRecord {
+            id: uuid_v4(self.rng.as_ref())?,
+        };
+        update_json(self.state.as_ref(), &key, |current: Option<UserRecord>| {
+            Ok(match current {
+                Some(existing) => Update::Keep(existing.id),
+                None => Update::Set(fresh.clone(), Ttl::Never, fresh.id.clone()),
+            })
+        })
+        .await
+    }
+
+    /// Replaces the user's live session with `new_hash`; returns the previous one.
+    async fn set_live(&self, user_id: &str, new_hash: &str) -> Result<Option<String>> {
+        let pointer = LivePointer {
+            session: new_hash.to_owned(),
+        };
+        let old = update_json(
+            self.state.as_ref(),
+            &live_key(user_id),
+            |current: Option<LivePointer>| {
+                Ok(Update::Set(
+                    pointer.clone(),
+                    Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+                    current.map(|c| c.session),
+                ))
+            },
+        )
+        .await?;
+        if let Some(old) = &old {
+            if old != new_hash {
+                self.forget_session(old).await?;
+            }
+        }
+        Ok(old)
+    }
+
+    async fn forget_session(&self, hash: &str) -> Result<()> {
+        self.state.delete(&session_key(hash)).await?;
+        self.state.delete(&attempts_key(hash)).await?;
+        Ok(())
+    }
+
+    /// [`KeySplitStore::search`] that tells "no identity" (`Ok(None)`) apart from session
+    /// errors (for the server's `{"model":"TMRKey"}` answer).
+    pub async fn search_stored(&self, session: &SessionId) -> Result<Option<StoredBlob>> {
+        let (_, record) = self.live_session(session).await?;
+        if record.must_authenticate && !record.authenticated {
+            return Err(must_validate_first());
+        }
+        let key = identity_key(&record.user_id, &record.auth_factor);
+        Ok(get_json::<IdentityRecord>(self.state.as_ref(), &key)
+            .await?
+            .map(|r| StoredBlob {
+                data_b64: r.data_b64,
+                authenticated: r.authenticated,
+            }))
+    }
+
+    async fn send_challenge(&self, request: &ChallengeRequest, challenge: &str) -> Result<()> {
+        let channel = match request.auth_factor.kind {
+            AuthFactorType::Email => Channel::Email,
+            AuthFactorType::Sms => Channel::Sms,
+        };
+        let body = Secret::from(request.template.replace(CHALLENGE_PLACEHOLDER, challenge));
+        let mut message = OutgoingMessage::new(
+            channel,
+            request.auth_factor.value.clone(),
+            body,
+            Secret::from(challenge),
+        );
+        if let Some(subject) = &request.subject {
+            message = message.subject(subject.clone());
+        }
+        self.sender.send(&message).await
+    }
+}
+
+#[async_trait]
+impl KeySplitStore for LocalKeySplitStore {
+    async fn open_session(&self, mut request: ChallengeRequest) -> Result<ChallengeSession> {
+        request.auth_factor = request.auth_factor.normalized()?;
+        request.validate()?;
+        check_user_id(&request.user_id)?;
+        if request.template.len() > MAX_TEMPLATE_LEN {
+            return Err(Error::invalid_input("template is too long"));
+        }
+        if request.fake_otp && !self.test_mode {
+            return Err(Error::config(
+                "fake_otp is only accepted by a server started in test mode",
+            ));
+        }
+        self.user_id_for(&request.user_id, request.create_user)
+            .await?;
+        let stored = self
+            .state
+            .get(&identity_key(&request.user_id, &request.auth_factor))
+            .await?
+            .is_some();
+        let must_authenticate = request.force_auth || stored;
+
+        let session_id =
+            SessionId::new(URL_SAFE_NO_PAD.encode(random_array::<32>(self.rng.as_ref())?));
+        let hash = session_hash(&session_id);
+        let challenge = if !must_authenticate {
+            None
+        } else if request.fake_otp {
+            Some(Secret::from(FAKE_CHALLENGE))
+        } else {
+            Some(Secret::from(random_string(
+                self.rng.as_ref(),
+                CHALLENGE_ALPHABET,
+                CHALLENGE_LEN,
+            )?))
+        };
+        let record = SessionRecord {
+            user_id: request.user_id.clone(),
+            auth_factor: request.auth_factor.clone(),
+            must_authenticate,
+            authenticated: false,
+            challenge_hash: challenge
+                .as_ref()
+                .map(|c| challenge_hash(&hash, c.expose())),
+            expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
+        };
+        self.state
+            .put(
+                &session_key(&hash),
+                encode_json(&record)?,
+                Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+            )
+            .await?;
+        self.set_live(&request.user_id, &hash).await?;
+        if let Some(challenge) = &challenge {
+            if !request.fake_otp {
+                let text = challenge.expose_str().unwrap_or_default();
+                if let Err(err) = self.send_challenge(&request, text).await {
+                    self.forget_session(&hash).await?;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(ChallengeSession {
+            session_id,
+            must_authenticate,
+        })
+    }
+
+    async fn validate_challenge(
+        &self,
+        session: &SessionId,
+        challenge: &Secret,
+        auth_factor: &AuthFactor,
+    ) -> Result<SessionId> {
+        if challenge.is_empty() {
+            return Err(Error::invalid_input("the challenge must not be empty"));
+        }
+        let (hash, record) = self.live_session(session).await?;
+        let attempts = self
+            .state
+            .increment(
+                &attempts_key(&hash),
+                1,
+                Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+            )
+            .await?;
+        if attempts > self.max_attempts {
+            self.forget_session(&hash).await?;
+            return Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many challenge attempts for this session",
+            ));
+        }
+        let Some(expected) = &record.challenge_hash else {
+            return Err(Error::new(
+                ErrorKind::Rejected,
+                "no challenge is pending for this session",
+            ));
+        };
+        let factor_ok = auth_factor.normalized().ok().as_ref() == Some(&record.auth_factor);
+        let code_ok = constant_time_eq(
+            challenge_hash(&hash, challenge.expose()).as_bytes(),
+            expected.as_bytes(),
+        );
+        if !(factor_ok && code_ok) {
+            return Err(Error::new(
+                ErrorKind::Rejected,
+                "incorrect challenge or authentication factor",
+            ));
+        }
+        // Single use: of concurrent correct validations, one takes the session.
+        if self.state.take(&session_key(&hash)).await?.is_none() {
+            return Err(Error::new(
+                ErrorKind::AlreadyUsed,
+                "the challenge was already used",
+            ));
+        }
+        self.state.delete(&attempts_key(&hash)).await?;
+
+        let new_id = SessionId::new(URL_SAFE_NO_PAD.encode(random_array::<32>(self.rng.as_ref())?));
+        let new_hash = session_hash(&new_id);
+        let authenticated = SessionRecord {
+            challenge_hash: None,
+            authenticated: true,
+            expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
+            ..record
+        };
+        self.state
+            .put(
+                &session_key(&new_hash),
+                encode_json(&authenticated)?,
+                Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+            )
+            .await?;
+        let pointer = LivePointer {
+            session: new_hash.clone(),
+        };
+        let replaced = update_json(
+            self.state.as_ref(),
+            &live_key(&authenticated.user_id),
+            |current: Option<LivePointer>| {
+                Ok(match current {
+                    Some(c) if c.session == hash => Update::Set(
+                        pointer.clone(),
+                        Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+                        true,
+                    ),
+                    _ => Update::Keep(false),
+                })
+            },
+        )
+        .await?;
+        if !replaced {
+            // A newer session was opened meanwhile: that one is the live one.
+            self.state.delete(&session_key(&new_hash)).await?;
+            return Err(unknown_session());
+        }
+        Ok(new_id)
+    }
+
+    async fn push(
+        &self,
+        session: &SessionId,
+        auth_factor: &AuthFactor,
+        data_b64: &str,
+    ) -> Result<String> {
+        if data_b64.is_empty() || data_b64.len() > MAX_PUSH_B64_LEN {
+            return Err(Error::invalid_input(
+                "data_b64 must be non-empty and at most 512 KiB",
+            ));
+        }
+        if STANDARD.decode(data_b64).is_err() {
+            return Err(Error::invalid_input("data_b64 is not standard base64"));
+        }
+        let (_, record) = self.live_session(session).await?;
+        if record.must_authenticate && !record.authenticated {
+            return Err(must_validate_first());
+        }
+        if auth_factor.normalized().ok().as_ref() != Some(&record.auth_factor) {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "the authentication factor is not the session's",
+            ));
+        }
+        let id = self.user_id_for(&record.user_id, true).await?;
+        let stored = IdentityRecord {
+            data_b64: data_b64.to_owned(),
+            authenticated: record.authenticated,
+        };
+        self.state
+            .put(
+                &identity_key(&record.user_id, &record.auth_factor),
+                encode_json(&stored)?,
+                None,
+            )
+            .await?;
+        Ok(id)
+    }
+
+    async fn search(&self, session: &SessionId) -> Result<StoredBlob> {
+        self.search_stored(session)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "no identity is stored"))
+    }
+}
+
+impl fmt::Debug for IdentityRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityRecord")
+            .field("data_b64", &format_args!("<{} chars>", self.data_b64.len()))
+            .field("authenticated", &self.authenticated)
+            .finish()
+    }
+}
+
+fn unknown_session() -> Error {
+    Error::new(ErrorKind::NotFound, "unknown or replaced ssks session")
+}
+
+fn must_validate_first() -> Error {
+    Error::new(
+        ErrorKind::Forbidden,
+        "this session must validate its challenge first",
+    )
+}
+
+fn check_user_id(user_id: &str) -> Result<()> {
+    if user_id.len() > MAX_USER_ID_LEN {
+        return Err(Error::invalid_input("user id is too long"));
+    }
+    Ok(())
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        // Length-prefixed so that parts cannot run into each other.
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn session_hash(session: &SessionId) -> String {
+    sha256_hex(&[b"ssks-session", session.expose().as_bytes()])
+}
+
+fn challenge_hash(session_hash: &str, challenge: &[u8]) -> String {
+    sha256_hex(&[b"ssks-challenge", session_hash.as_bytes(), challenge])
+}
+
+fn session_key(hash: &str) -> String {
+    format!("ssks:session:{hash}")
+}
+
+fn attempts_key(hash: &str) -> String {
+    format!("ssks:attempts:{hash}")
+}
+
+fn live_key(user_id: &str) -> String {
+    format!("ssks:live:{user_id}")
+}
+
+fn user_key(user_id: &str) -> String {
+    format!("ssks:user:{user_id}")
+}
+
+fn identity_key(user_id: &str, factor: &AuthFactor) -> String {
+    let kind: &[u8] = match factor.kind {
+        AuthFactorType::Email => b"EM",
+        AuthFactorType::Sms => b"SMS",
+    };
+    let hash = sha256_hex(&[user_id.as_bytes(), kind, factor.value.as_bytes()]);
+    format!("ssks:identity:{hash}")
+}
+
+fn uuid_v4(rng: &dyn SecureRandom) -> Result<String> {
+    let mut b = random_array::<16>(rng)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::otp::Outbox;
+    use crate::store::MemoryStore;
+
+    struct Fixture {
+        ssks: LocalKeySplitStore,
+        outbox: Outbox,
+        clock: Arc<ManualClock>,
+        state: Arc<MemoryStore>,
+    }
+
+    fn fixture() -> Fixture {
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let state = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let outbox = Outbox::new();
+        let ssks = LocalKeySplitStore::new(state.clone(), Arc::new(outbox.clone()))
+            .with_clock(clock.clone());
+        Fixture {
+            ssks,
+            outbox,
+            clock,
+            state,
+        }
+    }
+
+    fn factor() -> AuthFactor {
+        AuthFactor::email("bob@example.com").unwrap()
+    }
+
+    fn request() -> ChallengeRequest {
+        ChallengeRequest::new("bob", factor(), "<p>$$CHALLENGE$$</p>").subject("Your code")
+    }
+
+    #[tokio::test]
+    async fn challenge_shape_and_delivery() {
+        let f = fixture();
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        assert!(s.must_authenticate);
+        let msg = f.outbox.last_to("bob@example.com").unwrap();
+        let code = msg.code.expose_str().unwrap().to_owned();
+        assert_eq!(code.len(), CHALLENGE_LEN);
+        assert!(code.bytes().all(|b| CHALLENGE_ALPHABET.contains(&b)));
+        assert_eq!(msg.body.expose_str().unwrap(), format!("<p>{code}</p>"));
+        assert_eq!(msg.subject.as_deref(), Some("Your code"));
+        assert_eq!(msg.channel, Channel::Email);
+        // Nothing secret is stored in clear.
+        let session_entry = session_key(&session_hash(&s.session_id));
+        for key in ["ssks:live:bob", "ssks:user:bob", session_entry.as_str()] {
+            let entry = f.state.get(key).await.unwrap().unwrap();
+            let text = String::from_utf8_lossy(&entry.value).to_string();
+            assert!(!text.contains(&code) && !text.contains(s.session_id.expose()));
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_are_limited_and_challenge_single_use() {
+        let f = fixture();
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        for _ in 0..DEFAULT_MAX_ATTEMPTS - 1 {
+            let err = f
+                .ssks
+                .validate_challenge(&s.session_id, &Secret::from("zzzzzzzz"), &factor())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Rejected);
+        }
+        let new_id = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap();
+        let again = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind(), &ErrorKind::NotFound);
+        // The authenticated session has no challenge left to validate.
+        let err = f
+            .ssks
+            .validate_challenge(&new_id, &code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Rejected);
+
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        for _ in 0..DEFAULT_MAX_ATTEMPTS {
+            let _ = f
+                .ssks
+                .validate_challenge(&s.session_id, &Secret::from("zzzzzzzz"), &factor())
+                .await;
+        }
+        let err = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::TooManyAttempts);
+        let err = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn concurrent_correct_validations_succeed_once() {
+        let f = fixture();
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (ssks, id, code) = (f.ssks.clone(), s.session_id.clone(), code.clone());
+            tasks.push(tokio::spawn(async move {
+                ssks.validate_challenge(&id, &code, &factor()).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 1);
+    }
+
+    #[tokio::test]
+    async fn one_live_session_and_expiry() {
+        let f = fixture();
+        let first = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let first_code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let second = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let err = f
+            .ssks
+            .validate_challenge(&first.session_id, &first_code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound);
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        f.clock.advance(CHALLENGE_VALIDITY);
+        let err = f
+            .ssks
+            .validate_challenge(&second.session_id, &code, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Expired);
+    }
+
+    #[tokio::test]
+    async fn must_authenticate_rules_and_fake_otp() {
+        let f = fixture();
+        let err = f
+            .ssks
+            .open_session(request().fake_otp(true))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config);
+        let err = f
+            .ssks
+            .open_session(request().create_user(false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound);
+        let err = f
+            .ssks
+            .open_session(ChallengeRequest::new("bob", factor(), "no placeholder"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+        assert!(f.outbox.is_empty());
+
+        let ssks = f.ssks.clone().test_mode(true);
+        let s = ssks.open_session(request()).await.unwrap();
+        assert!(!s.must_authenticate);
+        let err = ssks
+            .validate_challenge(&s.session_id, &Secret::from(FAKE_CHALLENGE), &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Rejected);
+        let id1 = ssks.push(&s.session_id, &factor(), "AAAA").await.unwrap();
+        // Another factor of the same user has nothing stored.
+        let sms = AuthFactor::sms("+33612345678").unwrap();
+        let other = ChallengeRequest::new("bob", sms, "$$CHALLENGE$$");
+        assert!(!ssks.open_session(other).await.unwrap().must_authenticate);
+        let s = ssks.open_session(request().fake_otp(true)).await.unwrap();
+        assert!(s.must_authenticate);
+        assert!(f.outbox.is_empty(), "fake_otp sends nothing");
+        let err = ssks.search(&s.session_id).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        let err = ssks
+            .push(&s.session_id, &factor(), "AAAA")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        let auth = ssks
+            .validate_challenge(&s.session_id, &Secret::from(FAKE_CHALLENGE), &factor())
+            .await
+            .unwrap();
+        let blob = ssks.search(&auth).await.unwrap();
+        assert_eq!(blob.data_b64, "AAAA");
+        assert!(!blob.authenticated);
+        let id2 = ssks.push(&auth, &factor(), "BBBB").await.unwrap();
+        assert_eq!(id1, id2);
+        assert_eq!(id1.len(), 36);
+        let blob = ssks.search(&auth).await.unwrap();
+        assert_eq!((blob.data_b64.as_str(), blob.authenticated), ("BBBB", true));
+        let err = ssks
+            .push(&auth, &factor(), "not base64!")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+        let err = ssks
+            .validate_challenge(&auth, &Secret::from(""), &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,169 @@
+//! Message templates for codes the self-hosted provider delivers: one default and optional
+//! per-locale variants, with `{code}` and `{minutes}` placeholders.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// The text of one message: a body that must contain `{code}`, and an optional subject (used by
+/// email senders).
+///
+/// Placeholders: `{code}` (the one-time code) and `{minutes}` (how long the code stays valid,
+/// rounded up to whole minutes).
+///
+/// ```
+/// use keyward::otp::MessageTemplate;
+/// let t = MessageTemplate::new("Votre code : {code} (valable {minutes} min)")?
+///     .with_subject("Votre code de vérification");
+/// assert_eq!(t.body(), "Votre code : {code} (valable {minutes} min)");
+/// assert!(MessageTemplate::new("no placeholder").is_err());
+/// # Ok::<(), keyward::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageTemplate {
+    body: String,
+    subject: Option<String>,
+}
+
+impl MessageTemplate {
+    /// A template with this body. Fails with [`Config`](crate::ErrorKind::Config) unless the
+    /// body contains `{code}` exactly once and is at most 1,600 bytes (ten SMS segments).
+    pub fn new(body: impl Into<String>) -> Result<Self> {
+        let body = body.into();
+        if body.matches("{code}").count() != 1 {
+            return Err(Error::config(
+                "a message template must contain the {code} placeholder exactly once",
+            ));
+        }
+        if body.len() > 1_600 {
+            return Err(Error::config(
+                "a message template must be at most 1600 bytes",
+            ));
+        }
+        Ok(MessageTemplate {
+            body,
+            subject: None,
+        })
+    }
+
+    /// Sets the subject line (for email).
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The body with its placeholders.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The subject line, if any.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// Renders the body for `code`, valid for `minutes`. The result holds the code, so it is a
+    /// [`Secret`].
+    pub fn render(&self, code: &str, minutes: u64) -> Secret {
+        let text = self
+            .body
+            .replace("{minutes}", &minutes.to_string())
+            .replace("{code}", code);
+        Secret::from(text)
+    }
+}
+
+impl Default for MessageTemplate {
+    fn default() -> Self {
+        MessageTemplate {
+            body: "Your verification code is {code}. It expires in {minutes} minutes.".to_owned(),
+            subject: Some("Your verification code".to_owned()),
+        }
+    }
+}
+
+/// A default [`MessageTemplate`] plus per-locale variants.
+///
+/// Lookup for a locale such as `pt-BR`: the exact tag (case-insensitive, `_` and `-` equal), then
+/// the language alone (`pt`), then the default.
+///
+/// ```
+/// use keyward::otp::{MessageTemplate, MessageTemplates};
+/// let templates = MessageTemplates::default()
+///     .with_locale("fr", MessageTemplate::new("Votre code est {code}")?)
+///     .with_locale("pt-BR", MessageTemplate::new("Seu código é {code}")?);
+/// assert_eq!(templates.for_locale(Some("fr-CA")).body(), "Votre code est {code}");
+/// assert_eq!(templates.for_locale(Some("pt_br")).body(), "Seu código é {code}");
+/// assert!(templates.for_locale(Some("de")).body().starts_with("Your verification code"));
+/// assert!(templates.for_locale(None).body().starts_with("Your verification code"));
+/// # Ok::<(), keyward::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageTemplates {
+    default: MessageTemplate,
+    by_locale: BTreeMap<String, MessageTemplate>,
+}
+
+impl MessageTemplates {
+    /// Templates with this default and no locale variants.
+    pub fn new(default: MessageTemplate) -> Self {
+        MessageTemplates {
+            default,
+            by_locale: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) the template for `locale`.
+    pub fn with_locale(mut self, locale: &str, template: MessageTemplate) -> Self {
+        self.by_locale.insert(locale_key(locale), template);
+        self
+    }
+
+    /// The template to use for `locale`.
+    pub fn for_locale(&self, locale: Option<&str>) -> &MessageTemplate {
+        let Some(locale) = locale else {
+            return &self.default;
+        };
+        let key = locale_key(locale);
+        if let Some(t) = self.by_locale.get(&key) {
+            return t;
+        }
+        let language = key.split('-').next().unwrap_or_default();
+        self.by_locale.get(language).unwrap_or(&self.default)
+    }
+}
+
+fn locale_key(locale: &str) -> String {
+    locale.trim().replace('_', "-").to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_code_and_minutes() {
+        let t = MessageTemplate::new("{code} valid {minutes} min").unwrap();
+        assert_eq!(
+            t.render("123456", 10).expose_str(),
+            Some("123456 valid 10 min")
+        );
+    }
+
+    #[test]
+    fn code_placeholder_required_once() {
+        assert!(MessageTemplate::new("{code} {code}").is_err());
+        assert!(MessageTemplate::new("x".repeat(1_601) + "{code}").is_err());
+    }
+
+    #[test]
+    fn code_with_braces_is_not_reexpanded() {
+        // {minutes} is replaced before {code}, so a custom code can never inject a placeholder.
+        let t = MessageTemplate::new("{code}/{minutes}").unwrap();
+        assert_eq!(
+            t.render("ab{minutes}", 3).expose_str(),
+            Some("ab{minutes}/3")
+        );
+    }
+}
