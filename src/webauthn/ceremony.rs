@@ -20,7 +20,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-/// A stored credential with its public key decoded once, ready for [`verify_assertion`].
+/// A stored credential with its public key decoded once, ready for [`verify_assertion`](super::verify_assertion).
 ///
 /// Build it when the credential is loaded (or keep it cached); every assertion verification then
 /// skips COSE decoding and point validation.

@@ -215,7 +215,7 @@ pub struct AuthenticationState {
 #[cfg(feature = "testing")]
 impl AuthenticationState {
     /// Test hook: a state for a given challenge, for the store-free
-    /// [`verify_assertion`](crate::webauthn::verify_assertion) path (benchmarks, replayed
+    /// [`verify_assertion`] path (benchmarks, replayed
     /// captures). Never use it in production: challenges must be random and single-use.
     pub fn for_testing(
         challenge: Vec<u8>,
