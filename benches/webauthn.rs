@@ -273,10 +273,10 @@ fn bench_registration(c: &mut Criterion) {
     g.finish();
 }
 
-/// Many independent ES256 assertions (16 credentials, 64 items), JSON text in, verified one by
+/// Many independent ES256 assertions (16 credentials, 256 items), JSON text in, verified one by
 /// one on the calling thread and by [`BatchVerifier`] pools of 1 and 2 threads.
 fn bench_batch(c: &mut Criterion) {
-    const ITEMS: usize = 64;
+    const ITEMS: usize = 256;
     let rt = runtime();
     let fixtures: Vec<Fixture> = (0..16)
         .map(|_| fixture(&rt, alg::ES256, SignatureBackend::Ring))
@@ -288,7 +288,7 @@ fn bench_batch(c: &mut Criterion) {
         .take(ITEMS)
         .map(|f| BatchAssertion::json(&f.state, &f.credential, &f.json))
         .collect();
-    let mut g = c.benchmark_group("batch_es256_64");
+    let mut g = c.benchmark_group("batch_es256_256");
     g.throughput(Throughput::Elements(ITEMS as u64));
     g.bench_function("sequential", |b| {
         b.iter(|| {
