@@ -8,7 +8,7 @@
 //! | [`OtpProvider`] | one-time passcodes by SMS, call, email, WhatsApp | Twilio Verify (`twilio`), self-hosted (always) |
 //! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`) |
 //! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, EdDSA, RS256, PS256 (`webauthn`) |
-//! | [`KeySplitStore`] | the SSKS side of the 2-man rule | Seald SSKS over HTTP (`ssks`), local store and server (`ssks-server`) |
+//! | [`KeySplitStore`] | the SSKS side of the 2-man rule | local store (always), Seald SSKS over HTTP (`ssks`), local HTTP server (`ssks-server`) |
 //!
 //! Every piece of mutable state (pending codes, attempt counters, ceremony challenges,
 //! credentials, 2-man-rule keys, sessions) goes through a [`StateStore`](store::StateStore);

@@ -600,3 +600,120 @@ async fn server_wire_answers() {
         .unwrap();
     assert_eq!(answer.status(), 413);
 }
+
+/// The `KeySplitStore` contract, run against the local store directly and against the HTTP
+/// client talking to the server: both must answer the same way.
+async fn conformance(ssks: Arc<dyn KeySplitStore>, outbox: &Outbox, clock: &ManualClock) {
+    let factor = AuthFactor::email(EMAIL).unwrap();
+    let req = || ChallengeRequest::new("carol", factor.clone(), "code $$CHALLENGE$$");
+
+    let first = ssks.open_session(req()).await.unwrap();
+    assert!(!first.must_authenticate);
+    assert_eq!(
+        ssks.search(&first.session_id).await.unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    let id = ssks.push(&first.session_id, &factor, "AAAA").await.unwrap();
+
+    let second = ssks.open_session(req()).await.unwrap();
+    assert!(second.must_authenticate);
+    // The first session was replaced.
+    assert_eq!(
+        ssks.push(&first.session_id, &factor, "BBBB")
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::NotFound
+    );
+    assert_eq!(
+        ssks.search(&second.session_id).await.unwrap_err().kind(),
+        &ErrorKind::Forbidden
+    );
+    let wrong = ssks
+        .validate_challenge(&second.session_id, &Secret::from("zzzzzzzz"), &factor)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
+    let other_factor = AuthFactor::email("mallory@example.com").unwrap();
+    let code = outbox.last_code_to(EMAIL).unwrap();
+    let wrong = ssks
+        .validate_challenge(&second.session_id, &code, &other_factor)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
+    let auth = ssks
+        .validate_challenge(&second.session_id, &code, &factor)
+        .await
+        .unwrap();
+    assert_eq!(
+        ssks.validate_challenge(&second.session_id, &code, &factor)
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::NotFound
+    );
+    let blob = ssks.search(&auth).await.unwrap();
+    assert_eq!(
+        (blob.data_b64.as_str(), blob.authenticated),
+        ("AAAA", false)
+    );
+    assert_eq!(ssks.push(&auth, &factor, "CCCC").await.unwrap(), id);
+    let blob = ssks.search(&auth).await.unwrap();
+    assert_eq!((blob.data_b64.as_str(), blob.authenticated), ("CCCC", true));
+    assert_eq!(
+        ssks.push(&auth, &factor, "").await.unwrap_err().kind(),
+        &ErrorKind::InvalidInput
+    );
+
+    let third = ssks.open_session(req()).await.unwrap();
+    let code = outbox.last_code_to(EMAIL).unwrap();
+    clock.advance(CHALLENGE_VALIDITY);
+    assert_eq!(
+        ssks.validate_challenge(&third.session_id, &code, &factor)
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Expired
+    );
+    assert_eq!(
+        ssks.open_session(req().fake_otp(true))
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Config
+    );
+}
+
+#[tokio::test]
+async fn conformance_local_store() {
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let outbox = Outbox::new();
+    let local = LocalKeySplitStore::new(
+        Arc::new(MemoryStore::with_clock(clock.clone())),
+        Arc::new(outbox.clone()),
+    )
+    .with_clock(clock.clone());
+    conformance(Arc::new(local), &outbox, &clock).await;
+}
+
+#[tokio::test]
+async fn conformance_http_client_against_local_server() {
+    let w = world(KeyKind::Raw, false).await;
+    conformance(w.ssks.clone(), &w.outbox, &w.clock).await;
+}
+
+#[tokio::test]
+async fn server_side_types_redact() {
+    let config = ServerConfig::new(APP_ID, "server-api-key-secret");
+    let w = world(KeyKind::Raw, false).await;
+    let s = w.session("alice").await;
+    let shown = format!("{config:?} {:?} {:?} {s:?}", w.server, w.ssks);
+    for leaked in [
+        "server-api-key-secret",
+        API_KEY,
+        s.session_id.expose(),
+        s.two_man_rule_key.expose(),
+    ] {
+        assert!(!shown.contains(leaked), "{leaked} leaked in {shown}");
+    }
+}

@@ -161,8 +161,10 @@ impl TwoManRuleKeys {
         kind: KeyKind,
     ) -> Result<Self> {
         let app_id = app_id.into();
-        if app_id.is_empty() || app_id.contains(':') {
-            return Err(Error::config("app id must be non-empty and contain no ':'"));
+        if app_id.is_empty() || app_id.len() > MAX_APP_ID_LEN || app_id.contains(':') {
+            return Err(Error::config(
+                "app id must be non-empty, at most 128 bytes, and contain no ':'",
+            ));
         }
         Ok(TwoManRuleKeys {
             store,
@@ -234,9 +236,17 @@ impl TwoManRuleKeys {
     }
 }
 
+/// Longest user id accepted (it is part of the storage key).
+const MAX_USER_ID_LEN: usize = 256;
+/// Longest app id accepted.
+const MAX_APP_ID_LEN: usize = 128;
+
 fn check_user_id(user_id: &str) -> Result<()> {
     if user_id.trim().is_empty() {
         return Err(Error::invalid_input("user id must not be empty"));
+    }
+    if user_id.len() > MAX_USER_ID_LEN {
+        return Err(Error::invalid_input("user id is too long"));
     }
     Ok(())
 }
@@ -385,6 +395,9 @@ mod tests {
         assert_eq!(raw.get_or_create("u1").await.unwrap(), seen[0]);
         assert_eq!(raw.get_or_create("u3").await.unwrap().kind(), KeyKind::Raw);
         assert!(TwoManRuleKeys::new(Arc::new(MemoryStore::new()), "a:b", KeyKind::Raw).is_err());
+        let err = keys.get_or_create(&"u".repeat(300)).await.unwrap_err();
+        assert_eq!(err.kind(), &crate::ErrorKind::InvalidInput);
+        assert!(keys.get_or_create(" ").await.is_err());
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! an email/SMS challenge. Neither server alone can read the identity. Wire facts: SSKS's
 //! `/tmr/back/challenge_send/`, `/tmr/front/challenge_validate/`, `/tmr/front/push/`,
 //! `/tmr/front/search/` (see `docs/two-man-rule.md`).
+//!
+//! | role | items |
+//! |---|---|
+//! | backend | [`TwoManRuleKeys`] (per-user keys), [`TwoManRuleBackend::session`] (the seed's `getSSKSSession`) |
+//! | SSKS | `ssks::SsksClient` (Seald's SSKS over HTTP, feature `ssks`), [`local::LocalKeySplitStore`], `server` (feature `ssks-server`) |
+//! | client | `TwoManRuleClient` (save / retrieve) and `crypto` (the blob format), feature `ssks` |
 
 use std::fmt;
 

@@ -39,7 +39,9 @@
 //!
 //! Errors that concern the request itself ([`ErrorKind::InvalidInput`]: empty or over-long
 //! identity, malformed code) are the same for every identity. Transport and backend failures are
-//! passed through.
+//! passed through, and so is a provider limit counted per destination (reachable by a real
+//! participant whose contact is also used elsewhere): see `docs/video.md` for these residual
+//! differences.
 //!
 //! # Proof before token
 //! [`RoomGate::verify`] issues a token only from a [`CheckOutcome::Approved`] answer; login holds

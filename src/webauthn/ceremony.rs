@@ -56,6 +56,10 @@ impl ParsedCredential {
     }
 }
 
+/// Transports stored with a credential: at most this many, each at most this long.
+const MAX_TRANSPORTS: usize = 8;
+const MAX_TRANSPORT_LEN: usize = 32;
+
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
@@ -133,6 +137,10 @@ pub(crate) fn check_registration(
 ) -> Result<RegisteredCredential, WebAuthnFailure> {
     let limits = &config.limits;
     check_id(&response.id, response.raw_id.as_slice())?;
+    let transports = &response.response.transports;
+    if transports.len() > MAX_TRANSPORTS || transports.iter().any(|t| t.len() > MAX_TRANSPORT_LEN) {
+        return Err(WebAuthnFailure::TooLarge("transports"));
+    }
     let client_data_json = response.response.client_data_json.as_slice();
     let client_data = ClientData::parse_raw(client_data_json, limits.client_data_json)?;
     check_client_data(config, &client_data, "webauthn.create", &state.challenge)?;

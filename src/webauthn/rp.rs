@@ -143,6 +143,38 @@ impl RelyingParty {
         self.store_credential(&credential).await
     }
 
+    /// Removes a credential of `user_id` (the user deleted a passkey). Returns whether it existed.
+    /// Fails with [`WebAuthnFailure::CredentialNotOwned`] if it belongs to another user.
+    pub async fn delete_credential(&self, user_id: &[u8], credential_id: &[u8]) -> Result<bool> {
+        let key = credential_key(credential_id);
+        let deleted = update_json(
+            self.store.as_ref(),
+            &key,
+            |current: Option<RegisteredCredential>| match current {
+                None => Ok(Update::Keep(false)),
+                Some(c) if c.user_id != user_id => {
+                    Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
+                }
+                Some(_) => Ok(Update::Delete(true)),
+            },
+        )
+        .await?;
+        let id = Base64UrlBytes(credential_id.to_vec());
+        update_json(
+            self.store.as_ref(),
+            &user_key(user_id),
+            |ids: Option<Vec<Base64UrlBytes>>| match ids {
+                Some(mut ids) if ids.contains(&id) => {
+                    ids.retain(|i| *i != id);
+                    Ok(Update::Set(ids, Ttl::Keep, ()))
+                }
+                _ => Ok(Update::Keep(())),
+            },
+        )
+        .await?;
+        Ok(deleted)
+    }
+
     /// [`finish_authentication`](AuthenticatorVerifier::finish_authentication) on the browser's
     /// JSON text (`JSON.stringify(credential)`), decoded once.
     pub async fn finish_authentication_json(
