@@ -27,7 +27,7 @@ fn bench_video(c: &mut Criterion) {
     let issuer = TwilioAccessTokenIssuer::new(key);
     let verifier = issuer.verifier();
     let request = VideoTokenRequest::new("alice@example.com").room("daily-standup");
-    let mut g = c.benchmark_group("video_token");
+    let mut g = c.benchmark_group("flows_video_token");
     // Build the grants, sign the HS256 JWT.
     g.bench_function("issue", |b| {
         b.iter(|| {
