@@ -14,6 +14,8 @@ mod attestation_object;
 mod auth_data;
 mod b64;
 #[cfg(feature = "webauthn")]
+mod batch;
+#[cfg(feature = "webauthn")]
 mod ceremony;
 #[cfg(feature = "webauthn")]
 mod client_data;
@@ -43,6 +45,10 @@ pub use attestation_object::AttestationObject;
 #[cfg(feature = "webauthn")]
 pub use auth_data::{AttestedCredentialData, AuthenticatorData, MAX_CREDENTIAL_ID_LEN, flags};
 pub use b64::Base64UrlBytes;
+#[cfg(feature = "webauthn")]
+pub use batch::{
+    BatchAssertion, BatchVerifier, verify_assertion_json, verify_batch, verify_registration,
+};
 #[cfg(feature = "webauthn")]
 pub use ceremony::ParsedCredential;
 #[cfg(feature = "webauthn")]
