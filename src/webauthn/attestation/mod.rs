@@ -252,4 +252,6 @@ mod tests {
 }
 
 #[cfg(test)]
+mod mds_tests;
+#[cfg(test)]
 mod vector_tests;
