@@ -9,8 +9,12 @@
 #[cfg(feature = "webauthn")]
 pub mod attestation;
 mod b64;
+#[cfg(feature = "webauthn")]
+pub(crate) mod cose;
 mod failure;
 pub mod json;
+#[cfg(feature = "webauthn")]
+mod verify;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -25,6 +29,8 @@ pub use failure::WebAuthnFailure;
 pub use json::{
     AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
 };
+#[cfg(feature = "webauthn")]
+pub use verify::{CredentialPublicKey, SignatureBackend};
 
 /// COSE algorithm identifiers keyward understands.
 pub mod alg {

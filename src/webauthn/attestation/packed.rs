@@ -6,7 +6,7 @@
 use x509_parser::x509::X509Version;
 
 use super::{AttestationInput, AttestationOutcome, AttestationPolicy, cert, stmt};
-use crate::webauthn::{AttestationType, WebAuthnFailure};
+use crate::webauthn::{AttestationType, WebAuthnFailure, cose};
 
 /// The `OU` a packed attestation certificate must carry.
 const ATTESTATION_OU: &str = "Authenticator Attestation";
@@ -22,15 +22,8 @@ pub(crate) fn verify(
     }
     match stmt::x5c(input.att_stmt)? {
         Some(chain) => verify_packed_x5c(input, policy, &chain),
-        None => verify_packed_self(input),
+        None => verify_self(input),
     }
-}
-
-/// `packed` self attestation: provided by the relying-party branch (merged later).
-fn verify_packed_self(
-    _input: &AttestationInput<'_>,
-) -> Result<AttestationOutcome, WebAuthnFailure> {
-    Err(WebAuthnFailure::UnsupportedAttestationFormat)
 }
 
 /// `packed` with an `x5c` chain: signature by the leaf over `authData || clientDataHash`, leaf
@@ -84,4 +77,58 @@ fn check_leaf_requirements(
         ));
     }
     Ok(())
+}
+
+/// Verifies a `packed` statement without `x5c` (self attestation): signed by the credential
+/// key with the credential's own algorithm.
+pub(crate) fn verify_self(
+    input: &AttestationInput<'_>,
+) -> Result<AttestationOutcome, WebAuthnFailure> {
+    let ciborium::Value::Map(entries) = input.att_stmt else {
+        return Err(WebAuthnFailure::InvalidAttestation(
+            "packed statement is not a map",
+        ));
+    };
+    let mut alg = None;
+    let mut sig = None;
+    for (k, v) in entries {
+        match (k.as_text(), v) {
+            (Some("alg"), ciborium::Value::Integer(i)) if alg.is_none() => {
+                alg =
+                    Some(i64::try_from(*i).map_err(|_| {
+                        WebAuthnFailure::InvalidAttestation("packed alg out of range")
+                    })?);
+            }
+            (Some("sig"), ciborium::Value::Bytes(b)) if sig.is_none() => sig = Some(b.as_slice()),
+            (Some("x5c"), _) => return Err(WebAuthnFailure::UnsupportedAttestationFormat),
+            _ => {
+                return Err(WebAuthnFailure::InvalidAttestation(
+                    "packed statement has an unexpected member",
+                ));
+            }
+        }
+    }
+    let (Some(alg), Some(sig)) = (alg, sig) else {
+        return Err(WebAuthnFailure::InvalidAttestation(
+            "packed statement lacks alg or sig",
+        ));
+    };
+    if alg != input.credential_alg {
+        return Err(WebAuthnFailure::InvalidAttestation(
+            "self attestation alg differs from the credential's",
+        ));
+    }
+    let mut msg = Vec::with_capacity(input.auth_data.len() + input.client_data_hash.len());
+    msg.extend_from_slice(input.auth_data);
+    msg.extend_from_slice(input.client_data_hash);
+    cose::verify_signature(input.credential_key_cose, alg, &msg, sig).map_err(|e| match e {
+        WebAuthnFailure::InvalidSignature => {
+            WebAuthnFailure::InvalidAttestation("self attestation signature does not verify")
+        }
+        other => other,
+    })?;
+    Ok(AttestationOutcome {
+        attestation_type: AttestationType::SelfAttestation,
+        chain: Vec::new(),
+    })
 }

@@ -1,0 +1,213 @@
+//! Signature verification with a credential public key that was decoded and validated once.
+//!
+//! [`CredentialPublicKey`] is the ready-to-verify form of a COSE_Key: the point is known to be on
+//! its curve, the RSA modulus within bounds, and (for ES256 with the `p256` backend) the
+//! verifying key already expanded. Nothing is parsed again on the authentication hot path.
+
+use std::fmt;
+
+use ring::signature as rs;
+use serde::{Deserialize, Serialize};
+
+use super::WebAuthnFailure;
+use super::alg;
+use crate::error::{Error, Result};
+
+/// Which implementation verifies ES256 (ECDSA P-256) signatures. Both give the same verdict on
+/// every input; `ring` is several times faster, `p256` is pure Rust.
+///
+/// ES384, EdDSA, RS256 and PS256 always go through `ring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SignatureBackend {
+    /// `ring` (the default).
+    #[default]
+    Ring,
+    /// RustCrypto's `p256`.
+    P256,
+}
+
+#[derive(Clone)]
+pub(crate) enum KeyMaterial {
+    P256 {
+        sec1: [u8; 65],
+        rust: p256::ecdsa::VerifyingKey,
+    },
+    P384([u8; 97]),
+    Ed25519([u8; 32]),
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+}
+
+/// A credential public key, decoded from its COSE_Key and validated once, ready to verify.
+#[derive(Clone)]
+pub struct CredentialPublicKey {
+    alg: i64,
+    key: KeyMaterial,
+}
+
+impl fmt::Debug for CredentialPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.key {
+            KeyMaterial::P256 { .. } => "P-256",
+            KeyMaterial::P384(_) => "P-384",
+            KeyMaterial::Ed25519(_) => "Ed25519",
+            KeyMaterial::Rsa { .. } => "RSA",
+        };
+        f.debug_struct("CredentialPublicKey")
+            .field("alg", &self.alg)
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl PartialEq for CredentialPublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.alg == other.alg
+            && match (&self.key, &other.key) {
+                (KeyMaterial::P256 { sec1: a, .. }, KeyMaterial::P256 { sec1: b, .. }) => a == b,
+                (KeyMaterial::P384(a), KeyMaterial::P384(b)) => a == b,
+                (KeyMaterial::Ed25519(a), KeyMaterial::Ed25519(b)) => a == b,
+                (KeyMaterial::Rsa { n: a, e: x }, KeyMaterial::Rsa { n: b, e: y }) => {
+                    a == b && x == y
+                }
+                _ => false,
+            }
+    }
+}
+
+impl Eq for CredentialPublicKey {}
+
+#[allow(dead_code)] // used by the relying party's hot path
+/// Stack space for `authenticatorData || clientDataHash` on the hot path.
+const INLINE_MESSAGE: usize = 512;
+
+impl CredentialPublicKey {
+    /// Decodes and validates a COSE_Key (exactly one key, no trailing bytes).
+    ///
+    /// Fails with [`WebAuthnFailure::InvalidPublicKey`], [`WebAuthnFailure::UnsupportedAlgorithm`]
+    /// or [`WebAuthnFailure::TooLarge`].
+    pub fn from_cose(bytes: &[u8]) -> Result<Self> {
+        super::cose::decode(bytes).map_err(Error::webauthn)
+    }
+
+    pub(crate) fn new(alg: i64, key: KeyMaterial) -> Self {
+        CredentialPublicKey { alg, key }
+    }
+
+    pub(crate) fn p256(sec1: [u8; 65]) -> std::result::Result<Self, WebAuthnFailure> {
+        let rust = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(|_| WebAuthnFailure::InvalidPublicKey)?;
+        Ok(CredentialPublicKey::new(
+            alg::ES256,
+            KeyMaterial::P256 { sec1, rust },
+        ))
+    }
+
+    pub(crate) fn p384(sec1: [u8; 97]) -> std::result::Result<Self, WebAuthnFailure> {
+        p384::PublicKey::from_sec1_bytes(&sec1).map_err(|_| WebAuthnFailure::InvalidPublicKey)?;
+        Ok(CredentialPublicKey::new(
+            alg::ES384,
+            KeyMaterial::P384(sec1),
+        ))
+    }
+
+    /// The COSE algorithm of the key.
+    pub fn algorithm(&self) -> i64 {
+        self.alg
+    }
+
+    /// Verifies `signature` over `message` (ECDSA signatures are DER encoded).
+    ///
+    /// Fails with [`WebAuthnFailure::InvalidSignature`].
+    pub fn verify(
+        &self,
+        backend: SignatureBackend,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<()> {
+        self.verify_raw(backend, message, signature)
+            .map_err(Error::webauthn)
+    }
+
+    /// Verifies an assertion signature over `authenticator_data || client_data_hash` without
+    /// allocating for the usual sizes.
+    #[allow(dead_code)] // used by the relying party's hot path
+    pub(crate) fn verify_assertion(
+        &self,
+        backend: SignatureBackend,
+        authenticator_data: &[u8],
+        client_data_hash: &[u8; 32],
+        signature: &[u8],
+    ) -> std::result::Result<(), WebAuthnFailure> {
+        let total = authenticator_data.len() + client_data_hash.len();
+        if total <= INLINE_MESSAGE {
+            let mut buf = [0u8; INLINE_MESSAGE];
+            let (head, tail) = buf.split_at_mut(authenticator_data.len());
+            head.copy_from_slice(authenticator_data);
+            let msg_tail = tail
+                .get_mut(..client_data_hash.len())
+                .ok_or(WebAuthnFailure::InvalidSignature)?;
+            msg_tail.copy_from_slice(client_data_hash);
+            let msg = buf.get(..total).ok_or(WebAuthnFailure::InvalidSignature)?;
+            self.verify_raw(backend, msg, signature)
+        } else {
+            let mut msg = Vec::with_capacity(total);
+            msg.extend_from_slice(authenticator_data);
+            msg.extend_from_slice(client_data_hash);
+            self.verify_raw(backend, &msg, signature)
+        }
+    }
+
+    pub(crate) fn verify_raw(
+        &self,
+        backend: SignatureBackend,
+        message: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<(), WebAuthnFailure> {
+        let ok = match &self.key {
+            KeyMaterial::P256 { sec1, rust } => match backend {
+                SignatureBackend::Ring => {
+                    rs::UnparsedPublicKey::new(&rs::ECDSA_P256_SHA256_ASN1, &sec1[..])
+                        .verify(message, signature)
+                        .is_ok()
+                }
+                SignatureBackend::P256 => {
+                    use p256::ecdsa::signature::Verifier;
+                    match p256::ecdsa::Signature::from_der(signature) {
+                        Ok(sig) => rust.verify(message, &sig).is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            },
+            KeyMaterial::P384(sec1) => {
+                rs::UnparsedPublicKey::new(&rs::ECDSA_P384_SHA384_ASN1, &sec1[..])
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            KeyMaterial::Ed25519(pk) => rs::UnparsedPublicKey::new(&rs::ED25519, &pk[..])
+                .verify(message, signature)
+                .is_ok(),
+            KeyMaterial::Rsa { n, e } => {
+                let params = if self.alg == alg::PS256 {
+                    &rs::RSA_PSS_2048_8192_SHA256
+                } else {
+                    &rs::RSA_PKCS1_2048_8192_SHA256
+                };
+                rs::RsaPublicKeyComponents {
+                    n: &n[..],
+                    e: &e[..],
+                }
+                .verify(params, message, signature)
+                .is_ok()
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(WebAuthnFailure::InvalidSignature)
+        }
+    }
+}
