@@ -203,8 +203,8 @@ impl MetadataBlob {
     /// Verifies and reads a BLOB: a compact JWS whose `x5c` header chain must validate at `now`
     /// up to `fido_root`, and whose signature must verify with the chain's leaf.
     ///
-    /// Errors: [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when the BLOB is
-    /// malformed or too large; [`ErrorKind::WebAuthn`](crate::ErrorKind::WebAuthn) with
+    /// Errors: [`ErrorKind::InvalidInput`] when the BLOB is
+    /// malformed or too large; [`ErrorKind::WebAuthn`] with
     /// [`WebAuthnFailure::UntrustedAttestation`] when its chain does not validate, or
     /// [`WebAuthnFailure::InvalidSignature`] when its signature does not verify.
     pub fn from_jwt(jwt: &[u8], fido_root: &TrustAnchor, now: SystemTime) -> Result<Self> {

@@ -253,5 +253,67 @@ mod tests {
 
 #[cfg(test)]
 mod mds_tests;
+/// Entry points for the `fuzz/` crate: each feeds untrusted bytes to a decoder or verifier and
+/// discards the result. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The X.509 extension decoders (AAGUID, Apple nonce, Android key description), the
+    /// certificate parser and the credential key decoder.
+    pub fn extension_decoders(data: &[u8]) {
+        let _ = cert::decode_aaguid_extension(data);
+        let _ = cert::decode_apple_nonce(data);
+        let _ = android_key::decode_key_description(data);
+        if let Ok(c) = cert::parse(data) {
+            let _ = cert::check_aaguid_extension(&c, &[0; 16]);
+            let _ = cert::is_ca(&c);
+        }
+        let _ = cert::CredentialKey::from_cose(data);
+    }
+
+    /// The TPM `pubArea` and `certInfo` decoders.
+    pub fn tpm_structures(data: &[u8]) {
+        let _ = tpm::decode_pub_area(data);
+        let _ = tpm::decode_cert_info(data);
+    }
+
+    /// A CBOR attestation statement (the bytes after the first) verified as format
+    /// `data[0] % 7` under a permissive and a strict policy.
+    pub fn attestation_statement(data: &[u8]) {
+        const FORMATS: [&str; 7] = [
+            "none",
+            "packed",
+            "fido-u2f",
+            "tpm",
+            "android-key",
+            "apple",
+            "android-safetynet",
+        ];
+        let Some((selector, rest)) = data.split_first() else {
+            return;
+        };
+        let Ok(stmt) = ciborium::from_reader::<ciborium::Value, _>(rest) else {
+            return;
+        };
+        let fmt = FORMATS[usize::from(*selector) % FORMATS.len()];
+        let auth_data = [0u8; 37];
+        let input = AttestationInput {
+            fmt,
+            att_stmt: &stmt,
+            auth_data: &auth_data,
+            client_data_hash: &[0; 32],
+            aaguid: [0; 16],
+            credential_id: &[1],
+            credential_key_cose: &[],
+            credential_alg: -7,
+            now: SystemTime::UNIX_EPOCH,
+        };
+        let _ = verify(&input, &AttestationPolicy::default().allow_sha1(true));
+        let _ = verify(&input, &AttestationPolicy::default().require_trusted(true));
+    }
+}
+
 #[cfg(test)]
 mod vector_tests;
