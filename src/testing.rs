@@ -35,3 +35,6 @@ impl SecureRandom for SeededRandom {
         Ok(())
     }
 }
+
+#[cfg(feature = "webauthn")]
+pub use crate::webauthn::soft::{SoftAttestation, SoftAuthenticator, SoftKnobs};

@@ -173,10 +173,10 @@ fn from_cose_key(key: &CoseKey) -> Result<CredentialPublicKey, WebAuthnFailure> 
                 },
             ))
         }
-        (
-            KeyType::Assigned(iana::KeyType::EC2 | iana::KeyType::OKP | iana::KeyType::RSA),
-            alg::ES256 | alg::ES384 | alg::EDDSA | alg::RS256 | alg::PS256,
-        ) => Err(WebAuthnFailure::InvalidPublicKey),
+        // A known algorithm with the wrong (or a text) key type.
+        (_, alg::ES256 | alg::ES384 | alg::EDDSA | alg::RS256 | alg::PS256) => {
+            Err(WebAuthnFailure::InvalidPublicKey)
+        }
         _ => Err(WebAuthnFailure::UnsupportedAlgorithm),
     }
 }

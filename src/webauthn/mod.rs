@@ -8,11 +8,25 @@
 
 #[cfg(feature = "webauthn")]
 pub mod attestation;
+#[cfg(feature = "webauthn")]
+mod attestation_object;
+#[cfg(feature = "webauthn")]
+mod auth_data;
 mod b64;
+#[cfg(feature = "webauthn")]
+mod ceremony;
+#[cfg(feature = "webauthn")]
+mod client_data;
+#[cfg(feature = "webauthn")]
+mod config;
 #[cfg(feature = "webauthn")]
 pub(crate) mod cose;
 mod failure;
 pub mod json;
+#[cfg(feature = "webauthn")]
+mod rp;
+#[cfg(all(feature = "webauthn", any(test, feature = "testing")))]
+pub(crate) mod soft;
 #[cfg(feature = "webauthn")]
 mod verify;
 
@@ -24,11 +38,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "webauthn")]
+pub use attestation_object::AttestationObject;
+#[cfg(feature = "webauthn")]
+pub use auth_data::{AttestedCredentialData, AuthenticatorData, MAX_CREDENTIAL_ID_LEN, flags};
 pub use b64::Base64UrlBytes;
+#[cfg(feature = "webauthn")]
+pub use ceremony::ParsedCredential;
+#[cfg(feature = "webauthn")]
+pub use client_data::ClientData;
+#[cfg(feature = "webauthn")]
+pub use config::{CounterPolicy, Limits, RelyingPartyConfig, UserVerification};
 pub use failure::WebAuthnFailure;
 pub use json::{
     AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
 };
+#[cfg(feature = "webauthn")]
+pub use rp::{MAX_CREDENTIALS_PER_USER, RelyingParty, verify_assertion};
 #[cfg(feature = "webauthn")]
 pub use verify::{CredentialPublicKey, SignatureBackend};
 
@@ -175,6 +201,32 @@ pub struct AuthenticationState {
     pub(crate) allowed_credentials: Vec<Vec<u8>>,
     pub(crate) user_verification: String,
     pub(crate) created_at_unix: u64,
+    /// The FIDO AppID the request carried, if any.
+    #[serde(default)]
+    pub(crate) appid: Option<String>,
+}
+
+#[cfg(feature = "testing")]
+impl AuthenticationState {
+    /// Test hook: a state for a given challenge, for the store-free
+    /// [`verify_assertion`] path (benchmarks, replayed
+    /// captures). Never use it in production: challenges must be random and single-use.
+    pub fn for_testing(
+        challenge: Vec<u8>,
+        user_id: Option<Vec<u8>>,
+        allowed_credentials: Vec<Vec<u8>>,
+        user_verification: &str,
+    ) -> Self {
+        AuthenticationState {
+            ceremony_id: String::new(),
+            challenge,
+            user_id,
+            allowed_credentials,
+            user_verification: user_verification.to_owned(),
+            created_at_unix: 0,
+            appid: None,
+        }
+    }
 }
 
 /// How an attestation was established.
@@ -222,6 +274,10 @@ pub struct RegisteredCredential {
     pub attestation_type: AttestationType,
     /// Registration time.
     pub created_at: SystemTime,
+    /// Whether the credential is discoverable (the `credProps.rk` extension output), when the
+    /// browser said.
+    #[serde(default)]
+    pub discoverable: Option<bool>,
 }
 
 impl fmt::Debug for RegisteredCredential {

@@ -80,7 +80,6 @@ impl PartialEq for CredentialPublicKey {
 
 impl Eq for CredentialPublicKey {}
 
-#[allow(dead_code)] // used by the relying party's hot path
 /// Stack space for `authenticatorData || clientDataHash` on the hot path.
 const INLINE_MESSAGE: usize = 512;
 
@@ -134,7 +133,6 @@ impl CredentialPublicKey {
 
     /// Verifies an assertion signature over `authenticator_data || client_data_hash` without
     /// allocating for the usual sizes.
-    #[allow(dead_code)] // used by the relying party's hot path
     pub(crate) fn verify_assertion(
         &self,
         backend: SignatureBackend,

@@ -1,0 +1,124 @@
+//! `CollectedClientData` (WebAuthn Level 3 §5.8.1): the JSON the browser signs over.
+//!
+//! Parsed as JSON (never compared against a template), strings borrowed from the input where they
+//! have no escapes. Unknown members (`tokenBinding`, `androidPackageName`, Chrome's
+//! `other_keys_can_be_added_here`) are ignored; a duplicated known member is refused.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+
+use super::WebAuthnFailure;
+use crate::error::{Error, Result};
+
+/// Largest challenge accepted in client data, in bytes.
+pub(crate) const MAX_CHALLENGE_LEN: usize = 64;
+
+/// Parsed clientDataJSON.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClientData<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    challenge: Cow<'a, str>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
+    #[serde(rename = "crossOrigin", default)]
+    cross_origin: Option<bool>,
+    #[serde(rename = "topOrigin", borrow, default)]
+    top_origin: Option<Cow<'a, str>>,
+}
+
+impl<'a> ClientData<'a> {
+    /// Parses clientDataJSON bytes (UTF-8 JSON, at most `max_len` bytes).
+    pub fn parse(bytes: &'a [u8], max_len: usize) -> Result<Self> {
+        Self::parse_raw(bytes, max_len).map_err(Error::webauthn)
+    }
+
+    pub(crate) fn parse_raw(bytes: &'a [u8], max_len: usize) -> Result<Self, WebAuthnFailure> {
+        if bytes.len() > max_len {
+            return Err(WebAuthnFailure::TooLarge("clientDataJSON"));
+        }
+        serde_json::from_slice(bytes).map_err(|_| WebAuthnFailure::Malformed("clientDataJSON"))
+    }
+
+    /// `type`: `webauthn.create` or `webauthn.get`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// `origin`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// `crossOrigin` (false when absent).
+    pub fn cross_origin(&self) -> bool {
+        self.cross_origin.unwrap_or(false)
+    }
+
+    /// `topOrigin`, present for cross-origin iframes.
+    pub fn top_origin(&self) -> Option<&str> {
+        self.top_origin.as_deref()
+    }
+
+    /// The base64url `challenge` text.
+    pub fn challenge_text(&self) -> &str {
+        &self.challenge
+    }
+
+    /// Whether the challenge decodes to exactly `expected` (compared in constant time).
+    pub fn challenge_matches(&self, expected: &[u8]) -> bool {
+        let text = self.challenge.as_bytes();
+        let mut buf = [0u8; MAX_CHALLENGE_LEN];
+        let engine = if text.ends_with(b"=") {
+            &URL_SAFE
+        } else {
+            &URL_SAFE_NO_PAD
+        };
+        if text.len() > MAX_CHALLENGE_LEN * 4 / 3 + 4 {
+            return false;
+        }
+        match engine.decode_slice(text, &mut buf) {
+            Ok(n) => buf.get(..n).is_some_and(|got| {
+                got.len() == expected.len() && subtle::ConstantTimeEq::ct_eq(got, expected).into()
+            }),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_escaped_and_extra_members() {
+        let json = br#"{"type":"webauthn.get","challenge":"AQID","origin":"https:\/\/example.com","crossOrigin":false,"other_keys_can_be_added_here":"x"}"#;
+        let c = ClientData::parse_raw(json, 4096).unwrap();
+        assert_eq!(c.kind(), "webauthn.get");
+        assert_eq!(c.origin(), "https://example.com");
+        assert!(c.challenge_matches(&[1, 2, 3]));
+        assert!(!c.challenge_matches(&[1, 2]));
+        assert!(!c.cross_origin());
+        assert_eq!(c.top_origin(), None);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let dup =
+            br#"{"type":"webauthn.get","type":"webauthn.create","challenge":"AQID","origin":"x"}"#;
+        assert_eq!(
+            ClientData::parse_raw(dup, 4096),
+            Err(WebAuthnFailure::Malformed("clientDataJSON"))
+        );
+        assert!(ClientData::parse_raw(b"{}", 4096).is_err());
+        assert!(ClientData::parse_raw(b"\xff", 4096).is_err());
+        assert_eq!(
+            ClientData::parse_raw(&[b' '; 5000], 4096),
+            Err(WebAuthnFailure::TooLarge("clientDataJSON"))
+        );
+    }
+}

@@ -1,0 +1,534 @@
+//! [`RelyingParty`]: the [`AuthenticatorVerifier`] implementation, with single-use challenges and
+//! credentials kept in a [`StateStore`].
+//!
+//! Store layout (keys under `webauthn:`):
+//!
+//! | key | value | lifetime |
+//! |---|---|---|
+//! | `webauthn:reg:<ceremony>` / `webauthn:auth:<ceremony>` | the challenge bytes | the ceremony timeout; taken on finish |
+//! | `webauthn:cred:<credential id b64url>` | the [`RegisteredCredential`] (JSON) | permanent |
+//! | `webauthn:user:<user handle b64url>` | the user's credential ids (JSON) | permanent |
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use super::b64::Base64UrlBytes;
+use super::ceremony::{self, ParsedCredential};
+use super::config::{RelyingPartyConfig, UserVerification};
+use super::json::{
+    AuthenticatorSelectionJson, CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType,
+    RpEntityJson, UserEntityJson,
+};
+use super::{
+    AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, AuthenticatorVerifier,
+    CreationOptionsJson, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
+    RegistrationState, RequestOptionsJson, VerifiedAssertion, WebAuthnFailure,
+};
+use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::error::{Error, Result};
+use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::store::{StateStore, Ttl, Update, get_json, update_json};
+
+/// Largest number of credentials one user may register.
+pub const MAX_CREDENTIALS_PER_USER: usize = 64;
+
+/// A WebAuthn relying party: both ceremonies, every check, state in a [`StateStore`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use keyward::AuthenticatorVerifier;
+/// use keyward::store::MemoryStore;
+/// use keyward::webauthn::{RegistrationRequest, RelyingParty, RelyingPartyConfig, UserEntity};
+///
+/// let config = RelyingPartyConfig::new("example.com", "Example", "https://example.com")?;
+/// let rp: Arc<dyn AuthenticatorVerifier> = Arc::new(RelyingParty::new(config, Arc::new(MemoryStore::new())));
+/// let user = UserEntity::new(*b"user-handle-0001", "alice@example.com", "Alice")?;
+/// let (options, state) = rp.start_registration(RegistrationRequest::new(user)).await?;
+/// assert_eq!(options.challenge.as_slice().len(), 32);
+/// // Send `options` to the browser, keep `state` in the session, then
+/// // `rp.finish_registration(state, &response).await?`.
+/// # let _ = state;
+/// # Ok::<(), keyward::Error>(()) }).unwrap();
+/// ```
+pub struct RelyingParty {
+    config: RelyingPartyConfig,
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+}
+
+impl fmt::Debug for RelyingParty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelyingParty")
+            .field("rp_id", &self.config.rp_id)
+            .field("origins", &self.config.origins)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    Base64UrlBytes(bytes.to_vec()).encode()
+}
+
+fn credential_key(id: &[u8]) -> String {
+    format!("webauthn:cred:{}", b64(id))
+}
+
+fn user_key(id: &[u8]) -> String {
+    format!("webauthn:user:{}", b64(id))
+}
+
+fn timeout_ms(d: Duration) -> Option<u32> {
+    u32::try_from(d.as_millis()).ok()
+}
+
+impl RelyingParty {
+    /// A relying party with the system clock and the OS random source. The store should share
+    /// the relying party's clock (TTL expiry).
+    pub fn new(config: RelyingPartyConfig, store: Arc<dyn StateStore>) -> Self {
+        RelyingParty {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(SystemRandom::new()),
+        }
+    }
+
+    /// Uses `clock` for registration times and ceremony expiry.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `rng` for challenges and ceremony ids.
+    pub fn with_random(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelyingPartyConfig {
+        &self.config
+    }
+
+    /// A stored credential.
+    pub async fn credential(&self, credential_id: &[u8]) -> Result<Option<RegisteredCredential>> {
+        get_json(self.store.as_ref(), &credential_key(credential_id)).await
+    }
+
+    /// A user's stored credentials.
+    pub async fn credentials_for_user(&self, user_id: &[u8]) -> Result<Vec<RegisteredCredential>> {
+        let ids: Vec<Base64UrlBytes> = get_json(self.store.as_ref(), &user_key(user_id))
+            .await?
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.credential(id.as_slice()).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a credential registered elsewhere (a migration, or a test fixture). Fails with
+    /// [`WebAuthnFailure::CredentialAlreadyRegistered`] if its id is taken and with
+    /// [`WebAuthnFailure::InvalidPublicKey`] if its key does not decode.
+    pub async fn import_credential(&self, credential: RegisteredCredential) -> Result<()> {
+        ParsedCredential::new(credential.clone())?;
+        self.store_credential(&credential).await
+    }
+
+    /// Removes a credential of `user_id` (the user deleted a passkey). Returns whether it existed.
+    /// Fails with [`WebAuthnFailure::CredentialNotOwned`] if it belongs to another user.
+    pub async fn delete_credential(&self, user_id: &[u8], credential_id: &[u8]) -> Result<bool> {
+        let key = credential_key(credential_id);
+        let deleted = update_json(
+            self.store.as_ref(),
+            &key,
+            |current: Option<RegisteredCredential>| match current {
+                None => Ok(Update::Keep(false)),
+                Some(c) if c.user_id != user_id => {
+                    Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
+                }
+                Some(_) => Ok(Update::Delete(true)),
+            },
+        )
+        .await?;
+        let id = Base64UrlBytes(credential_id.to_vec());
+        update_json(
+            self.store.as_ref(),
+            &user_key(user_id),
+            |ids: Option<Vec<Base64UrlBytes>>| match ids {
+                Some(mut ids) if ids.contains(&id) => {
+                    ids.retain(|i| *i != id);
+                    Ok(Update::Set(ids, Ttl::Keep, ()))
+                }
+                _ => Ok(Update::Keep(())),
+            },
+        )
+        .await?;
+        Ok(deleted)
+    }
+
+    /// [`finish_authentication`](AuthenticatorVerifier::finish_authentication) on the browser's
+    /// JSON text (`JSON.stringify(credential)`), decoded once.
+    pub async fn finish_authentication_json(
+        &self,
+        state: AuthenticationState,
+        response_json: &str,
+    ) -> Result<VerifiedAssertion> {
+        let response = parse_json(response_json, self.config.limits.attestation_object)?;
+        self.finish_authentication(state, &response).await
+    }
+
+    /// [`finish_registration`](AuthenticatorVerifier::finish_registration) on the browser's JSON
+    /// text.
+    pub async fn finish_registration_json(
+        &self,
+        state: RegistrationState,
+        response_json: &str,
+    ) -> Result<RegisteredCredential> {
+        let response = parse_json(response_json, self.config.limits.attestation_object * 2)?;
+        self.finish_registration(state, &response).await
+    }
+
+    /// Verifies an assertion against `credential` with no store access: every check of §7.2
+    /// (challenge, origin, rpIdHash, flags, ownership, allowCredentials, signature, counter
+    /// policy). The caller is responsible for the state being used once and for saving the new
+    /// sign count; [`finish_authentication`](AuthenticatorVerifier::finish_authentication) does
+    /// both.
+    pub fn verify_assertion(
+        &self,
+        state: &AuthenticationState,
+        credential: &ParsedCredential,
+        response: &AuthenticationResponseJson,
+    ) -> Result<VerifiedAssertion> {
+        verify_assertion(&self.config, state, credential, response)
+    }
+
+    async fn start_registration_inner(
+        &self,
+        request: RegistrationRequest,
+        challenge: Vec<u8>,
+    ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        let existing = self.credentials_for_user(&request.user.id).await?;
+        let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
+        self.store
+            .put(
+                &format!("webauthn:reg:{ceremony_id}"),
+                challenge.clone(),
+                Some(self.config.timeout),
+            )
+            .await?;
+        let uv = self.config.user_verification.as_str().to_owned();
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("credProps".to_owned(), serde_json::Value::Bool(true));
+        let options = CreationOptionsJson {
+            rp: RpEntityJson {
+                id: Some(self.config.rp_id.clone()),
+                name: self.config.rp_name.clone(),
+            },
+            user: UserEntityJson {
+                id: Base64UrlBytes(request.user.id.clone()),
+                name: request.user.name.clone(),
+                display_name: request.user.display_name.clone(),
+            },
+            challenge: Base64UrlBytes(challenge.clone()),
+            pub_key_cred_params: self
+                .config
+                .algorithms
+                .iter()
+                .map(|&alg| PubKeyCredParamJson {
+                    kind: PublicKeyType::PublicKey,
+                    alg,
+                })
+                .collect(),
+            timeout: timeout_ms(self.config.timeout),
+            exclude_credentials: existing
+                .iter()
+                .map(|c| CredentialDescriptorJson {
+                    kind: PublicKeyType::PublicKey,
+                    id: Base64UrlBytes(c.credential_id.clone()),
+                    transports: c.transports.clone(),
+                })
+                .collect(),
+            authenticator_selection: Some(AuthenticatorSelectionJson {
+                authenticator_attachment: request.authenticator_attachment.clone(),
+                require_resident_key: request.resident_key.as_deref() == Some("required"),
+                resident_key: request.resident_key.clone(),
+                user_verification: Some(uv.clone()),
+            }),
+            hints: request.hints.clone(),
+            attestation: Some(self.config.attestation_preference.clone()),
+            attestation_formats: Vec::new(),
+            extensions: Some(extensions),
+        };
+        let state = RegistrationState {
+            ceremony_id,
+            challenge,
+            user: request.user,
+            user_verification: uv,
+            algorithms: self.config.algorithms.clone(),
+            created_at_unix: self.clock.unix_seconds(),
+        };
+        Ok((options, state))
+    }
+
+    async fn start_authentication_inner(
+        &self,
+        request: AuthenticationRequest,
+        challenge: Vec<u8>,
+    ) -> Result<(RequestOptionsJson, AuthenticationState)> {
+        let credentials = match &request.user_id {
+            Some(user_id) => self.credentials_for_user(user_id).await?,
+            None => Vec::new(),
+        };
+        let mut uv = self.config.user_verification;
+        if self.config.require_uv_after_uv_registration
+            && credentials.iter().any(|c| c.user_verified)
+        {
+            uv = UserVerification::Required;
+        }
+        let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
+        self.store
+            .put(
+                &format!("webauthn:auth:{ceremony_id}"),
+                challenge.clone(),
+                Some(self.config.timeout),
+            )
+            .await?;
+        let extensions = self.config.appid.as_ref().map(|appid| {
+            let mut m = serde_json::Map::new();
+            m.insert("appid".to_owned(), serde_json::Value::String(appid.clone()));
+            m
+        });
+        let options = RequestOptionsJson {
+            challenge: Base64UrlBytes(challenge.clone()),
+            timeout: timeout_ms(self.config.timeout),
+            rp_id: Some(self.config.rp_id.clone()),
+            allow_credentials: credentials
+                .iter()
+                .map(|c| CredentialDescriptorJson {
+                    kind: PublicKeyType::PublicKey,
+                    id: Base64UrlBytes(c.credential_id.clone()),
+                    transports: c.transports.clone(),
+                })
+                .collect(),
+            user_verification: Some(uv.as_str().to_owned()),
+            hints: Vec::new(),
+            extensions,
+        };
+        let state = AuthenticationState {
+            ceremony_id,
+            challenge,
+            user_id: request.user_id,
+            allowed_credentials: credentials.into_iter().map(|c| c.credential_id).collect(),
+            user_verification: uv.as_str().to_owned(),
+            created_at_unix: self.clock.unix_seconds(),
+            appid: self.config.appid.clone(),
+        };
+        Ok((options, state))
+    }
+
+    /// Takes the ceremony's challenge out of the store: exactly one finish gets it.
+    async fn consume(&self, key: &str, challenge: &[u8], created_at_unix: u64) -> Result<()> {
+        let stored = self.store.take(key).await?;
+        let fresh = unix_seconds(self.clock.now())
+            <= created_at_unix.saturating_add(self.config.timeout.as_secs());
+        match stored {
+            Some(stored) if fresh && bool::from(stored.as_slice().ct_eq(challenge)) => Ok(()),
+            _ => Err(Error::webauthn(WebAuthnFailure::StateConsumed)),
+        }
+    }
+
+    async fn store_credential(&self, credential: &RegisteredCredential) -> Result<()> {
+        let cred_key = credential_key(&credential.credential_id);
+        let value = crate::store::encode_json(credential)?;
+        if self.store.insert(&cred_key, value, None).await?.is_none() {
+            return Err(Error::webauthn(
+                WebAuthnFailure::CredentialAlreadyRegistered,
+            ));
+        }
+        let id = Base64UrlBytes(credential.credential_id.clone());
+        let indexed = update_json(
+            self.store.as_ref(),
+            &user_key(&credential.user_id),
+            |ids: Option<Vec<Base64UrlBytes>>| {
+                let mut ids = ids.unwrap_or_default();
+                if ids.contains(&id) {
+                    return Ok(Update::Keep(()));
+                }
+                if ids.len() >= MAX_CREDENTIALS_PER_USER {
+                    return Err(Error::invalid_input("too many credentials for this user"));
+                }
+                ids.push(id.clone());
+                Ok(Update::Set(ids, Ttl::Never, ()))
+            },
+        )
+        .await;
+        if let Err(e) = indexed {
+            // Undo the credential so no credential exists outside its user's index.
+            self.store.delete(&cred_key).await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn finish_registration_inner(
+        &self,
+        state: RegistrationState,
+        response: &RegistrationResponseJson,
+    ) -> Result<RegisteredCredential> {
+        self.consume(
+            &format!("webauthn:reg:{}", state.ceremony_id),
+            &state.challenge,
+            state.created_at_unix,
+        )
+        .await?;
+        let credential =
+            ceremony::check_registration(&self.config, &state, response, self.clock.now())
+                .map_err(Error::webauthn)?;
+        self.store_credential(&credential).await?;
+        Ok(credential)
+    }
+
+    async fn finish_authentication_inner(
+        &self,
+        state: AuthenticationState,
+        response: &AuthenticationResponseJson,
+    ) -> Result<VerifiedAssertion> {
+        self.consume(
+            &format!("webauthn:auth:{}", state.ceremony_id),
+            &state.challenge,
+            state.created_at_unix,
+        )
+        .await?;
+        let raw_id = response.raw_id.as_slice();
+        if !state.allowed_credentials.is_empty()
+            && !state
+                .allowed_credentials
+                .iter()
+                .any(|c| c.as_slice() == raw_id)
+        {
+            return Err(Error::webauthn(WebAuthnFailure::CredentialNotAllowed));
+        }
+        if raw_id.is_empty() || raw_id.len() > super::auth_data::MAX_CREDENTIAL_ID_LEN {
+            return Err(Error::webauthn(WebAuthnFailure::TooLarge("credential id")));
+        }
+        let key = credential_key(raw_id);
+        let record: RegisteredCredential = get_json(self.store.as_ref(), &key)
+            .await?
+            .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
+        let parsed = ParsedCredential::new(record)?;
+        let verified = verify_assertion(&self.config, &state, &parsed, response)?;
+        // Save the new counter and backup state; re-check the counter against the freshest
+        // value so two concurrent assertions cannot both pass a regression check.
+        let policy = self.config.counter_policy;
+        let new_count = verified.sign_count;
+        let backed_up = verified.backed_up;
+        let regressed = update_json(
+            self.store.as_ref(),
+            &key,
+            |current: Option<RegisteredCredential>| {
+                let Some(mut current) = current else {
+                    return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
+                };
+                let regressed = ceremony::counter_regressed(current.sign_count, new_count);
+                if regressed && policy == super::config::CounterPolicy::Reject {
+                    return Err(Error::webauthn(WebAuthnFailure::CounterRegression));
+                }
+                current.sign_count = current.sign_count.max(new_count);
+                current.backed_up = backed_up;
+                Ok(Update::Set(current, Ttl::Keep, regressed))
+            },
+        )
+        .await?;
+        Ok(VerifiedAssertion {
+            counter_regressed: verified.counter_regressed || regressed,
+            ..verified
+        })
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, max_len: usize) -> Result<T> {
+    if text.len() > max_len {
+        return Err(Error::webauthn(WebAuthnFailure::TooLarge("response JSON")));
+    }
+    serde_json::from_str(text)
+        .map_err(|_| Error::webauthn(WebAuthnFailure::Malformed("response JSON")))
+}
+
+/// Verifies an assertion against an already-decoded credential, synchronously and with no store:
+/// every check of WebAuthn Level 3 §7.2 under `config`. The caller must make sure `state` is used
+/// once and must save the returned sign count.
+pub fn verify_assertion(
+    config: &RelyingPartyConfig,
+    state: &AuthenticationState,
+    credential: &ParsedCredential,
+    response: &AuthenticationResponseJson,
+) -> Result<VerifiedAssertion> {
+    ceremony::check_assertion(config, state, credential, response).map_err(Error::webauthn)
+}
+
+#[async_trait::async_trait]
+impl AuthenticatorVerifier for RelyingParty {
+    async fn start_registration(
+        &self,
+        request: RegistrationRequest,
+    ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        let challenge = random_array::<32>(self.rng.as_ref())?.to_vec();
+        self.start_registration_inner(request, challenge).await
+    }
+
+    async fn finish_registration(
+        &self,
+        state: RegistrationState,
+        response: &RegistrationResponseJson,
+    ) -> Result<RegisteredCredential> {
+        self.finish_registration_inner(state, response).await
+    }
+
+    async fn start_authentication(
+        &self,
+        request: AuthenticationRequest,
+    ) -> Result<(RequestOptionsJson, AuthenticationState)> {
+        let challenge = random_array::<32>(self.rng.as_ref())?.to_vec();
+        self.start_authentication_inner(request, challenge).await
+    }
+
+    async fn finish_authentication(
+        &self,
+        state: AuthenticationState,
+        response: &AuthenticationResponseJson,
+    ) -> Result<VerifiedAssertion> {
+        self.finish_authentication_inner(state, response).await
+    }
+}
+
+#[cfg(feature = "testing")]
+impl RelyingParty {
+    /// Test hook: starts a registration with a given challenge (to replay a captured response).
+    /// Never use it in production: challenges must be random.
+    pub async fn start_registration_with_challenge(
+        &self,
+        request: RegistrationRequest,
+        challenge: Vec<u8>,
+    ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        self.start_registration_inner(request, challenge).await
+    }
+
+    /// Test hook: starts an authentication with a given challenge (to replay a captured
+    /// response). Never use it in production.
+    pub async fn start_authentication_with_challenge(
+        &self,
+        request: AuthenticationRequest,
+        challenge: Vec<u8>,
+    ) -> Result<(RequestOptionsJson, AuthenticationState)> {
+        self.start_authentication_inner(request, challenge).await
+    }
+}

@@ -1,0 +1,577 @@
+//! Both ceremonies end to end with the software authenticator: every algorithm, every failure
+//! reason a response can trigger, single use across tasks, and the two ES256 backends.
+#![cfg(all(feature = "webauthn", feature = "testing"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::store::{MemoryStore, StateStore};
+use keyward::testing::{SoftAttestation, SoftAuthenticator, SoftKnobs};
+use keyward::webauthn::{
+    AttestationType, AuthenticationRequest, CounterPolicy, ParsedCredential, RegisteredCredential,
+    RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend, UserEntity,
+    UserVerification, alg,
+};
+use keyward::{AuthenticatorVerifier, ManualClock, WebAuthnFailure};
+
+const ORIGIN: &str = "https://example.com";
+
+fn config() -> RelyingPartyConfig {
+    RelyingPartyConfig::new("example.com", "Example", ORIGIN).unwrap()
+}
+
+fn rp_with(config: RelyingPartyConfig) -> (RelyingParty, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    (
+        RelyingParty::new(config, store).with_clock(clock.clone()),
+        clock,
+    )
+}
+
+fn user(n: u8) -> UserEntity {
+    UserEntity::new(
+        vec![n; 16],
+        format!("user{n}@example.com"),
+        format!("User {n}"),
+    )
+    .unwrap()
+}
+
+fn reason(e: keyward::Error) -> WebAuthnFailure {
+    e.webauthn_failure()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a webauthn error: {e:?}"))
+}
+
+async fn register(rp: &RelyingParty, auth: &SoftAuthenticator, u: u8) -> RegisteredCredential {
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(u)))
+        .await
+        .unwrap();
+    let response = auth.register(&options).unwrap();
+    rp.finish_registration(state, &response).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_algorithm_registers_and_authenticates_with_both_attestations() {
+    for algorithm in [alg::ES256, alg::ES384, alg::EDDSA, alg::RS256, alg::PS256] {
+        for attestation in [SoftAttestation::None, SoftAttestation::PackedSelf] {
+            for backend in [SignatureBackend::Ring, SignatureBackend::P256] {
+                let (rp, _) = rp_with(config().signature_backend(backend));
+                let auth = SoftAuthenticator::new(algorithm, ORIGIN).unwrap();
+                auth.set_knobs(|k| k.attestation = attestation);
+                let cred = register(&rp, &auth, 1).await;
+                assert_eq!(cred.algorithm, algorithm);
+                assert_eq!(cred.user_id, vec![1; 16]);
+                assert!(cred.user_verified);
+                assert_eq!(cred.discoverable, Some(true));
+                let expected_type = match attestation {
+                    SoftAttestation::None => AttestationType::None,
+                    _ => AttestationType::SelfAttestation,
+                };
+                assert_eq!(cred.attestation_type, expected_type);
+
+                for round in 1..=2u32 {
+                    let (options, state) = rp
+                        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+                        .await
+                        .unwrap();
+                    assert_eq!(options.allow_credentials.len(), 1);
+                    let response = auth.authenticate(&options).unwrap();
+                    let ok = rp.finish_authentication(state, &response).await.unwrap();
+                    assert_eq!(ok.sign_count(), round);
+                    assert_eq!(ok.user_id(), &[1u8; 16][..]);
+                    assert!(!ok.counter_regressed());
+                }
+                let stored = rp.credential(&cred.credential_id).await.unwrap().unwrap();
+                assert_eq!(stored.sign_count, 2);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_packed_self_attestation_is_refused() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| {
+        k.attestation = SoftAttestation::PackedSelf;
+        k.corrupt_signature = true;
+    });
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let response = auth.register(&options).unwrap();
+    let err = rp.finish_registration(state, &response).await.unwrap_err();
+    assert!(matches!(
+        reason(err),
+        WebAuthnFailure::InvalidAttestation(_)
+    ));
+}
+
+#[tokio::test]
+async fn replay_fails_with_state_consumed_even_across_tasks() {
+    let (rp, _) = rp_with(config());
+    let rp = Arc::new(rp);
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    register(&rp, &auth, 1).await;
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let response = auth.authenticate(&options).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (rp, state, response) = (rp.clone(), state.clone(), response.clone());
+        tasks.push(tokio::spawn(async move {
+            rp.finish_authentication(state, &response).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(reason(e), WebAuthnFailure::StateConsumed),
+        }
+    }
+    assert_eq!(ok, 1);
+
+    // A failed finish consumes the state too.
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    auth.set_knobs(|k| k.corrupt_signature = true);
+    let bad = auth.authenticate(&options).unwrap();
+    assert_eq!(
+        reason(
+            rp.finish_authentication(state.clone(), &bad)
+                .await
+                .unwrap_err()
+        ),
+        WebAuthnFailure::InvalidSignature
+    );
+    auth.set_knobs(|k| k.corrupt_signature = false);
+    let good = auth.authenticate(&options).unwrap();
+    assert_eq!(
+        reason(rp.finish_authentication(state, &good).await.unwrap_err()),
+        WebAuthnFailure::StateConsumed
+    );
+}
+
+#[tokio::test]
+async fn expired_state_is_refused() {
+    let (rp, clock) = rp_with(config().timeout(Duration::from_secs(60)));
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let response = auth.register(&options).unwrap();
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        reason(rp.finish_registration(state, &response).await.unwrap_err()),
+        WebAuthnFailure::StateConsumed
+    );
+}
+
+/// Registers with correct knobs, then authenticates once with `knobs` changed.
+async fn auth_failure(
+    config: RelyingPartyConfig,
+    change: impl FnOnce(&mut SoftKnobs),
+) -> Result<keyward::webauthn::VerifiedAssertion, WebAuthnFailure> {
+    let (rp, _) = rp_with(config);
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| k.user_verified = false);
+    register(&rp, &auth, 1).await;
+    auth.set_knobs(change);
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let response = auth.authenticate(&options).unwrap();
+    rp.finish_authentication(state, &response)
+        .await
+        .map_err(reason)
+}
+
+type Knob = Box<dyn FnOnce(&mut SoftKnobs)>;
+
+#[tokio::test]
+async fn each_assertion_check_has_its_own_reason() {
+    use WebAuthnFailure as F;
+    let cases: Vec<(Knob, F)> = vec![
+        (
+            Box::new(|k| k.client_data_type = Some("webauthn.create".into())),
+            F::TypeMismatch,
+        ),
+        (
+            Box::new(|k| k.challenge = Some(vec![0; 32])),
+            F::ChallengeMismatch,
+        ),
+        (
+            Box::new(|k| k.origin = "https://evil.example".into()),
+            F::OriginNotAllowed,
+        ),
+        (
+            Box::new(|k| k.origin = "https://a.example.com".into()),
+            F::OriginNotAllowed,
+        ),
+        (
+            Box::new(|k| k.cross_origin = Some(true)),
+            F::CrossOriginNotAllowed,
+        ),
+        (
+            Box::new(|k| k.top_origin = Some("https://top.example".into())),
+            F::TopOriginNotAllowed,
+        ),
+        (
+            Box::new(|k| k.rp_id = Some("evil.example".into())),
+            F::RpIdHashMismatch,
+        ),
+        (Box::new(|k| k.user_present = false), F::UserNotPresent),
+        (
+            Box::new(|k| k.backed_up = true),
+            F::BackupStateWithoutEligibility,
+        ),
+        (
+            Box::new(|k| {
+                k.backup_eligible = true;
+            }),
+            F::BackupEligibilityChanged,
+        ),
+        (
+            Box::new(|k| k.corrupt_signature = true),
+            F::InvalidSignature,
+        ),
+    ];
+    for (change, expected) in cases {
+        assert_eq!(auth_failure(config(), change).await.unwrap_err(), expected);
+    }
+    assert!(
+        auth_failure(config(), |k| k.send_user_handle = false)
+            .await
+            .is_ok()
+    );
+    // UV per policy (the history rule off, so only the policy can require it).
+    let (rp, _) = rp_with(
+        config()
+            .user_verification(UserVerification::Required)
+            .require_uv_after_uv_registration(false),
+    );
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    register(&rp, &auth, 1).await;
+    auth.set_knobs(|k| k.user_verified = false);
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), F::UserNotVerified);
+    // Subdomains and cross-origin when configured.
+    let ok = auth_failure(config().allow_subdomains(true), |k| {
+        k.origin = "https://a.example.com".into()
+    })
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let top = config().top_origin("https://top.example").unwrap();
+    let ok = auth_failure(top, |k| {
+        k.cross_origin = Some(true);
+        k.top_origin = Some("https://top.example".into());
+    })
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    // Counter regression refused by default.
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| k.counter = Some(10));
+    register(&rp, &auth, 1).await;
+    auth.set_knobs(|k| k.counter = Some(10));
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), F::CounterRegression);
+    // Counter regression reported instead of refused.
+    let reported = auth_failure(config().counter_policy(CounterPolicy::Report), |k| {
+        k.counter = Some(0)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !reported.counter_regressed(),
+        "0 -> 0 is a counter not in use"
+    );
+    let (rp, _) = rp_with(config().counter_policy(CounterPolicy::Report));
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| k.counter = Some(10));
+    let cred = register(&rp, &auth, 1).await;
+    auth.set_knobs(|k| k.counter = Some(5));
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let ok = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap();
+    assert!(ok.counter_regressed());
+    assert_eq!(
+        rp.credential(&cred.credential_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sign_count,
+        10
+    );
+}
+
+#[tokio::test]
+async fn uv_registered_credentials_keep_requiring_uv() {
+    let (rp, _) = rp_with(config().user_verification(UserVerification::Discouraged));
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    register(&rp, &auth, 1).await; // UV set at registration
+    auth.set_knobs(|k| k.user_verified = false);
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    assert_eq!(options.user_verification.as_deref(), Some("required"));
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UserNotVerified);
+}
+
+#[tokio::test]
+async fn registration_checks() {
+    use WebAuthnFailure as F;
+    async fn reg(
+        config: RelyingPartyConfig,
+        algorithm: i64,
+        change: impl FnOnce(&mut SoftKnobs),
+    ) -> Result<RegisteredCredential, F> {
+        let (rp, _) = rp_with(config);
+        let auth = SoftAuthenticator::new(algorithm, ORIGIN).unwrap();
+        auth.set_knobs(change);
+        let (options, state) = rp
+            .start_registration(RegistrationRequest::new(user(1)))
+            .await
+            .unwrap();
+        let response = auth.register(&options).unwrap();
+        rp.finish_registration(state, &response)
+            .await
+            .map_err(reason)
+    }
+    let es256_only = || config().algorithms([alg::ES256]).unwrap();
+    assert_eq!(
+        reg(es256_only(), alg::EDDSA, |_| {}).await.unwrap_err(),
+        F::AlgorithmNotRequested
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.client_data_type =
+            Some("webauthn.get".into()))
+        .await
+        .unwrap_err(),
+        F::TypeMismatch
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.challenge = Some(vec![1; 32]))
+            .await
+            .unwrap_err(),
+        F::ChallengeMismatch
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.origin =
+            "android:apk-key-hash:x".into())
+        .await
+        .unwrap_err(),
+        F::OriginNotAllowed
+    );
+    let android = config().origin("android:apk-key-hash:x").unwrap();
+    assert!(
+        reg(android, alg::ES256, |k| k.origin =
+            "android:apk-key-hash:x".into())
+        .await
+        .is_ok()
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.rp_id =
+            Some("example.org".into()))
+        .await
+        .unwrap_err(),
+        F::RpIdHashMismatch
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.user_present = false)
+            .await
+            .unwrap_err(),
+        F::UserNotPresent
+    );
+    assert_eq!(
+        reg(
+            config().user_verification(UserVerification::Required),
+            alg::ES256,
+            |k| { k.user_verified = false }
+        )
+        .await
+        .unwrap_err(),
+        F::UserNotVerified
+    );
+    assert_eq!(
+        reg(config(), alg::ES256, |k| k.backed_up = true)
+            .await
+            .unwrap_err(),
+        F::BackupStateWithoutEligibility
+    );
+}
+
+#[tokio::test]
+async fn exclude_credentials_discoverable_login_and_ownership() {
+    let (rp, _) = rp_with(config());
+    let alice = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let bob = SoftAuthenticator::new(alg::EDDSA, ORIGIN).unwrap();
+    let a = register(&rp, &alice, 1).await;
+    register(&rp, &bob, 2).await;
+    let (options, _) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    assert_eq!(options.exclude_credentials.len(), 1);
+    assert_eq!(
+        options.exclude_credentials[0].id.as_slice(),
+        a.credential_id.as_slice()
+    );
+    assert_eq!(options.extensions.as_ref().unwrap()["credProps"], true);
+
+    // Usernameless: the user handle identifies the user.
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await
+        .unwrap();
+    assert!(options.allow_credentials.is_empty());
+    let ok = rp
+        .finish_authentication(state, &bob.authenticate(&options).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ok.user_id(), &[2u8; 16][..]);
+
+    // Usernameless without a user handle.
+    bob.set_knobs(|k| k.send_user_handle = false);
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &bob.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(reason(err), WebAuthnFailure::Malformed(_)));
+
+    // Bob's credential answering Alice's ceremony.
+    bob.set_knobs(|k| k.send_user_handle = true);
+    let (mut options, alice_state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    options.allow_credentials.clear();
+    let err = rp
+        .finish_authentication(alice_state, &bob.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::CredentialNotAllowed);
+
+    // A user with no credentials gets an empty allow list; Bob's credential is not theirs.
+    let (options, carol_state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![3; 16]))
+        .await
+        .unwrap();
+    assert!(options.allow_credentials.is_empty());
+    let err = rp
+        .finish_authentication(carol_state, &bob.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::CredentialNotOwned);
+
+    // An unknown credential.
+    let stranger = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let (reg_options, _) = rp
+        .start_registration(RegistrationRequest::new(user(4)))
+        .await
+        .unwrap();
+    stranger.register(&reg_options).unwrap(); // never finished: unknown to the RP
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &stranger.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UnknownCredential);
+}
+
+#[tokio::test]
+async fn store_free_verification_matches_and_backends_agree() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let cred = register(&rp, &auth, 1).await;
+    let parsed = ParsedCredential::new(cred.clone()).unwrap();
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let response = auth.authenticate(&options).unwrap();
+    let ring = rp.verify_assertion(&state, &parsed, &response).unwrap();
+    let p256_config = config().signature_backend(SignatureBackend::P256);
+    let pure =
+        keyward::webauthn::verify_assertion(&p256_config, &state, &parsed, &response).unwrap();
+    assert_eq!(ring, pure);
+    // JSON convenience path on the same state.
+    let json = serde_json::to_string(&response).unwrap();
+    let ok = rp.finish_authentication_json(state, &json).await.unwrap();
+    assert_eq!(ok.sign_count(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_credential_removes_it_from_the_user() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let cred = register(&rp, &auth, 1).await;
+    let err = rp
+        .delete_credential(&[2; 16], &cred.credential_id)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::CredentialNotOwned);
+    assert!(
+        rp.delete_credential(&[1; 16], &cred.credential_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !rp.delete_credential(&[1; 16], &cred.credential_id)
+            .await
+            .unwrap()
+    );
+    assert!(rp.credentials_for_user(&[1; 16]).await.unwrap().is_empty());
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UnknownCredential);
+}

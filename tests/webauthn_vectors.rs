@@ -1,0 +1,381 @@
+//! Real authenticator captures (tests/vectors/webauthn, from webauthn-rs-core 0.6.2; see its
+//! README) replayed through the relying party's store path: configuration from the file, the
+//! captured challenge injected with the `testing` hooks, the clock pinned at `now_unix`.
+//!
+//! The table says, per file, what keyward must answer today. Formats the attestation work has
+//! not landed yet must fail with `UnsupportedAttestationFormat`; flip their row to `Ok` or
+//! `Fail(..)` when the format is supported.
+#![cfg(all(feature = "webauthn", feature = "testing"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use keyward::store::{MemoryStore, StateStore};
+use keyward::webauthn::{
+    AttestationType, AuthenticationRequest, AuthenticationResponseJson, Base64UrlBytes,
+    CredentialPublicKey, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
+    RelyingParty, RelyingPartyConfig, UserEntity, UserVerification, alg,
+};
+use keyward::{AuthenticatorVerifier, ManualClock, WebAuthnFailure};
+use serde_json::Value;
+
+/// keyward's verdict on a vector.
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    /// Accepted; every `expected` field of the file must match.
+    Ok,
+    /// Refused for this reason (the file says `ok: false`).
+    Fail(WebAuthnFailure),
+    /// The attestation format is not implemented yet.
+    Unsupported,
+}
+
+use Verdict::{Fail, Ok as Accept, Unsupported};
+
+fn table() -> Vec<(&'static str, Verdict)> {
+    vec![
+        ("authentication-windows-hello-rs256.json", Accept),
+        // rpIdHash is SHA-256 of an AppID the RP never requested.
+        (
+            "authentication-yubikey5-appid-not-asserted.json",
+            Fail(WebAuthnFailure::RpIdHashMismatch),
+        ),
+        ("authentication-yubikey5-appid.json", Accept),
+        ("authentication-yubikey5-es256-appid-unused.json", Accept),
+        ("authentication-yubikey5-es256.json", Accept),
+        ("authentication-yubikey5-subdomain-origin.json", Accept),
+        ("registration-android-key-chrome.json", Unsupported),
+        ("registration-android-safetynet.json", Unsupported),
+        (
+            "registration-apple-anonymous-touchid-aaguid-restricted.json",
+            Unsupported,
+        ),
+        (
+            "registration-apple-anonymous-touchid-bad-nonce.json",
+            Unsupported,
+        ),
+        ("registration-apple-anonymous-touchid.json", Unsupported),
+        ("registration-chrome-touchid-packed-self.json", Accept),
+        ("registration-duo-go-fido-u2f.json", Unsupported),
+        ("registration-edge-touchid-packed-self-uv.json", Accept),
+        // Firefox 98 left the AAGUID out: the id length is read from key bytes and is > 1023.
+        (
+            "registration-firefox98-windows-hello-truncated-aaguid.json",
+            Fail(WebAuthnFailure::TooLarge("credential id")),
+        ),
+        (
+            "registration-ipados-yubikey5ci-packed-empty-ca-list.json",
+            Unsupported,
+        ),
+        (
+            "registration-ipados-yubikey5ci-packed-untrusted-aaguid.json",
+            Unsupported,
+        ),
+        (
+            "registration-ipados-yubikey5ci-packed-wrong-root.json",
+            Unsupported,
+        ),
+        ("registration-ipados-yubikey5ci-packed.json", Unsupported),
+        ("registration-macos-icloud-keychain-none-be-bs.json", Accept),
+        (
+            "registration-pixel3a-none-altered-alg.json",
+            Fail(WebAuthnFailure::AlgorithmNotRequested),
+        ),
+        ("registration-pixel3a-none-es256.json", Accept),
+        ("registration-solokey-eddsa-none.json", Accept),
+        // The COSE_Key is malformed (text kty/crv, 3-pair header with 4 pairs).
+        (
+            "registration-solokey2-none-eddsa-invalid-cose.json",
+            Fail(WebAuthnFailure::InvalidPublicKey),
+        ),
+        // Same malformed key; refused before the (also invalid) x5c attestation is looked at.
+        (
+            "registration-solokey2-packed-eddsa-bad-attestation.json",
+            Fail(WebAuthnFailure::InvalidPublicKey),
+        ),
+        ("registration-tpm-ecc-rs1.json", Unsupported),
+        ("registration-windows-hello-none-rs256.json", Accept),
+        ("registration-windows-hello-tpm-rs1.json", Unsupported),
+        ("registration-yubikey5-fido-u2f.json", Unsupported),
+        ("registration-yubikey5-packed-credprotect.json", Unsupported),
+        (
+            "registration-yubikey5-packed-x5c-aaguid-tampered.json",
+            Unsupported,
+        ),
+        ("registration-yubikey5-packed-x5c-aaguid.json", Unsupported),
+        (
+            "registration-yubikey5-subdomain-rp-fido-u2f.json",
+            Unsupported,
+        ),
+        ("registration-yubikey5bio-eddsa-none.json", Accept),
+    ]
+}
+
+fn b64(v: &Value) -> Vec<u8> {
+    Base64UrlBytes::decode(v.as_str().unwrap()).unwrap().0
+}
+
+fn config(v: &Value) -> RelyingPartyConfig {
+    let origins: Vec<&str> = v["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    let mut c =
+        RelyingPartyConfig::new(v["rp_id"].as_str().unwrap(), "vectors", origins[0]).unwrap();
+    for o in &origins[1..] {
+        c = c.origin(*o).unwrap();
+    }
+    c = c.allow_subdomains(v["allow_subdomains"].as_bool().unwrap_or(false));
+    c = c.user_verification(match v["user_verification"].as_str().unwrap() {
+        "required" => UserVerification::Required,
+        "discouraged" => UserVerification::Discouraged,
+        _ => UserVerification::Preferred,
+    });
+    if let Some(algs) = v["allowed_algorithms"].as_array() {
+        // The RP offers only what keyward implements; the others (-36, -65535, ...) are dropped.
+        let known = [alg::ES256, alg::ES384, alg::EDDSA, alg::RS256, alg::PS256];
+        let offered: Vec<i64> = algs
+            .iter()
+            .map(|a| a.as_i64().unwrap())
+            .filter(|a| known.contains(a))
+            .collect();
+        c = c.algorithms(offered).unwrap();
+    }
+    if let Some(appid) = v["appid"].as_str() {
+        c = c.appid(appid);
+    }
+    c
+}
+
+fn relying_party(v: &Value) -> RelyingParty {
+    let now = v["now_unix"].as_u64().unwrap_or(1_700_000_000);
+    let clock = Arc::new(ManualClock::at_unix(now));
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    RelyingParty::new(config(v), store).with_clock(clock)
+}
+
+fn aaguid_string(a: [u8; 16]) -> String {
+    let h: String = a.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn attestation_type_name(t: AttestationType) -> &'static str {
+    match t {
+        AttestationType::None => "none",
+        AttestationType::SelfAttestation => "self",
+        AttestationType::Basic => "basic",
+        AttestationType::AttCa => "attca",
+        AttestationType::AnonCa => "anonca",
+        _ => "other",
+    }
+}
+
+async fn run_registration(v: &Value) -> Result<RegisteredCredential, keyward::Error> {
+    let rp = relying_party(v);
+    let user = UserEntity::new(b"vector-user".to_vec(), "vector", "Vector").unwrap();
+    let (_, state) = rp
+        .start_registration_with_challenge(RegistrationRequest::new(user), b64(&v["challenge"]))
+        .await?;
+    let response: RegistrationResponseJson = serde_json::from_value(v["response"].clone()).unwrap();
+    let credential = rp.finish_registration(state, &response).await?;
+    // Stored, and a replay of the same state is refused.
+    assert!(rp.credential(&credential.credential_id).await?.is_some());
+    Ok(credential)
+}
+
+async fn run_authentication(
+    v: &Value,
+) -> Result<(keyward::webauthn::VerifiedAssertion, i64), keyward::Error> {
+    let rp = relying_party(v);
+    let cred = &v["credential"];
+    let response: AuthenticationResponseJson =
+        serde_json::from_value(v["response"].clone()).unwrap();
+    let user_id = response
+        .response
+        .user_handle
+        .as_ref()
+        .map(|h| h.0.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| b"vector-user".to_vec());
+    let public_key_cose = b64(&cred["public_key_cose"]);
+    let algorithm = CredentialPublicKey::from_cose(&public_key_cose)?.algorithm();
+    rp.import_credential(RegisteredCredential {
+        credential_id: b64(&cred["id"]),
+        user_id: user_id.clone(),
+        public_key_cose,
+        algorithm,
+        sign_count: cred["sign_count"].as_u64().unwrap() as u32,
+        aaguid: [0; 16],
+        transports: Vec::new(),
+        user_verified: cred["user_verified"].as_bool().unwrap(),
+        backup_eligible: cred["backup_eligible"].as_bool().unwrap(),
+        backed_up: cred["backed_up"].as_bool().unwrap(),
+        attestation_format: "none".into(),
+        attestation_type: AttestationType::None,
+        created_at: UNIX_EPOCH + Duration::from_secs(1),
+        discoverable: None,
+    })
+    .await?;
+    let (_, state) = rp
+        .start_authentication_with_challenge(
+            AuthenticationRequest::for_user(user_id),
+            b64(&v["challenge"]),
+        )
+        .await?;
+    let ok = rp.finish_authentication(state.clone(), &response).await?;
+    let stored = rp.credential(response.raw_id.as_slice()).await?.unwrap();
+    assert_eq!(stored.sign_count, ok.sign_count());
+    // The state is single use.
+    let replay = rp
+        .finish_authentication(state, &response)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        replay.webauthn_failure(),
+        Some(&WebAuthnFailure::StateConsumed)
+    );
+    Ok((ok, algorithm))
+}
+
+fn check_failure(file: &str, verdict: &Verdict, expected: &Value, err: &keyward::Error) {
+    let got = err.webauthn_failure().cloned();
+    match verdict {
+        Fail(reason) => {
+            assert_eq!(expected["ok"], false, "{file}: the file expects success");
+            assert_eq!(got.as_ref(), Some(reason), "{file}: {err:?}");
+        }
+        Unsupported => assert_eq!(
+            got,
+            Some(WebAuthnFailure::UnsupportedAttestationFormat),
+            "{file}: {err:?}"
+        ),
+        Accept => panic!("{file}: expected success, got {err:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_vector_gets_its_verdict() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/webauthn");
+    let table = table();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 34, "every capture is in the table");
+    for file in &files {
+        let verdict = &table
+            .iter()
+            .find(|(f, _)| f == file)
+            .unwrap_or_else(|| panic!("{file} is not in the table"))
+            .1;
+        let v: Value = serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+        let expected = &v["expected"];
+        if *verdict == Accept {
+            assert_eq!(expected["ok"], true, "{file}: the file expects a failure");
+        }
+        match v["ceremony"].as_str().unwrap() {
+            "registration" => match run_registration(&v).await {
+                Ok(c) => {
+                    assert_eq!(*verdict, Accept, "{file}: accepted unexpectedly");
+                    assert_eq!(
+                        c.attestation_format,
+                        expected["fmt"].as_str().unwrap(),
+                        "{file}"
+                    );
+                    assert_eq!(c.algorithm, expected["alg"].as_i64().unwrap(), "{file}");
+                    assert_eq!(
+                        u64::from(c.sign_count),
+                        expected["sign_count"].as_u64().unwrap()
+                    );
+                    assert_eq!(c.credential_id, b64(&expected["credential_id"]), "{file}");
+                    assert_eq!(
+                        aaguid_string(c.aaguid),
+                        expected["aaguid"].as_str().unwrap()
+                    );
+                    assert_eq!(
+                        c.user_verified,
+                        expected["user_verified"].as_bool().unwrap()
+                    );
+                    assert_eq!(
+                        c.backup_eligible,
+                        expected["backup_eligible"].as_bool().unwrap()
+                    );
+                    assert_eq!(c.backed_up, expected["backed_up"].as_bool().unwrap());
+                    assert_eq!(
+                        attestation_type_name(c.attestation_type),
+                        expected["attestation_type"].as_str().unwrap(),
+                        "{file}"
+                    );
+                }
+                Err(e) => check_failure(file, verdict, expected, &e),
+            },
+            _ => match run_authentication(&v).await {
+                Ok((a, algorithm)) => {
+                    assert_eq!(*verdict, Accept, "{file}: accepted unexpectedly");
+                    assert_eq!(algorithm, expected["alg"].as_i64().unwrap(), "{file}");
+                    assert_eq!(
+                        u64::from(a.sign_count()),
+                        expected["sign_count"].as_u64().unwrap()
+                    );
+                    assert_eq!(
+                        a.credential_id(),
+                        b64(&expected["credential_id"]).as_slice()
+                    );
+                    assert_eq!(
+                        a.user_verified(),
+                        expected["user_verified"].as_bool().unwrap()
+                    );
+                    assert_eq!(
+                        a.backup_eligible(),
+                        expected["backup_eligible"].as_bool().unwrap()
+                    );
+                    assert_eq!(a.backed_up(), expected["backed_up"].as_bool().unwrap());
+                }
+                Err(e) => check_failure(file, verdict, expected, &e),
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_es256_backends_agree_on_every_assertion_vector() {
+    use keyward::webauthn::SignatureBackend;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/webauthn");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".json") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        if v["ceremony"] != "authentication" {
+            continue;
+        }
+        let cose = b64(&v["credential"]["public_key_cose"]);
+        let key = CredentialPublicKey::from_cose(&cose).unwrap();
+        let r = &v["response"]["response"];
+        let mut msg = b64(&r["authenticatorData"]);
+        let cd = b64(&r["clientDataJSON"]);
+        msg.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, &cd).as_ref());
+        let sig = b64(&r["signature"]);
+        let a = key.verify(SignatureBackend::Ring, &msg, &sig).is_ok();
+        let b = key.verify(SignatureBackend::P256, &msg, &sig).is_ok();
+        assert_eq!(a, b, "{path:?}");
+        assert!(a, "{path:?}: every captured assertion signature is valid");
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
