@@ -383,3 +383,47 @@ fn u2f_entries_are_found_by_key_identifier() {
     assert_eq!(found.description(), "Some U2F key");
     assert!(blob.entry_for(&[0; 16], None).is_none());
 }
+
+#[test]
+fn unknown_critical_extensions_break_the_chain() {
+    let vendor = root("Test Vendor Root", BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let mut p = params("Keyward Test EE", None, (2024, 2030));
+    let mut ext =
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x05, 0x00]);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let (leaf, _) = issue(&vendor, p, &key);
+    let registration = Registration::new(&[&leaf], &key);
+    assert!(registration.verify(&AttestationPolicy::default()).is_ok());
+    let policy = AttestationPolicy::trusted([TrustAnchor::from_der(vendor.der.clone()).unwrap()]);
+    assert_eq!(
+        registration.verify(&policy),
+        Err(WebAuthnFailure::UntrustedAttestation(
+            "attestation certificate has an unknown critical extension"
+        ))
+    );
+}
+
+#[test]
+fn issuers_without_key_cert_sign_do_not_issue() {
+    let key = KeyPair::generate().unwrap();
+    let root_key = KeyPair::generate().unwrap();
+    let mut p = params(
+        "Test Vendor Root",
+        Some(BasicConstraints::Unconstrained),
+        (2020, 2040),
+    );
+    p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    let der = p.self_signed(&root_key).unwrap().der().to_vec();
+    let vendor = Ca {
+        der,
+        issuer: Issuer::new(p, root_key),
+    };
+    let (leaf, _) = issue(&vendor, params("Keyward Test EE", None, (2024, 2030)), &key);
+    let policy = AttestationPolicy::trusted([TrustAnchor::from_der(vendor.der.clone()).unwrap()]);
+    assert!(matches!(
+        Registration::new(&[&leaf], &key).verify(&policy),
+        Err(WebAuthnFailure::UntrustedAttestation(_))
+    ));
+}

@@ -115,9 +115,24 @@ fn path_len_allows(ca: &X509Certificate<'_>, intermediates_below: usize) -> bool
     }
 }
 
+/// Issuer name, signature, and the issuer's key usage (if present) allowing certificate signing.
 fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    child.issuer().as_raw() == issuer.subject().as_raw()
+    let may_sign_certs = match issuer.key_usage() {
+        Ok(Some(ku)) => ku.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    may_sign_certs
+        && child.issuer().as_raw() == issuer.subject().as_raw()
         && child.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// RFC 5280 §4.2: a critical extension that cannot be processed makes the certificate unusable.
+fn critical_extensions_understood(cert: &X509Certificate<'_>) -> bool {
+    cert.extensions().iter().all(|ext| {
+        !ext.critical
+            || !(ext.parsed_extension().unsupported() || ext.parsed_extension().error().is_some())
+    })
 }
 
 /// Validates `chain` (DER, leaf first) up to one of `anchors` at time `now`: every certificate
@@ -143,10 +158,15 @@ pub(crate) fn validate_chain(
             "attestation certificate not valid at verification time",
         ));
     }
+    if !certs.iter().all(critical_extensions_understood) {
+        return Err(WebAuthnFailure::UntrustedAttestation(
+            "attestation certificate has an unknown critical extension",
+        ));
+    }
     let roots = anchors
         .iter()
         .filter_map(|der| cert::parse(der).ok())
-        .filter(|root| root.validity().is_valid_at(at))
+        .filter(|root| root.validity().is_valid_at(at) && critical_extensions_understood(root))
         .collect::<Vec<_>>();
     for (i, current) in certs.iter().enumerate() {
         if chain
