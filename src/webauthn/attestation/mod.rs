@@ -308,10 +308,20 @@ pub mod fuzzing {
             credential_id: &[1],
             credential_key_cose: &[],
             credential_alg: -7,
-            now: SystemTime::UNIX_EPOCH,
+            // 2024-01-01, inside the validity of most captured certificates.
+            now: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200),
         };
         let _ = verify(&input, &AttestationPolicy::default().allow_sha1(true));
         let _ = verify(&input, &AttestationPolicy::default().require_trusted(true));
+        // The chain's last certificate as trust anchor, so path validation runs too.
+        if let Ok(Some(chain)) = stmt::x5c(&stmt) {
+            if let Some(anchor) = chain.last().and_then(|c| TrustAnchor::from_der(*c).ok()) {
+                let _ = verify(
+                    &input,
+                    &AttestationPolicy::trusted([anchor]).allow_sha1(true),
+                );
+            }
+        }
     }
 }
 
