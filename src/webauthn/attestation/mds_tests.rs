@@ -427,3 +427,66 @@ fn issuers_without_key_cert_sign_do_not_issue() {
         Err(WebAuthnFailure::UntrustedAttestation(_))
     ));
 }
+
+/// A real U2F capture (all-zero AAGUID) trusted through a metadata entry keyed by its
+/// attestation key identifier, whose root is the real Yubico root.
+#[test]
+fn real_u2f_capture_is_trusted_through_metadata_key_identifiers() {
+    let d = super::vector_tests::load("registration-yubikey5-fido-u2f.json");
+    let Some(Value::Array(x5c)) = stmt::member(&d.vector_stmt(), "x5c").unwrap().cloned() else {
+        panic!("no x5c")
+    };
+    let Value::Bytes(leaf) = &x5c[0] else {
+        panic!()
+    };
+    let parsed = cert::parse(leaf).unwrap();
+    let digest = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &parsed.public_key().subject_public_key.data,
+    );
+    let id: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let yubico = TrustAnchor::from_pem(d.vector["trust_roots_pem"][0].as_str().unwrap())
+        .unwrap()
+        .remove(0);
+    let fido = root("Test FIDO Root", BasicConstraints::Unconstrained);
+    let anchor = TrustAnchor::from_der(fido.der.clone()).unwrap();
+    let entry = |status: &str| {
+        serde_json::json!({
+            "no": 7, "nextUpdate": "2026-12-01",
+            "entries": [{
+                "attestationCertificateKeyIdentifiers": [id],
+                "metadataStatement": {
+                    "description": "YubiKey (U2F)",
+                    "attestationRootCertificates": [STANDARD.encode(yubico.der())]
+                },
+                "statusReports": [{"status": status}]
+            }]
+        })
+    };
+    let certified = MetadataBlob::from_jwt(
+        &blob(&fido, &entry("FIDO_CERTIFIED"), (2024, 2030)),
+        &anchor,
+        now(),
+    )
+    .unwrap();
+    let input = d.input(now());
+    let required = AttestationPolicy::default().require_trusted(true);
+    assert!(matches!(
+        verify(&input, &required),
+        Err(WebAuthnFailure::UntrustedAttestation(_))
+    ));
+    let outcome = verify(&input, &required.clone().metadata(Arc::new(certified))).unwrap();
+    assert_eq!(outcome.attestation_type, AttestationType::Basic);
+    let revoked = MetadataBlob::from_jwt(
+        &blob(&fido, &entry("ATTESTATION_KEY_COMPROMISE"), (2024, 2030)),
+        &anchor,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&input, &required.metadata(Arc::new(revoked))),
+        Err(WebAuthnFailure::UntrustedAttestation(
+            "authenticator is revoked or compromised according to metadata"
+        ))
+    );
+}

@@ -16,8 +16,8 @@ use crate::webauthn::AttestationType;
 /// The verification time for vectors that do not pin one (2026-11-18).
 const DEFAULT_NOW: u64 = 1_795_000_000;
 
-struct Decoded {
-    vector: serde_json::Value,
+pub(super) struct Decoded {
+    pub(super) vector: serde_json::Value,
     fmt: String,
     att_stmt: Value,
     auth_data: Vec<u8>,
@@ -29,7 +29,7 @@ struct Decoded {
 }
 
 impl Decoded {
-    fn input(&self, now: SystemTime) -> AttestationInput<'_> {
+    pub(super) fn input(&self, now: SystemTime) -> AttestationInput<'_> {
         AttestationInput {
             fmt: &self.fmt,
             att_stmt: &self.att_stmt,
@@ -41,6 +41,10 @@ impl Decoded {
             credential_alg: self.credential_alg,
             now,
         }
+    }
+
+    pub(super) fn vector_stmt(&self) -> Value {
+        self.att_stmt.clone()
     }
 
     fn now(&self) -> SystemTime {
@@ -90,7 +94,7 @@ pub(super) fn vector_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/webauthn")
 }
 
-fn load(name: &str) -> Decoded {
+pub(super) fn load(name: &str) -> Decoded {
     let text = std::fs::read_to_string(vector_dir().join(name)).unwrap();
     let vector: serde_json::Value = serde_json::from_str(&text).unwrap();
     let response = &vector["response"]["response"];
