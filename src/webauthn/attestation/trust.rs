@@ -137,7 +137,8 @@ fn critical_extensions_understood(cert: &X509Certificate<'_>) -> bool {
 
 /// Validates `chain` (DER, leaf first) up to one of `anchors` at time `now`: every certificate
 /// (anchor included) valid at `now`, each one signed by the next, intermediates marked as CAs
-/// within their path length. The chain may or may not include the root itself.
+/// within their path length, issuers allowed to sign certificates by their key usage, no
+/// unknown critical extension. The chain may or may not include the root itself.
 pub(crate) fn validate_chain(
     chain: &[Vec<u8>],
     anchors: &[&[u8]],
