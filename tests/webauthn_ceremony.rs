@@ -575,3 +575,36 @@ async fn deleting_a_credential_removes_it_from_the_user() {
         .unwrap_err();
     assert_eq!(reason(err), WebAuthnFailure::UnknownCredential);
 }
+
+#[tokio::test]
+async fn tampered_state_and_duplicate_credentials_are_refused() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let cred = register(&rp, &auth, 1).await;
+    assert_eq!(
+        reason(rp.import_credential(cred.clone()).await.unwrap_err()),
+        WebAuthnFailure::CredentialAlreadyRegistered
+    );
+
+    // A state whose challenge was edited (it travels through the host's session) no longer
+    // matches the one in the store; the attempt still consumes the ceremony.
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let mut json = serde_json::to_value(&state).unwrap();
+    json["challenge"][0] = serde_json::json!((json["challenge"][0].as_u64().unwrap() + 1) % 256);
+    let forged: keyward::webauthn::AuthenticationState = serde_json::from_value(json).unwrap();
+    let mut forged_options = options.clone();
+    forged_options.challenge.0[0] = forged_options.challenge.0[0].wrapping_add(1);
+    let err = rp
+        .finish_authentication(forged, &auth.authenticate(&forged_options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::StateConsumed);
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::StateConsumed);
+}
