@@ -2,9 +2,10 @@
 //! README) replayed through the relying party's store path: configuration from the file, the
 //! captured challenge injected with the `testing` hooks, the clock pinned at `now_unix`.
 //!
-//! The table says, per file, what keyward must answer today. Formats the attestation work has
-//! not landed yet must fail with `UnsupportedAttestationFormat`; flip their row to `Ok` or
-//! `Fail(..)` when the format is supported.
+//! The table says, per file, what keyward must answer: acceptance with every `expected` field,
+//! or the exact failure reason. The attestation policy is the one the file implies: no
+//! `trust_roots_pem` = statements verified but chains not validated; `trust_roots_pem` present
+//! (even empty) = trusted attestation required, roots scoped to `trusted_aaguids` when given.
 #![cfg(all(feature = "webauthn", feature = "testing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use keyward::store::{MemoryStore, StateStore};
+use keyward::webauthn::attestation::{AttestationPolicy, TrustAnchor};
 use keyward::webauthn::{
     AttestationType, AuthenticationRequest, AuthenticationResponseJson, Base64UrlBytes,
     CredentialPublicKey, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
@@ -28,11 +30,14 @@ enum Verdict {
     Ok,
     /// Refused for this reason (the file says `ok: false`).
     Fail(WebAuthnFailure),
-    /// The attestation format is not implemented yet.
-    Unsupported,
 }
 
-use Verdict::{Fail, Ok as Accept, Unsupported};
+use Verdict::{Fail, Ok as Accept};
+
+const NO_ROOT: WebAuthnFailure =
+    WebAuthnFailure::UntrustedAttestation("no trust root configured for this authenticator");
+const SHA1_REFUSED: WebAuthnFailure =
+    WebAuthnFailure::UntrustedAttestation("sha-1 attestation signatures are refused by policy");
 
 fn table() -> Vec<(&'static str, Verdict)> {
     vec![
@@ -46,19 +51,26 @@ fn table() -> Vec<(&'static str, Verdict)> {
         ("authentication-yubikey5-es256-appid-unused.json", Accept),
         ("authentication-yubikey5-es256.json", Accept),
         ("authentication-yubikey5-subdomain-origin.json", Accept),
-        ("registration-android-key-chrome.json", Unsupported),
-        ("registration-android-safetynet.json", Unsupported),
+        ("registration-android-key-chrome.json", Accept),
+        (
+            "registration-android-safetynet.json",
+            Fail(WebAuthnFailure::DeprecatedAttestationFormat(
+                "android-safetynet",
+            )),
+        ),
         (
             "registration-apple-anonymous-touchid-aaguid-restricted.json",
-            Unsupported,
+            Fail(NO_ROOT),
         ),
         (
             "registration-apple-anonymous-touchid-bad-nonce.json",
-            Unsupported,
+            Fail(WebAuthnFailure::InvalidAttestation(
+                "apple nonce does not match the registration",
+            )),
         ),
-        ("registration-apple-anonymous-touchid.json", Unsupported),
+        ("registration-apple-anonymous-touchid.json", Accept),
         ("registration-chrome-touchid-packed-self.json", Accept),
-        ("registration-duo-go-fido-u2f.json", Unsupported),
+        ("registration-duo-go-fido-u2f.json", Accept),
         ("registration-edge-touchid-packed-self-uv.json", Accept),
         // Firefox 98 left the AAGUID out: the id length is read from key bytes and is > 1023.
         (
@@ -67,17 +79,19 @@ fn table() -> Vec<(&'static str, Verdict)> {
         ),
         (
             "registration-ipados-yubikey5ci-packed-empty-ca-list.json",
-            Unsupported,
+            Fail(NO_ROOT),
         ),
         (
             "registration-ipados-yubikey5ci-packed-untrusted-aaguid.json",
-            Unsupported,
+            Fail(NO_ROOT),
         ),
         (
             "registration-ipados-yubikey5ci-packed-wrong-root.json",
-            Unsupported,
+            Fail(WebAuthnFailure::UntrustedAttestation(
+                "certificate chain does not reach a trusted root",
+            )),
         ),
-        ("registration-ipados-yubikey5ci-packed.json", Unsupported),
+        ("registration-ipados-yubikey5ci-packed.json", Accept),
         ("registration-macos-icloud-keychain-none-be-bs.json", Accept),
         (
             "registration-pixel3a-none-altered-alg.json",
@@ -95,20 +109,22 @@ fn table() -> Vec<(&'static str, Verdict)> {
             "registration-solokey2-packed-eddsa-bad-attestation.json",
             Fail(WebAuthnFailure::InvalidPublicKey),
         ),
-        ("registration-tpm-ecc-rs1.json", Unsupported),
+        ("registration-tpm-ecc-rs1.json", Fail(SHA1_REFUSED)),
         ("registration-windows-hello-none-rs256.json", Accept),
-        ("registration-windows-hello-tpm-rs1.json", Unsupported),
-        ("registration-yubikey5-fido-u2f.json", Unsupported),
-        ("registration-yubikey5-packed-credprotect.json", Unsupported),
+        (
+            "registration-windows-hello-tpm-rs1.json",
+            Fail(SHA1_REFUSED),
+        ),
+        ("registration-yubikey5-fido-u2f.json", Accept),
+        ("registration-yubikey5-packed-credprotect.json", Accept),
         (
             "registration-yubikey5-packed-x5c-aaguid-tampered.json",
-            Unsupported,
+            Fail(WebAuthnFailure::InvalidAttestation(
+                "certificate aaguid does not match authenticator data",
+            )),
         ),
-        ("registration-yubikey5-packed-x5c-aaguid.json", Unsupported),
-        (
-            "registration-yubikey5-subdomain-rp-fido-u2f.json",
-            Unsupported,
-        ),
+        ("registration-yubikey5-packed-x5c-aaguid.json", Accept),
+        ("registration-yubikey5-subdomain-rp-fido-u2f.json", Accept),
         ("registration-yubikey5bio-eddsa-none.json", Accept),
     ]
 }
@@ -148,7 +164,38 @@ fn config(v: &Value) -> RelyingPartyConfig {
     if let Some(appid) = v["appid"].as_str() {
         c = c.appid(appid);
     }
-    c
+    c.attestation_policy(attestation_policy(v))
+}
+
+/// The attestation policy a vector implies.
+fn attestation_policy(v: &Value) -> AttestationPolicy {
+    let Some(pems) = v["trust_roots_pem"].as_array() else {
+        return AttestationPolicy::default();
+    };
+    let aaguids: Vec<[u8; 16]> = v["trusted_aaguids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| parse_aaguid(s.as_str().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let roots = pems.iter().flat_map(|pem| {
+        TrustAnchor::from_pem(pem.as_str().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|root| aaguids.iter().fold(root, |r, a| r.for_aaguid(*a)))
+    });
+    AttestationPolicy::trusted(roots.collect::<Vec<_>>())
+}
+
+fn parse_aaguid(s: &str) -> [u8; 16] {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
 }
 
 fn relying_party(v: &Value) -> RelyingParty {
@@ -255,11 +302,6 @@ fn check_failure(file: &str, verdict: &Verdict, expected: &Value, err: &keyward:
             assert_eq!(expected["ok"], false, "{file}: the file expects success");
             assert_eq!(got.as_ref(), Some(reason), "{file}: {err:?}");
         }
-        Unsupported => assert_eq!(
-            got,
-            Some(WebAuthnFailure::UnsupportedAttestationFormat),
-            "{file}: {err:?}"
-        ),
         Accept => panic!("{file}: expected success, got {err:?}"),
     }
 }

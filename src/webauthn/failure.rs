@@ -85,4 +85,8 @@ pub enum WebAuthnFailure {
     /// The attestation is valid but not trusted under the configured policy.
     #[error("attestation not trusted: {0}")]
     UntrustedAttestation(&'static str),
+    /// The attestation format is deliberately refused because its vendor retired it
+    /// (`android-safetynet`: Google shut the SafetyNet Attestation API down in January 2025).
+    #[error("attestation format {0} is unsupported: deprecated by its vendor")]
+    DeprecatedAttestationFormat(&'static str),
 }

@@ -7,11 +7,24 @@
 
 #![allow(dead_code)] // called by the relying party's finish_registration
 
+mod android_key;
+mod apple;
+mod cert;
+mod fido_u2f;
+pub mod mds;
+mod packed;
+mod safetynet;
+mod stmt;
+mod tpm;
+mod trust;
+
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{AttestationType, WebAuthnFailure};
+pub use mds::{AuthenticatorStatus, MetadataBlob, MetadataEntry};
+pub use trust::TrustAnchor;
 
-mod packed;
+use super::{AttestationType, WebAuthnFailure};
 
 /// Everything a format verifier may need from a registration.
 #[derive(Debug, Clone, Copy)]
@@ -45,22 +58,132 @@ pub struct AttestationOutcome {
     pub chain: Vec<Vec<u8>>,
 }
 
-/// What the relying party requires of attestations. The default accepts `none` and self
-/// attestation and refuses formats it cannot verify.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the relying party requires of attestations.
+///
+/// Every statement is always verified cryptographically (signatures, nonces, certificate
+/// requirements of its format). What the policy adds is *trust*:
+///
+/// - The default ([`AttestationPolicy::default`]) accepts `none` and self attestation and does
+///   not validate certificate chains: right for consumer sites, where attestation is only
+///   informational and asking for it costs users privacy prompts.
+/// - [`AttestationPolicy::require_trusted`] refuses `none` and self attestation and requires the
+///   chain to validate, at the verifier's clock time, up to a configured [`TrustAnchor`] that
+///   applies to the statement's format and AAGUID, or to a root the FIDO metadata BLOB lists
+///   for the authenticator. With no applicable root every registration is refused.
+/// - [`AttestationPolicy::allow_aaguids`] restricts registrations to some authenticator models
+///   (only meaningful with `require_trusted`, as an unattested AAGUID is self-declared).
+/// - With a [`MetadataBlob`], authenticators whose status reports say revoked or compromised
+///   are refused (unless [`AttestationPolicy::reject_compromised`] is turned off).
+/// - SHA-1 (`RS1`) attestation signatures, still sent by Windows Hello TPMs, are refused by
+///   default (SHA-1 is broken for signatures); [`AttestationPolicy::allow_sha1`] accepts them.
+/// - `android-key` keys must be generated in the keystore for signing; by default the software
+///   and TEE lists are both consulted, [`AttestationPolicy::android_key_require_tee`] accepts
+///   only TEE-enforced ones from a keystore that is not software-only.
+/// - `android-safetynet` is always refused with
+///   [`WebAuthnFailure::DeprecatedAttestationFormat`] (Google retired the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct AttestationPolicy {}
+pub struct AttestationPolicy {
+    pub(crate) roots: Vec<TrustAnchor>,
+    pub(crate) require_trusted: bool,
+    pub(crate) allowed_aaguids: Option<Vec<[u8; 16]>>,
+    pub(crate) metadata: Option<Arc<MetadataBlob>>,
+    pub(crate) reject_compromised: bool,
+    pub(crate) allow_sha1: bool,
+    pub(crate) android_key_require_tee: bool,
+}
 
-/// Verifies an attestation statement.
+impl Default for AttestationPolicy {
+    fn default() -> Self {
+        AttestationPolicy {
+            roots: Vec::new(),
+            require_trusted: false,
+            allowed_aaguids: None,
+            metadata: None,
+            reject_compromised: true,
+            allow_sha1: false,
+            android_key_require_tee: false,
+        }
+    }
+}
+
+impl AttestationPolicy {
+    /// A policy that requires a chain to one of `roots` (more may be added, or come from
+    /// metadata).
+    pub fn trusted(roots: impl IntoIterator<Item = TrustAnchor>) -> Self {
+        AttestationPolicy::default()
+            .require_trusted(true)
+            .trust_roots(roots)
+    }
+
+    /// Requires (or not) trusted attestation: refuse `none` / self attestation and validate
+    /// chains against the roots. Off by default.
+    pub fn require_trusted(mut self, required: bool) -> Self {
+        self.require_trusted = required;
+        self
+    }
+
+    /// Adds a trust root.
+    pub fn trust_root(mut self, root: TrustAnchor) -> Self {
+        self.roots.push(root);
+        self
+    }
+
+    /// Adds trust roots.
+    pub fn trust_roots(mut self, roots: impl IntoIterator<Item = TrustAnchor>) -> Self {
+        self.roots.extend(roots);
+        self
+    }
+
+    /// Accepts only these authenticator models (AAGUIDs).
+    pub fn allow_aaguids(mut self, aaguids: impl IntoIterator<Item = [u8; 16]>) -> Self {
+        self.allowed_aaguids = Some(aaguids.into_iter().collect());
+        self
+    }
+
+    /// Uses a verified FIDO metadata BLOB for roots and status reports.
+    pub fn metadata(mut self, blob: Arc<MetadataBlob>) -> Self {
+        self.metadata = Some(blob);
+        self
+    }
+
+    /// Refuses authenticators whose metadata reports a revocation or compromise (default on).
+    pub fn reject_compromised(mut self, reject: bool) -> Self {
+        self.reject_compromised = reject;
+        self
+    }
+
+    /// Accepts SHA-1 (`RS1`) attestation signatures (default off).
+    pub fn allow_sha1(mut self, allow: bool) -> Self {
+        self.allow_sha1 = allow;
+        self
+    }
+
+    /// Accepts `android-key` attestations only when origin and purpose are TEE-enforced
+    /// (default off: software-enforced lists count too).
+    pub fn android_key_require_tee(mut self, require: bool) -> Self {
+        self.android_key_require_tee = require;
+        self
+    }
+}
+
+/// Verifies an attestation statement, then applies the policy's trust decisions.
 pub(crate) fn verify(
     input: &AttestationInput<'_>,
-    _policy: &AttestationPolicy,
+    policy: &AttestationPolicy,
 ) -> Result<AttestationOutcome, WebAuthnFailure> {
-    match input.fmt {
+    let outcome = match input.fmt {
         "none" => verify_none(input),
-        "packed" => packed::verify_self(input),
+        "packed" => packed::verify(input, policy),
+        "fido-u2f" => fido_u2f::verify(input),
+        "tpm" => tpm::verify(input, policy),
+        "android-key" => android_key::verify(input, policy),
+        "apple" => apple::verify(input),
+        "android-safetynet" => safetynet::verify(input),
         _ => Err(WebAuthnFailure::UnsupportedAttestationFormat),
-    }
+    }?;
+    trust::evaluate(input, &outcome, policy)?;
+    Ok(outcome)
 }
 
 /// `none` (§8.7): the statement must be an empty map.
@@ -113,11 +236,94 @@ mod tests {
     fn unknown_formats_are_refused() {
         let empty = ciborium::Value::Map(vec![]);
         assert_eq!(
+            verify(&input("x-unknown", &empty), &AttestationPolicy::default()),
+            Err(WebAuthnFailure::UnsupportedAttestationFormat)
+        );
+        assert_eq!(
             verify(
                 &input("android-safetynet", &empty),
                 &AttestationPolicy::default()
             ),
-            Err(WebAuthnFailure::UnsupportedAttestationFormat)
+            Err(WebAuthnFailure::DeprecatedAttestationFormat(
+                "android-safetynet"
+            ))
         );
     }
 }
+
+#[cfg(test)]
+mod mds_tests;
+/// Entry points for the `fuzz/` crate: each feeds untrusted bytes to a decoder or verifier and
+/// discards the result. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The X.509 extension decoders (AAGUID, Apple nonce, Android key description), the
+    /// certificate parser and the credential key decoder.
+    pub fn extension_decoders(data: &[u8]) {
+        let _ = cert::decode_aaguid_extension(data);
+        let _ = cert::decode_apple_nonce(data);
+        let _ = android_key::decode_key_description(data);
+        if let Ok(c) = cert::parse(data) {
+            let _ = cert::check_aaguid_extension(&c, &[0; 16]);
+            let _ = cert::is_ca(&c);
+        }
+        let _ = cert::CredentialKey::from_cose(data);
+    }
+
+    /// The TPM `pubArea` and `certInfo` decoders.
+    pub fn tpm_structures(data: &[u8]) {
+        let _ = tpm::decode_pub_area(data);
+        let _ = tpm::decode_cert_info(data);
+    }
+
+    /// A CBOR attestation statement (the bytes after the first) verified as format
+    /// `data[0] % 7` under a permissive and a strict policy.
+    pub fn attestation_statement(data: &[u8]) {
+        const FORMATS: [&str; 7] = [
+            "none",
+            "packed",
+            "fido-u2f",
+            "tpm",
+            "android-key",
+            "apple",
+            "android-safetynet",
+        ];
+        let Some((selector, rest)) = data.split_first() else {
+            return;
+        };
+        let Ok(stmt) = ciborium::from_reader::<ciborium::Value, _>(rest) else {
+            return;
+        };
+        let fmt = FORMATS[usize::from(*selector) % FORMATS.len()];
+        let auth_data = [0u8; 37];
+        let input = AttestationInput {
+            fmt,
+            att_stmt: &stmt,
+            auth_data: &auth_data,
+            client_data_hash: &[0; 32],
+            aaguid: [0; 16],
+            credential_id: &[1],
+            credential_key_cose: &[],
+            credential_alg: -7,
+            // 2024-01-01, inside the validity of most captured certificates.
+            now: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200),
+        };
+        let _ = verify(&input, &AttestationPolicy::default().allow_sha1(true));
+        let _ = verify(&input, &AttestationPolicy::default().require_trusted(true));
+        // The chain's last certificate as trust anchor, so path validation runs too.
+        if let Ok(Some(chain)) = stmt::x5c(&stmt) {
+            if let Some(anchor) = chain.last().and_then(|c| TrustAnchor::from_der(*c).ok()) {
+                let _ = verify(
+                    &input,
+                    &AttestationPolicy::trusted([anchor]).allow_sha1(true),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod vector_tests;
