@@ -107,10 +107,9 @@ impl ErrorKind {
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorKind::WebAuthn(reason) => write!(f, "webauthn: {reason}"),
-            other => f.write_str(other.as_str()),
-        }
+        // The reason itself is the error's message (see `Error::webauthn`), so the kind prints
+        // only its name and `Error`'s Display does not repeat the reason.
+        f.write_str(self.as_str())
     }
 }
 
@@ -294,6 +293,19 @@ mod tests {
         );
         assert_eq!(err.remote_code(), Some(60202));
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn webauthn_errors_state_their_reason_once() {
+        let err = Error::webauthn(WebAuthnFailure::ChallengeMismatch);
+        assert_eq!(
+            err.to_string(),
+            "webauthn: challenge does not match the one issued"
+        );
+        assert_eq!(
+            err.webauthn_failure(),
+            Some(&WebAuthnFailure::ChallengeMismatch)
+        );
     }
 
     #[test]

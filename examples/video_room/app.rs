@@ -368,10 +368,10 @@ impl From<Error> for ApiError {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        // A WebAuthn failure's reason is the useful part ("webauthn: challenge does not
-        // match..."); other kinds carry their own message.
+        // Shown as "webauthn: challenge does not match the one issued" for WebAuthn failures;
+        // other kinds carry their own message.
         let message = match e.webauthn_failure() {
-            Some(_) => e.kind().to_string(),
+            Some(reason) => format!("webauthn: {reason}"),
             None => e.message().to_owned(),
         };
         ApiError {
