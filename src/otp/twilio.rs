@@ -142,8 +142,8 @@ impl fmt::Debug for TwilioVerify {
     }
 }
 
-/// Verification and check JSON (the fields keyward uses).
-#[derive(Debug, Deserialize)]
+/// Verification and check JSON (the fields keyward uses). `Debug` masks the destination.
+#[derive(Deserialize)]
 struct VerificationJson {
     sid: String,
     to: String,
@@ -154,6 +154,18 @@ struct VerificationJson {
     send_code_attempts: Option<Vec<serde_json::Value>>,
     date_created: Option<String>,
     date_updated: Option<String>,
+}
+
+impl std::fmt::Debug for VerificationJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationJson")
+            .field("sid", &self.sid)
+            .field("to", &crate::normalize::mask(&self.to))
+            .field("channel", &self.channel)
+            .field("status", &self.status)
+            .field("valid", &self.valid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerificationJson {
@@ -318,5 +330,21 @@ impl OtpProvider for TwilioVerify {
     async fn cancel(&self, target: VerificationRef) -> Result<Verification> {
         let sid = Self::sid_of(&target)?;
         self.update_status(sid, "canceled").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_json_debug_masks_the_destination() {
+        let json: VerificationJson = serde_json::from_str(
+            r#"{"sid":"VEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","to":"+15017122661","status":"pending"}"#,
+        )
+        .unwrap();
+        let shown = format!("{json:?}");
+        assert!(!shown.contains("5017122"), "{shown}");
+        assert!(shown.contains("61"));
     }
 }
