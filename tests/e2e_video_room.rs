@@ -19,6 +19,9 @@ mod app;
 #[path = "e2e_video_room/cdp.rs"]
 mod cdp;
 
+#[path = "support/external.rs"]
+mod external;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -601,6 +604,14 @@ fn check_log(expected: &[&str], secrets: &[String]) -> CdpResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_room_in_headless_chromium() {
+    if !external::available_or_skip(
+        "video_room_in_headless_chromium",
+        "Chromium at /usr/bin/chromium",
+        "apt-get install -y chromium",
+        external::program_exists("/usr/bin/chromium"),
+    ) {
+        return;
+    }
     let server = start_server()
         .await
         .unwrap_or_else(|e| panic!("cannot start the demo server: {e}"));

@@ -525,12 +525,11 @@ async fn server_wire_answers() {
     assert_eq!(opened["must_authenticate"], false);
     let session = opened["session_id"].as_str().unwrap().to_owned();
 
-    // Nothing stored yet.
+    // The backend's session never passed a challenge: search refuses it, stored or not.
     let answer = send("/tmr/front/search/", Some(&session), String::new())
         .await
         .unwrap();
-    assert_eq!(answer.status(), 404);
-    assert_eq!(answer.text().await.unwrap(), r#"{"model":"TMRKey"}"#);
+    assert_eq!(answer.status(), 403);
 
     // Empty challenge, unknown session, wrong challenge.
     let validate = r#"{"challenge":"","auth_factor":{"type":"EM","value":"alice@example.com"}}"#;
@@ -573,14 +572,22 @@ async fn server_wire_answers() {
     assert_eq!(answer.status(), 200);
     let pushed: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
     assert_eq!(pushed["id"].as_str().unwrap().len(), 36);
+    // Regression (security issue, item 1): the id the backend got from challenge_send pushed,
+    // and must not read the ciphertext back (the backend holds the twoManRuleKey), nor push
+    // over the stored identity.
     let answer = send("/tmr/front/search/", Some(&session), String::new())
         .await
         .unwrap();
-    let found: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
-    assert_eq!(
-        found,
-        serde_json::json!({"data_b64": "AAAA", "authenticated": false})
-    );
+    assert_eq!(answer.status(), 403);
+    assert!(!answer.text().await.unwrap().contains("AAAA"));
+    let answer = send(
+        "/tmr/front/push/",
+        Some(&session),
+        push.replace("AAAA", "BBBB"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 403);
 
     // Missing session header, malformed body, oversized body.
     let answer = send("/tmr/front/search/", None, String::new())
@@ -611,9 +618,21 @@ async fn conformance(ssks: Arc<dyn KeySplitStore>, outbox: &Outbox, clock: &Manu
     assert!(!first.must_authenticate);
     assert_eq!(
         ssks.search(&first.session_id).await.unwrap_err().kind(),
-        &ErrorKind::NotFound
+        &ErrorKind::Forbidden
     );
     let id = ssks.push(&first.session_id, &factor, "AAAA").await.unwrap();
+    // The unchallenged session neither reads back nor overwrites what it pushed.
+    assert_eq!(
+        ssks.search(&first.session_id).await.unwrap_err().kind(),
+        &ErrorKind::Forbidden
+    );
+    assert_eq!(
+        ssks.push(&first.session_id, &factor, "BBBB")
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Forbidden
+    );
 
     let second = ssks.open_session(req()).await.unwrap();
     assert!(second.must_authenticate);

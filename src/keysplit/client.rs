@@ -106,6 +106,13 @@ impl TwoManRuleClient {
         session: &SsksSession,
         challenge: Option<&Secret>,
     ) -> Result<RetrievedIdentity> {
+        // SSKS releases stored ciphertext only to a session that passed a challenge; without
+        // one the backend's own session id could read it (see PROTOCOLS §3).
+        if challenge.is_none() {
+            return Err(Error::invalid_input(
+                "retrieving an identity needs the challenge the user received",
+            ));
+        }
         let (id, authenticated_now) = self.authenticate(session, challenge).await?;
         let blob = self.ssks.search(&id).await?;
         let identity = crypto::open_identity(

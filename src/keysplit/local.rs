@@ -9,8 +9,12 @@
 //!   per session), compares hashes in constant time, consumes the challenged session (single use)
 //!   and returns a new authenticated session id.
 //! - `push` stores the blob with `authenticated` = whether the session passed a challenge, and
-//!   returns the user's stable UUID. A session that must authenticate cannot push or search
-//!   before it did.
+//!   returns the user's stable UUID. A session that did not pass a challenge can push only when
+//!   it was opened with `must_authenticate: false`, and only the first identity for its factor
+//!   (never over an existing one).
+//! - `search` answers only a session that passed `challenge_validate`. The backend only ever
+//!   sees the session id of `open_session` (`challenge_send`), and it holds the twoManRuleKey:
+//!   if that id could read the ciphertext, the backend alone could decrypt the identity.
 //!
 //! Session ids and challenges are stored only as SHA-256 hashes.
 
@@ -245,7 +249,10 @@ impl LocalKeySplitStore {
     /// errors (for the server's `{"model":"TMRKey"}` answer).
     pub async fn search_stored(&self, session: &SessionId) -> Result<Option<StoredBlob>> {
         let (_, record) = self.live_session(session).await?;
-        if record.must_authenticate && !record.authenticated {
+        // Only a session that passed `challenge_validate` (whose id only the client ever sees)
+        // may read stored ciphertext: the backend holds the twoManRuleKey and the id that
+        // `challenge_send` returned, so answering that id would let it decrypt alone.
+        if !record.authenticated {
             return Err(must_validate_first());
         }
         let key = identity_key(&record.user_id, &record.auth_factor);
@@ -467,13 +474,25 @@ impl KeySplitStore for LocalKeySplitStore {
             data_b64: data_b64.to_owned(),
             authenticated: record.authenticated,
         };
-        self.state
-            .put(
-                &identity_key(&record.user_id, &record.auth_factor),
-                encode_json(&stored)?,
-                None,
-            )
-            .await?;
+        let key = identity_key(&record.user_id, &record.auth_factor);
+        if record.authenticated {
+            self.state.put(&key, encode_json(&stored)?, None).await?;
+        } else {
+            // A session that never passed a challenge (opened with `must_authenticate: false`)
+            // may only create the first identity, never replace one: otherwise the backend could
+            // overwrite the user's identity with one it chose.
+            if self
+                .state
+                .insert(&key, encode_json(&stored)?, None)
+                .await?
+                .is_none()
+            {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    "an identity is already stored: validate a challenge to replace it",
+                ));
+            }
+        }
         Ok(id)
     }
 
@@ -819,5 +838,58 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    }
+
+    /// Regression (security issue, item 1): the backend sees only the id `open_session` gives;
+    /// with a first store (`must_authenticate: false`) that id could push and then read the
+    /// ciphertext back, which the backend alone decrypts with the twoManRuleKey it holds.
+    #[tokio::test]
+    async fn the_backends_session_never_reads_ciphertext() {
+        let f = fixture();
+        let first = f.ssks.open_session(request()).await.unwrap();
+        assert!(!first.must_authenticate);
+        f.ssks
+            .push(&first.session_id, &factor(), "AAAA")
+            .await
+            .unwrap();
+        let err = f.ssks.search(&first.session_id).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        let err = f.ssks.search_stored(&first.session_id).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        // Nor can it push over the stored identity with that id.
+        let err = f
+            .ssks
+            .push(&first.session_id, &factor(), "BBBB")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+
+        // A second unchallenged session opened before the first push cannot overwrite it either.
+        let other = AuthFactor::sms("+33612345678").unwrap();
+        let req = ChallengeRequest::new("carol", other.clone(), "$$CHALLENGE$$");
+        let a = f.ssks.open_session(req.clone()).await.unwrap();
+        assert!(!a.must_authenticate);
+        f.ssks.push(&a.session_id, &other, "CCCC").await.unwrap();
+        let err = f
+            .ssks
+            .push(&a.session_id, &other, "DDDD")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+
+        // The client's validated session reads the original blob.
+        let s = f.ssks.open_session(request()).await.unwrap();
+        assert!(s.must_authenticate);
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let auth = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap();
+        let blob = f.ssks.search(&auth).await.unwrap();
+        assert_eq!(
+            (blob.data_b64.as_str(), blob.authenticated),
+            ("AAAA", false)
+        );
     }
 }
