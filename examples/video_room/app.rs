@@ -36,6 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use keyward::http::HttpConfig;
 use keyward::keysplit::local::LocalKeySplitStore;
 use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
