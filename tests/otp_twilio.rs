@@ -125,7 +125,8 @@ async fn auth_token_credentials_use_the_account_sid() {
     let verify = TwilioVerify::new(
         TwilioVerifyConfig::new(creds, VA)
             .unwrap()
-            .with_base_url(format!("{}/", server.base_url)),
+            .with_base_url(format!("{}/", server.base_url))
+            .with_http(fast_http()),
     )
     .unwrap();
     verify
