@@ -126,8 +126,8 @@ async fn secret_bearing_types_redact() {
         .save_identity(&session, None, b"identity-private-key")
         .await
         .unwrap();
-    // Retrieving needs the challenge of a new session (the stored identity makes it mandatory).
-    let reopened = local
+    // Retrieval needs a session that passed the challenge the user received.
+    let second = local
         .open_session(ChallengeRequest::new(
             "u",
             session.auth_factor.clone(),
@@ -135,14 +135,14 @@ async fn secret_bearing_types_redact() {
         ))
         .await
         .unwrap();
-    let retrieve_session = SsksSession {
-        session_id: reopened.session_id,
-        must_authenticate: reopened.must_authenticate,
+    let challenge = outbox.last_code_to("+15017122661").unwrap();
+    let second = SsksSession {
+        session_id: second.session_id,
+        must_authenticate: true,
         ..session.clone()
     };
-    let challenge = outbox.last_code_to("+15017122661").unwrap();
     let retrieved: RetrievedIdentity = client
-        .retrieve_identity(&retrieve_session, Some(&challenge))
+        .retrieve_identity(&second, Some(&challenge))
         .await
         .unwrap();
     assert_eq!(retrieved.identity.expose(), b"identity-private-key");
