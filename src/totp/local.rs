@@ -1,13 +1,4 @@
 //! The self-hosted [`TotpProvider`]: factors sealed in a [`StateStore`], codes checked here.
-//!
-//! # What is stored
-//! One entry per identity, `totp:user:{tag}` (the tag is a keyed hash of the identity, so keys
-//! do not name users), holding that identity's factors: id, status, parameters, the last time
-//! step accepted, and the secret sealed with AES-256-GCM under a key derived from the server
-//! secret (bound to the identity tag and factor id, so a sealed secret moved to another record
-//! does not open). Every change is one compare-and-swap on that entry, so of two instances
-//! accepting the same code at once exactly one wins. Failed-check counters live at
-//! `totp:attempts:{tag}` with the attempt window as TTL.
 
 use std::fmt;
 use std::sync::Arc;
@@ -183,7 +174,16 @@ impl LocalTotpBuilder {
     }
 }
 
-/// The self-hosted TOTP backend. See the [module docs](self) for what it stores.
+/// The self-hosted TOTP backend.
+///
+/// # What is stored
+/// One entry per identity, `totp:user:{tag}` (the tag is a keyed hash of the identity, so keys
+/// do not name users), holding that identity's factors: id, status, parameters, the last time
+/// step accepted, and the secret sealed with AES-256-GCM under a key derived from the server
+/// secret (bound to the identity tag and factor id, so a sealed secret moved to another record
+/// does not open). Every change is one compare-and-swap on that entry, so of two instances
+/// accepting the same code at once exactly one wins. Failed-check counters live at
+/// `totp:attempts:{tag}` with the attempt window as TTL.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
