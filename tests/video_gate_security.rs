@@ -21,7 +21,7 @@ use keyward::otp::{
 use keyward::store::{MemoryStore, MemoryStoreLimits};
 use keyward::twilio::TwilioCredentials;
 use keyward::video::gate::{Contact, GateLimits, GateTiming, MemoryDirectory, RoomGate};
-use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::video::twilio::TwilioAccessTokenIssuer;
 use keyward::{ErrorKind, ManualClock, OtpProvider, Secret};
 
 const MABEL: &str = "+18005554321";
@@ -29,14 +29,17 @@ const SAMPLES: usize = 40;
 const RESOLUTION: Duration = Duration::from_millis(1);
 
 fn issuer() -> Arc<TwilioAccessTokenIssuer> {
-    Arc::new(TwilioAccessTokenIssuer::new(
-        TwilioApiKey::new(
-            "AC0123456789abcdef0123456789abcdef",
-            "SKfedcba9876543210fedcba9876543210",
-            "keyward-gate-test-secret-32bytes",
+    Arc::new(
+        TwilioAccessTokenIssuer::new(
+            TwilioCredentials::api_key(
+                "AC0123456789abcdef0123456789abcdef",
+                "SKfedcba9876543210fedcba9876543210",
+                "keyward-gate-test-secret-32bytes",
+            )
+            .unwrap(),
         )
         .unwrap(),
-    ))
+    )
 }
 
 fn roomy_limits() -> GateLimits {
