@@ -160,7 +160,7 @@ impl RelyingPartyConfig {
             counter_policy: CounterPolicy::Reject,
             attestation_preference: "none".to_owned(),
             attestation_policy: AttestationPolicy::default(),
-            backend: SignatureBackend::Ring,
+            backend: SignatureBackend::default(),
             appid: None,
             limits: Limits::default(),
         })
