@@ -22,6 +22,7 @@ fn bench_local_otp(c: &mut Criterion) {
         Secret::new([42u8; 32]),
     )
     .send_rate_limit(None::<SendRateLimit>)
+    .send_budget(None)
     .build()
     .expect("provider");
 

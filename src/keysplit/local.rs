@@ -16,6 +16,10 @@
 //!   sees the session id of `open_session` (`challenge_send`), and it holds the twoManRuleKey:
 //!   if that id could read the ciphertext, the backend alone could decrypt the identity.
 //!
+//! - Limits ([`SsksLimits`]): challenges sent per user, per address and in total per window
+//!   (past them `open_session` is [`RateLimited`](ErrorKind::RateLimited) and sends nothing),
+//!   and identities stored per user.
+//!
 //! Session ids and challenges are stored only as SHA-256 hashes.
 
 use std::fmt;
@@ -56,6 +60,37 @@ pub const MAX_PUSH_B64_LEN: usize = 512 * 1024;
 pub const MAX_USER_ID_LEN: usize = 256;
 /// Longest template accepted (bytes).
 pub const MAX_TEMPLATE_LEN: usize = 64 * 1024;
+
+/// Limits on what `open_session` sends and what `push` stores, so that neither a backend's bug
+/// nor a flood through it mails challenges without end or fills the store. Past a send limit,
+/// `open_session` fails with [`RateLimited`](ErrorKind::RateLimited) and sends nothing (the
+/// server answers 406 `SMSQuotaFailed`, as Seald does when its quota is spent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SsksLimits {
+    /// Challenges sent per user per `window`. Default 10.
+    pub sends_per_user: u32,
+    /// Challenges sent per address or number per `window`, whatever the user. Default 10.
+    pub sends_per_factor: u32,
+    /// Challenges sent by the whole store per `window`. Default 1 000.
+    pub sends_total: u32,
+    /// Window of the send counters (fixed, aligned on the Unix epoch). Default 1 hour.
+    pub window: Duration,
+    /// Identities (one per factor) stored per user. Default 4.
+    pub identities_per_user: u32,
+}
+
+impl Default for SsksLimits {
+    fn default() -> Self {
+        SsksLimits {
+            sends_per_user: 10,
+            sends_per_factor: 10,
+            sends_total: 1_000,
+            window: Duration::from_secs(3_600),
+            identities_per_user: 4,
+        }
+    }
+}
 
 /// Sessions stay readable this long past their expiry so that late use reports `Expired`
 /// rather than `NotFound`.
@@ -124,6 +159,7 @@ pub struct LocalKeySplitStore {
     rng: Arc<dyn SecureRandom>,
     test_mode: bool,
     max_attempts: u64,
+    limits: SsksLimits,
 }
 
 impl LocalKeySplitStore {
@@ -137,7 +173,53 @@ impl LocalKeySplitStore {
             rng: Arc::new(SystemRandom::new()),
             test_mode: false,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            limits: SsksLimits::default(),
         }
+    }
+
+    /// Replaces the send and storage limits.
+    pub fn limits(mut self, limits: SsksLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts one challenge to send against the per-user, per-factor and total limits.
+    async fn count_send(&self, request: &ChallengeRequest) -> Result<()> {
+        let window = self.limits.window.as_secs().max(1);
+        let index = self.now() / window;
+        let factor = identity_key("", &request.auth_factor);
+        let factor = factor.trim_start_matches("ssks:identity:");
+        let user = sha256_hex(&[b"ssks-user", request.user_id.as_bytes()]);
+        let counters = [
+            (
+                format!("ssks:sends:user:{user}:{index}"),
+                self.limits.sends_per_user,
+            ),
+            (
+                format!("ssks:sends:factor:{factor}:{index}"),
+                self.limits.sends_per_factor,
+            ),
+            (format!("ssks:sends:all:{index}"), self.limits.sends_total),
+        ];
+        let mut spent = false;
+        for (key, limit) in counters {
+            let n = self
+                .state
+                .increment(&key, 1, Some(self.limits.window))
+                .await?;
+            spent |= n > u64::from(limit);
+        }
+        if spent {
+            return Err(Error::new(
+                ErrorKind::RateLimited {
+                    retry_after: Some(Duration::from_secs(
+                        (index + 1) * window - self.now().min((index + 1) * window),
+                    )),
+                },
+                "the challenge quota is spent; try again later",
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces the clock (use the same one as the state store's).
@@ -330,6 +412,10 @@ impl KeySplitStore for LocalKeySplitStore {
                 .map(|c| challenge_hash(&hash, c.expose())),
             expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
         };
+        if challenge.is_some() && !request.fake_otp {
+            // Before anything changes: a refused send leaves the user's live session alone.
+            self.count_send(&request).await?;
+        }
         self.state
             .put(
                 &session_key(&hash),
@@ -475,6 +561,22 @@ impl KeySplitStore for LocalKeySplitStore {
             authenticated: record.authenticated,
         };
         let key = identity_key(&record.user_id, &record.auth_factor);
+        if self.state.get(&key).await?.is_none() {
+            // A new identity for this user: bounded per user (each may be 512 KiB).
+            let count_key = format!(
+                "ssks:identities:{}",
+                sha256_hex(&[b"ssks-user", record.user_id.as_bytes()])
+            );
+            let n = self.state.increment(&count_key, 1, None).await?;
+            // Refused tries count too: a user at the bound stays there (identities are never
+            // deleted, so the count never needs to go down).
+            if n > u64::from(self.limits.identities_per_user) {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    "too many identities are stored for this user",
+                ));
+            }
+        }
         if record.authenticated {
             self.state.put(&key, encode_json(&stored)?, None).await?;
         } else {

@@ -4,7 +4,7 @@
 //!
 //! | endpoint | headers | answers |
 //! |---|---|---|
-//! | `POST /tmr/back/challenge_send/` | `X-SEALD-APPID`, `X-SEALD-APIKEY` | `200 {session_id, must_authenticate}`; 403 bad credentials; 406 `fake_otp` outside test mode; 400 bad body; 404 unknown user without `create_user` |
+//! | `POST /tmr/back/challenge_send/` | `X-SEALD-APPID`, `X-SEALD-APIKEY` | `200 {session_id, must_authenticate}`; 403 bad credentials; 406 `fake_otp` outside test mode; 406 `{"detail":"SMSQuotaFailed"}` past a send limit ([`SsksLimits`](super::local::SsksLimits)); 400 bad body; 404 unknown user without `create_user` |
 //! | `POST /tmr/front/challenge_validate/` | `X-SEALD-APPID`, `X-SEALD-SESSION` | `200 {new_id}`; 403 `{"detail":"Incorrect authentication credentials."}` wrong challenge; 404 unknown session; 400 empty challenge |
 //! | `POST /tmr/front/push/` | same | `200 {id}` |
 //! | `POST /tmr/front/search/` | same | `200 {data_b64, authenticated}`; 404 `{"model":"TMRKey"}` nothing stored |
@@ -48,7 +48,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::local::LocalKeySplitStore;
-use super::ssks::INCORRECT_CREDENTIALS;
+use super::ssks::{INCORRECT_CREDENTIALS, SMS_QUOTA_FAILED};
 use super::{AuthFactor, ChallengeRequest, KeySplitStore, SessionId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
@@ -204,6 +204,12 @@ fn error_response(err: &Error) -> Response {
         ErrorKind::Expired => detail(StatusCode::FORBIDDEN, "Challenge expired."),
         ErrorKind::TooManyAttempts => detail(StatusCode::FORBIDDEN, "Too many attempts."),
         ErrorKind::Rejected => bad_credentials(),
+        // Seald's answer when its SMS / email quota is spent.
+        ErrorKind::RateLimited { .. } => (
+            StatusCode::NOT_ACCEPTABLE,
+            axum::Json(json!({ "detail": SMS_QUOTA_FAILED, "code": SMS_QUOTA_FAILED })),
+        )
+            .into_response(),
         ErrorKind::Forbidden => detail(
             StatusCode::FORBIDDEN,
             "You do not have permission to perform this action.",

@@ -12,7 +12,7 @@
 //! | 401 | [`Unauthorized`](crate::ErrorKind::Unauthorized) |
 //! | 403 | [`Rejected`](crate::ErrorKind::Rejected) (wrong challenge), [`Unauthorized`](crate::ErrorKind::Unauthorized) (bad app credentials), [`Expired`](crate::ErrorKind::Expired), [`TooManyAttempts`](crate::ErrorKind::TooManyAttempts), else [`Forbidden`](crate::ErrorKind::Forbidden) |
 //! | 404 | [`NotFound`](crate::ErrorKind::NotFound) (unknown session, or no identity stored) |
-//! | 406 | [`Config`](crate::ErrorKind::Config) (`fake_otp` sent to a production server) |
+//! | 406 | [`RateLimited`](crate::ErrorKind::RateLimited) for `SMSQuotaFailed` (the challenge quota is spent), else [`Config`](crate::ErrorKind::Config) (`fake_otp` sent to a production server) |
 //! | 429 | [`RateLimited`](crate::ErrorKind::RateLimited) with `Retry-After` |
 //! | 5xx | [`Backend`](crate::ErrorKind::Backend) (retryable) |
 //! | other | [`Protocol`](crate::ErrorKind::Protocol) |
@@ -36,6 +36,9 @@ pub const STAGING_URL: &str = "https://ssks.staging-0.seald.io";
 
 /// The `detail` SSKS answers with a 403 for a wrong challenge or wrong app credentials.
 pub const INCORRECT_CREDENTIALS: &str = "Incorrect authentication credentials.";
+
+/// The error SSKS answers (HTTP 406) when its SMS or email quota is spent.
+pub const SMS_QUOTA_FAILED: &str = "SMSQuotaFailed";
 
 const APP_ID_HEADER: HeaderName = HeaderName::from_static("x-seald-appid");
 const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-seald-apikey");
@@ -170,6 +173,7 @@ struct SearchAnswer {
 struct ErrorBody {
     detail: Option<String>,
     model: Option<String>,
+    code: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,6 +437,18 @@ fn answer_error(endpoint: Endpoint, answer: &HttpAnswer) -> Error {
             false,
         ),
         404 => (ErrorKind::NotFound, "unknown ssks session or user", false),
+        406 if body.code.as_deref() == Some(SMS_QUOTA_FAILED)
+            || detail.as_deref() == Some(SMS_QUOTA_FAILED)
+            || body.model.as_deref() == Some(SMS_QUOTA_FAILED) =>
+        {
+            (
+                ErrorKind::RateLimited {
+                    retry_after: answer.retry_after,
+                },
+                "ssks's challenge quota is spent",
+                false,
+            )
+        }
         406 => (
             ErrorKind::Config,
             "ssks refused fake_otp: not a test server",
@@ -493,6 +509,12 @@ mod tests {
                 ErrorKind::NotFound,
             ),
             (Endpoint::ChallengeSend, 406, "", ErrorKind::Config),
+            (
+                Endpoint::ChallengeSend,
+                406,
+                r#"{"detail":"SMSQuotaFailed"}"#,
+                ErrorKind::RateLimited { retry_after: None },
+            ),
             (Endpoint::ChallengeSend, 401, "", ErrorKind::Unauthorized),
             (Endpoint::Push, 400, "", ErrorKind::InvalidInput),
             (Endpoint::Push, 502, "<html>", ErrorKind::Backend),

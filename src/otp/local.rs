@@ -50,6 +50,38 @@ impl Default for SendRateLimit {
     }
 }
 
+/// An overall send budget: at most `max_sends` codes per `window` for the whole provider (the
+/// app), and at most `max_sends_per_client` per window for one client key
+/// ([`StartVerification::client`]). Fixed windows aligned on the Unix epoch. It bounds what a
+/// flood of different destinations costs, which the per-destination limit cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget {
+    /// Codes the whole provider sends per window.
+    pub max_sends: u32,
+    /// Codes one client key triggers per window.
+    pub max_sends_per_client: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl SendBudget {
+    /// At most `max_sends` codes per `window`, `max_sends_per_client` of them for one client.
+    pub fn new(max_sends: u32, max_sends_per_client: u32, window: Duration) -> Self {
+        SendBudget {
+            max_sends,
+            max_sends_per_client,
+            window,
+        }
+    }
+}
+
+impl Default for SendBudget {
+    /// 1 000 codes per hour for the provider, 20 per client key.
+    fn default() -> Self {
+        SendBudget::new(1_000, 20, Duration::from_secs(3_600))
+    }
+}
+
 /// Limits and texts of a [`LocalOtpProvider`]. Defaults follow Twilio Verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -65,6 +97,9 @@ pub struct LocalOtpConfig {
     pub max_sends: u32,
     /// Per-destination send limit across verifications; `None` disables it. Default 10 per hour.
     pub send_rate_limit: Option<SendRateLimit>,
+    /// Overall and per-client send budget; `None` disables it. Default 1 000 per hour, 20 per
+    /// client key.
+    pub send_budget: Option<SendBudget>,
     /// How long an ended verification still answers with a specific error (`Expired`,
     /// `TooManyAttempts`) before it is simply `NotFound`. Default 10 minutes.
     pub tombstone_ttl: Duration,
@@ -80,6 +115,7 @@ impl Default for LocalOtpConfig {
             max_check_attempts: 5,
             max_sends: 5,
             send_rate_limit: Some(SendRateLimit::default()),
+            send_budget: Some(SendBudget::default()),
             tombstone_ttl: Duration::from_secs(600),
             templates: MessageTemplates::default(),
         }
@@ -103,6 +139,16 @@ impl LocalOtpConfig {
             if limit.max_sends == 0 || limit.window < Duration::from_secs(1) {
                 return Err(Error::config(
                     "a send rate limit needs at least one send per window of at least one second",
+                ));
+            }
+        }
+        if let Some(budget) = self.send_budget {
+            if budget.max_sends == 0
+                || budget.max_sends_per_client == 0
+                || budget.window < Duration::from_secs(1)
+            {
+                return Err(Error::config(
+                    "a send budget needs at least one send per window of at least one second",
                 ));
             }
         }
@@ -181,6 +227,12 @@ impl LocalOtpBuilder {
         self
     }
 
+    /// Overall and per-client send budget (`None` disables it).
+    pub fn send_budget(mut self, budget: Option<SendBudget>) -> Self {
+        self.config.send_budget = budget;
+        self
+    }
+
     /// How long ended verifications keep answering with a specific error.
     pub fn tombstone_ttl(mut self, ttl: Duration) -> Self {
         self.config.tombstone_ttl = ttl;
@@ -242,7 +294,9 @@ impl LocalOtpBuilder {
 /// - `otp:attempts:{sid}`: the check counter (atomic increment);
 /// - `otp:tomb:{sid}`: why a verification ended (approved, canceled, expired,
 ///   max_attempts_reached), kept for the tombstone window so errors can say so;
-/// - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window.
+/// - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window;
+/// - `otp:budget:app:{window}`, `otp:budget:client:{c}:{window}`: the overall send budget, for
+///   the provider and per client key (`c` a keyed hash of the key).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -457,8 +511,51 @@ impl LocalOtpProvider {
         }
     }
 
-    /// Counts one send to `to` against the per-destination limit.
-    async fn count_send(&self, to: &str) -> Result<()> {
+    /// Counts one send against the overall budget: the provider's, then `client`'s.
+    async fn count_budget(&self, client: Option<&str>) -> Result<()> {
+        let Some(budget) = self.config.send_budget else {
+            return Ok(());
+        };
+        let window_ms = u64::try_from(budget.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let now_ms = self.now_ms();
+        let index = now_ms / window_ms;
+        let window_end = index.saturating_add(1).saturating_mul(window_ms);
+        let spent = |what: &'static str| {
+            Error::new(
+                ErrorKind::RateLimited {
+                    retry_after: Some(Duration::from_millis(window_end.saturating_sub(now_ms))),
+                },
+                what,
+            )
+        };
+        let key = format!("otp:budget:app:{index}");
+        let sent = self.store.increment(&key, 1, Some(budget.window)).await?;
+        if sent > u64::from(budget.max_sends) {
+            return Err(spent(
+                "the provider's send budget is spent; try again later",
+            ));
+        }
+        if let Some(client) = client {
+            let mut ctx = hmac::Context::with_key(&self.key);
+            ctx.update(b"keyward-otp-client-v1");
+            ctx.update(client.as_bytes());
+            let id = hex(ctx.sign().as_ref().get(..16).unwrap_or_default());
+            let key = format!("otp:budget:client:{id}:{index}");
+            let sent = self.store.increment(&key, 1, Some(budget.window)).await?;
+            if sent > u64::from(budget.max_sends_per_client) {
+                return Err(spent(
+                    "too many codes requested by this client; try again later",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one send to `to` against the budget and the per-destination limit.
+    async fn count_send(&self, to: &str, client: Option<&str>) -> Result<()> {
+        self.count_budget(client).await?;
         let Some(limit) = self.config.send_rate_limit else {
             return Ok(());
         };
@@ -739,7 +836,7 @@ impl LocalOtpProvider {
                             return Err(too_many_sends());
                         }
                         if !rate_counted {
-                            self.count_send(&to).await?;
+                            self.count_send(&to, request.client.as_deref()).await?;
                             rate_counted = true;
                         }
                         match self.count_resend(&sid, &channel, &request).await? {
@@ -768,7 +865,7 @@ impl LocalOtpProvider {
             }
             // No live verification: create one and point the destination at it.
             if !rate_counted {
-                self.count_send(&to).await?;
+                self.count_send(&to, request.client.as_deref()).await?;
                 rate_counted = true;
             }
             let (record, code) = self.new_record(&to, &channel, &request)?;

@@ -26,7 +26,8 @@ pub use crate::twilio::{
     TwilioVerifyConfig, VERIFY_BASE_URL,
 };
 pub use local::{
-    LocalOtpBuilder, LocalOtpConfig, LocalOtpProvider, MIN_SERVER_SECRET_LEN, SendRateLimit,
+    LocalOtpBuilder, LocalOtpConfig, LocalOtpProvider, MIN_SERVER_SECRET_LEN, SendBudget,
+    SendRateLimit,
 };
 pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
 pub use template::{MessageTemplate, MessageTemplates};
@@ -256,6 +257,10 @@ pub struct StartVerification {
     pub locale: Option<String>,
     /// A code chosen by the host instead of a random one.
     pub custom_code: Option<Secret>,
+    /// The host's key for who asked (an address, a device cookie, a signed-in user): the
+    /// self-hosted provider counts it against its per-client send budget
+    /// ([`SendBudget`]). Twilio Verify ignores it.
+    pub client: Option<String>,
 }
 
 impl StartVerification {
@@ -266,7 +271,14 @@ impl StartVerification {
             channel,
             locale: None,
             custom_code: None,
+            client: None,
         }
+    }
+
+    /// Sets the requester's client key (see [`client`](StartVerification::client)).
+    pub fn client(mut self, client: impl Into<String>) -> Self {
+        self.client = Some(client.into());
+        self
     }
 
     /// Sets the message locale.
@@ -289,6 +301,7 @@ impl fmt::Debug for StartVerification {
             .field("channel", &self.channel)
             .field("locale", &self.locale)
             .field("custom_code", &self.custom_code)
+            .field("client", &self.client.as_ref().map(|_| "[SET]"))
             .finish()
     }
 }

@@ -484,7 +484,10 @@ impl RoomGate {
         };
         let otp = self.otp.clone();
         let hook = self.on_send_failure.clone();
-        let request = StartVerification::new(normalized, channel.clone());
+        let mut request = StartVerification::new(normalized, channel.clone());
+        if let Some(client) = client {
+            request = request.client(client);
+        }
         self.runtime.spawn(Box::pin(async move {
             if let Err(e) = otp.start(request).await {
                 if let Some(hook) = hook {
