@@ -21,9 +21,9 @@ use cdp::{Browser, CdpResult, Page};
 use keyward::AuthenticatorVerifier;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::webauthn::{
-    AuthenticationRequest, CredentialProtectionPolicy, LargeBlobOutput, LargeBlobSupport,
-    PrfInput, RegistrationRequest, RelyingParty, RelyingPartyConfig, ResidentKeyRequirement,
-    UserEntity, UserVerification,
+    AuthenticationRequest, CredentialProtectionPolicy, LargeBlobOutput, LargeBlobSupport, PrfInput,
+    RegistrationRequest, RelyingParty, RelyingPartyConfig, ResidentKeyRequirement, UserEntity,
+    UserVerification,
 };
 use serde_json::{Value, json};
 
@@ -99,7 +99,8 @@ async fn run(browser: &Browser, port: u16) -> CdpResult<()> {
         .user_verification(UserVerification::Required);
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let rp = RelyingParty::new(config, store);
-    let user = UserEntity::new(*b"chromium-user-01", "alice", "Alice").map_err(|e| e.to_string())?;
+    let user =
+        UserEntity::new(*b"chromium-user-01", "alice", "Alice").map_err(|e| e.to_string())?;
     let salt = [0x5a_u8; 32];
 
     // Registration with every extension the virtual authenticator has.
@@ -134,7 +135,10 @@ async fn run(browser: &Browser, port: u16) -> CdpResult<()> {
     );
     assert!(ext.min_pin_length.is_some(), "{ext:?}");
     assert_eq!(cred.discoverable, Some(true));
-    assert!(cred.backup_eligible && cred.backed_up, "default backup flags");
+    assert!(
+        cred.backup_eligible && cred.backed_up,
+        "default backup flags"
+    );
     let prf_at_creation = cred.prf.as_ref().map(|p| p.first.expose().to_vec());
 
     // Authentication: PRF with the same salt gives the same 32 bytes; credBlob comes back.
@@ -165,11 +169,8 @@ async fn run(browser: &Browser, port: u16) -> CdpResult<()> {
     // largeBlob: write through the one credential, then read it back.
     let (options, state) = rp
         .start_authentication(
-            AuthenticationRequest::for_credential(
-                *b"chromium-user-01",
-                cred.credential_id.clone(),
-            )
-            .large_blob_write(*b"a large blob"),
+            AuthenticationRequest::for_credential(*b"chromium-user-01", cred.credential_id.clone())
+                .large_blob_write(*b"a large blob"),
         )
         .await
         .map_err(|e| e.to_string())?;
