@@ -189,6 +189,7 @@ pub struct AuthenticationExtensions {
 }
 
 impl AuthenticationExtensions {
+    #[cfg(feature = "webauthn")]
     pub(crate) fn prf_requested(&self) -> bool {
         self.prf_eval.is_some() || !self.prf_eval_by_credential.is_empty()
     }
