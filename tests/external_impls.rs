@@ -23,7 +23,7 @@ use keyward::otp::{
 };
 use keyward::store::{CasOutcome, Entry, StateStore, Ttl, Write};
 use keyward::video::{AccessToken, VideoTokenIssuer, VideoTokenRequest};
-use keyward::{Clock, Error, ErrorKind, ManualClock, Result, Secret, SystemRandom, backend};
+use keyward::{Clock, Error, ErrorKind, ManualClock, Result, Secret, backend};
 
 // ---------------------------------------------------------------------------------------------
 // StateStore: a mutex around a map, with versions and expiry on an injected clock.
@@ -546,7 +546,30 @@ impl KeySplitStore for OutsideSsks {
 }
 
 #[tokio::test]
+async fn an_outside_key_split_store_challenges_once_something_is_stored() {
+    let ssks: Arc<dyn KeySplitStore> = Arc::new(OutsideSsks::default());
+    let factor = AuthFactor::email("bob@example.com").unwrap();
+    let request = ChallengeRequest::new("bob", factor.clone(), "code: $$CHALLENGE$$");
+    let first = ssks.open_session(request.clone()).await.unwrap();
+    assert!(!first.must_authenticate);
+    ssks.push(&first.session_id, &factor, "aGVsbG8=")
+        .await
+        .unwrap();
+    let refused = ssks.search(&first.session_id).await.unwrap_err();
+    assert_eq!(refused.kind(), &ErrorKind::Forbidden);
+    let second = ssks.open_session(request).await.unwrap();
+    assert!(second.must_authenticate);
+    let wrong = ssks
+        .validate_challenge(&second.session_id, &Secret::from("nope"), &factor)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
+}
+
+#[cfg(feature = "ssks")]
+#[tokio::test]
 async fn the_two_man_rule_client_runs_on_an_outside_key_split_store() {
+    use keyward::SystemRandom;
     use keyward::keysplit::{KeyKind, SsksSession, TwoManRuleClient, TwoManRuleKey};
 
     let ssks = Arc::new(OutsideSsks::default());
@@ -590,15 +613,16 @@ async fn the_two_man_rule_client_runs_on_an_outside_key_split_store() {
 #[cfg(all(feature = "webauthn", feature = "testing"))]
 mod outside_verifier {
     use super::*;
+    use keyward::SystemRandom;
     use keyward::webauthn::json::{
         CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType, RpEntityJson, UserEntityJson,
     };
     use keyward::webauthn::{
-        AttestationObject, AttestationType, AuthenticationRequest, AuthenticationResponseJson,
-        AuthenticationState, AuthenticatorData, AuthenticatorVerifier, Base64UrlBytes, ClientData,
-        CreationOptionsJson, CredentialPublicKey, RegisteredCredential, RegistrationRequest,
-        RegistrationResponseJson, RegistrationState, RequestOptionsJson, SignatureBackend,
-        VerifiedAssertion, WebAuthnFailure, alg,
+        AttestationConveyance, AttestationObject, AuthenticationRequest,
+        AuthenticationResponseJson, AuthenticationState, AuthenticatorData, AuthenticatorVerifier,
+        Base64UrlBytes, ClientData, CreationOptionsJson, CredentialPublicKey, RegisteredCredential,
+        RegistrationRequest, RegistrationResponseJson, RegistrationState, RequestOptionsJson,
+        SignatureBackend, UserVerification, VerifiedAssertion, WebAuthnFailure, alg,
     };
 
     const ORIGIN: &str = "https://outside.example";
@@ -643,7 +667,9 @@ mod outside_verifier {
                 return Err(fail(WebAuthnFailure::TypeMismatch));
             }
             if client.origin() != ORIGIN {
-                return Err(fail(WebAuthnFailure::OriginNotAllowed));
+                return Err(fail(WebAuthnFailure::OriginNotAllowed(
+                    client.origin().to_owned(),
+                )));
             }
             if !client.challenge_matches(challenge) {
                 return Err(fail(WebAuthnFailure::ChallengeMismatch));
@@ -689,7 +715,7 @@ mod outside_verifier {
                 exclude_credentials: Vec::new(),
                 authenticator_selection: None,
                 hints: Vec::new(),
-                attestation: Some("none".into()),
+                attestation: Some(AttestationConveyance::None),
                 attestation_formats: Vec::new(),
                 extensions: None,
             };
@@ -724,22 +750,16 @@ mod outside_verifier {
             if !parts.algorithms.contains(&key.algorithm()) {
                 return Err(fail(WebAuthnFailure::AlgorithmNotRequested));
             }
-            let credential = RegisteredCredential {
-                credential_id: attested.credential_id().to_vec(),
-                user_id: parts.user.id.clone(),
-                public_key_cose: attested.public_key_cose().to_vec(),
-                algorithm: key.algorithm(),
-                sign_count: data.sign_count(),
-                aaguid: attested.aaguid(),
-                transports: Vec::new(),
-                user_verified: data.user_verified(),
-                backup_eligible: data.backup_eligible(),
-                backed_up: data.backed_up(),
-                attestation_format: "none".into(),
-                attestation_type: AttestationType::None,
-                created_at: SystemTime::UNIX_EPOCH,
-                discoverable: None,
-            };
+            let mut credential = RegisteredCredential::imported(
+                attested.credential_id(),
+                parts.user.id.clone(),
+                attested.public_key_cose(),
+                data.sign_count(),
+            )?;
+            credential.aaguid = attested.aaguid();
+            credential.user_verified = data.user_verified();
+            credential.backup_eligible = data.backup_eligible();
+            credential.backed_up = data.backed_up();
             self.credentials
                 .lock()
                 .unwrap()
@@ -775,7 +795,7 @@ mod outside_verifier {
                         transports: Vec::new(),
                     })
                     .collect(),
-                user_verification: Some("preferred".into()),
+                user_verification: Some(UserVerification::Preferred),
                 hints: Vec::new(),
                 extensions: None,
             };
