@@ -26,6 +26,7 @@
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
+//! | `fast-p256` | no | [`p256v`]: verification-only ECDSA P-256 with per-key precomputed tables; the WebAuthn ES256 default |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
 //! ## Holding backends as trait objects
@@ -85,6 +86,8 @@ pub mod http;
 pub mod keysplit;
 pub mod normalize;
 pub mod otp;
+#[cfg(feature = "fast-p256")]
+pub mod p256v;
 pub mod store;
 pub mod totp;
 #[cfg(feature = "twilio")]

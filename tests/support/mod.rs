@@ -277,6 +277,8 @@ struct FakeState {
     factors: Mutex<HashMap<String, FakeFactor>>,
     counter: Mutex<u64>,
     requests: Mutex<Vec<Recorded>>,
+    /// Time every answer waits before it is sent (a slow Twilio).
+    delay: Duration,
 }
 
 /// Twilio Verify v2 with its documented rules, on a manual clock.
@@ -288,7 +290,13 @@ pub struct FakeVerify {
 
 impl FakeVerify {
     pub async fn start(clock: Arc<ManualClock>, outbox: Outbox) -> Self {
+        FakeVerify::start_slow(clock, outbox, Duration::ZERO).await
+    }
+
+    /// Like [`start`](Self::start), every answer delayed by `delay`.
+    pub async fn start_slow(clock: Arc<ManualClock>, outbox: Outbox, delay: Duration) -> Self {
         let state = Arc::new(FakeState {
+            delay,
             clock,
             outbox,
             auth: expected_basic_auth(),
@@ -375,6 +383,9 @@ async fn fake_verify_handler(
 ) -> Response<Body> {
     let req = record(&method, &uri, &headers, &body);
     state.requests.lock().unwrap().push(req.clone());
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
     if req.authorization.as_deref() != Some(state.auth.as_str()) {
         return error(401, 20003, "Authenticate");
     }
