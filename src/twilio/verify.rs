@@ -106,6 +106,11 @@ impl TwilioVerifyConfig {
     pub fn credentials(&self) -> &TwilioCredentials {
         &self.credentials
     }
+
+    /// Timeouts, retries and body limits (shared with the TOTP backend).
+    pub(crate) fn http_config(&self) -> &HttpConfig {
+        &self.http
+    }
 }
 
 /// The Twilio Verify v2 backend.
