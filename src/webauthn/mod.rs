@@ -485,7 +485,8 @@ impl fmt::Debug for RegisteredCredential {
     }
 }
 
-/// Proof that an assertion verified: only `finish_authentication` builds it.
+/// Proof that an assertion verified: only `finish_authentication` builds it (a verifier written
+/// outside the crate builds it with [`backend::verified_assertion`](crate::backend::verified_assertion)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {
     pub(crate) credential_id: Vec<u8>,
