@@ -188,19 +188,24 @@ impl LocalKeySplitStore {
     async fn count_send(&self, request: &ChallengeRequest) -> Result<()> {
         let window = self.limits.window.as_secs().max(1);
         let index = self.now() / window;
-        let factor = identity_key("", &request.auth_factor);
-        let factor = factor.trim_start_matches("ssks:identity:");
+        let kind: &[u8] = match request.auth_factor.kind {
+            AuthFactorType::Email => b"EM",
+            AuthFactorType::Sms => b"SMS",
+        };
+        let factor = sha256_hex(&[b"ssks-factor", kind, request.auth_factor.value.as_bytes()]);
         let user = sha256_hex(&[b"ssks-user", request.user_id.as_bytes()]);
+        let index_part = index.to_string();
+        let sends = || Key::ephemeral("ssks").part("sends");
         let counters = [
             (
-                format!("ssks:sends:user:{user}:{index}"),
+                sends().part("user").part(&user).part(&index_part),
                 self.limits.sends_per_user,
             ),
             (
-                format!("ssks:sends:factor:{factor}:{index}"),
+                sends().part("factor").part(&factor).part(&index_part),
                 self.limits.sends_per_factor,
             ),
-            (format!("ssks:sends:all:{index}"), self.limits.sends_total),
+            (sends().part("all").part(&index_part), self.limits.sends_total),
         ];
         let mut spent = false;
         for (key, limit) in counters {
@@ -567,10 +572,9 @@ impl KeySplitStore for LocalKeySplitStore {
         let key = identity_key(&record.user_id, &record.auth_factor);
         if self.state.get(&key).await?.is_none() {
             // A new identity for this user: bounded per user (each may be 512 KiB).
-            let count_key = format!(
-                "ssks:identities:{}",
-                sha256_hex(&[b"ssks-user", record.user_id.as_bytes()])
-            );
+            let count_key = Key::durable("ssks")
+                .part("identities")
+                .part(&sha256_hex(&[b"ssks-user", record.user_id.as_bytes()]));
             let n = self.state.increment(&count_key, 1, None).await?;
             // Refused tries count too: a user at the bound stays there (identities are never
             // deleted, so the count never needs to go down).

@@ -298,7 +298,7 @@ impl LocalOtpBuilder {
 /// - `otp:tomb:{sid}`: why a verification ended (approved, canceled, expired,
 ///   max_attempts_reached), kept for the tombstone window so errors can say so;
 /// - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window;
-/// - `otp:budget:app:{window}`, `otp:budget:client:{c}:{window}`: the overall send budget, for
+/// - `e:otp:budget:app:{window}`, `e:otp:budget:client:{c}:{window}`: the overall send budget, for
 ///   the provider and per client key (`c` a keyed hash of the key).
 ///
 /// ```
@@ -535,7 +535,10 @@ impl LocalOtpProvider {
                 what,
             )
         };
-        let key = format!("otp:budget:app:{index}");
+        let key = Key::ephemeral("otp")
+            .part("budget")
+            .part("app")
+            .part(&index.to_string());
         let sent = self.store.increment(&key, 1, Some(budget.window)).await?;
         if sent > u64::from(budget.max_sends) {
             return Err(spent(
@@ -547,7 +550,11 @@ impl LocalOtpProvider {
             ctx.update(b"keyward-otp-client-v1");
             ctx.update(client.as_bytes());
             let id = hex(ctx.sign().as_ref().get(..16).unwrap_or_default());
-            let key = format!("otp:budget:client:{id}:{index}");
+            let key = Key::ephemeral("otp")
+                .part("budget")
+                .part("client")
+                .part(&id)
+                .part(&index.to_string());
             let sent = self.store.increment(&key, 1, Some(budget.window)).await?;
             if sent > u64::from(budget.max_sends_per_client) {
                 return Err(spent(
