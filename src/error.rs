@@ -114,7 +114,10 @@ impl fmt::Display for ErrorKind {
 }
 
 /// An error reported by a remote service, kept as the service gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` masks phone numbers and email addresses the service quoted in its message (Twilio
+/// writes `Invalid parameter To: +15017122661`); the `message` field itself is as received.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteError {
     /// Which service answered (`"twilio-verify"`, `"twilio-messaging"`, `"ssks"`, ...).
     pub service: &'static str,
@@ -125,6 +128,23 @@ pub struct RemoteError {
     /// The service's message, when it gave one. Services do not echo secrets in their messages;
     /// keyward truncates the text to 300 characters.
     pub message: Option<String>,
+}
+
+impl fmt::Debug for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteError")
+            .field("service", &self.service)
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field(
+                "message",
+                &self
+                    .message
+                    .as_deref()
+                    .map(crate::normalize::scrub_personal_data),
+            )
+            .finish()
+    }
 }
 
 /// The crate's error: a [`kind`](Error::kind) to match on, a human message, an optional
@@ -275,6 +295,25 @@ impl std::error::Error for Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn remote_error_debug_scrubs_quoted_phone_numbers_and_emails() {
+        let err = Error::new(ErrorKind::InvalidInput, "twilio refused the request").with_remote(
+            RemoteError {
+                service: "twilio-verify",
+                status: 400,
+                code: Some(60200),
+                message: Some(
+                    "Invalid parameter To: +15017122661 (alice.smith@example.com)".into(),
+                ),
+            },
+        );
+        for shown in [format!("{err:?}"), format!("{:?}", err.remote())] {
+            assert!(!shown.contains("5017122661"), "{shown}");
+            assert!(!shown.contains("alice.smith"), "{shown}");
+            assert!(shown.contains("60200") && shown.contains("*61"), "{shown}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -101,6 +101,76 @@ pub fn mask(destination: &str) -> String {
     format!("{}{tail}", "*".repeat(n - keep))
 }
 
+/// Masks what looks like personal data in free text from a remote service: every email
+/// address (as [`mask`] does) and every run of digits and phone separators holding at least six
+/// digits (all but the last two digits become `*`). Used by `RemoteError`'s `Debug`.
+pub(crate) fn scrub_personal_data(text: &str) -> String {
+    // Emails first, word by word (whitespace kept as it was).
+    let mut no_emails = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if let Some(at) = word.find('@') {
+            let (local, domain) = word.split_at(at);
+            // Keep punctuation before the address (`"`, `(`, `:`) outside the mask.
+            let lead = local
+                .rfind(|c: char| !(c.is_alphanumeric() || "._%+-".contains(c)))
+                .map_or(0, |p| p + 1);
+            let (prefix, local) = local.split_at(lead);
+            out.push_str(prefix);
+            out.push_str(&mask(&format!("{local}{domain}")));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut no_emails);
+            no_emails.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut no_emails);
+    // Then phone numbers: runs of digits and separators with six digits or more.
+    let mut out = String::with_capacity(no_emails.len());
+    let mut run = String::new();
+    for c in no_emails.chars() {
+        if is_phone_char(c) {
+            run.push(c);
+        } else {
+            out.push_str(&scrub_digits(&run));
+            run.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&scrub_digits(&run));
+    out
+}
+
+fn is_phone_char(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | '(' | ')' | ' ')
+}
+
+/// Masks a run holding six digits or more, keeping its last two digits.
+fn scrub_digits(run: &str) -> String {
+    let digits = run.chars().filter(char::is_ascii_digit).count();
+    if digits < 6 {
+        return run.to_owned();
+    }
+    let mut seen = 0;
+    run.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen > digits - 2 { c } else { '*' }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +188,29 @@ mod tests {
     fn phone_error_does_not_echo_number() {
         let err = phone_e164("+33 6 12 34 56 7x").unwrap_err();
         assert!(!err.to_string().contains("12 34"));
+    }
+
+    #[test]
+    fn personal_data_is_scrubbed_from_remote_messages() {
+        let cases = [
+            (
+                "Invalid parameter To: +15017122661",
+                "Invalid parameter To: +*********61",
+            ),
+            (
+                "The number +33 6 12 34 56 78 is unverified",
+                "The number +** * ** ** ** 78 is unverified",
+            ),
+            (
+                "Email alice.smith@example.com bounced",
+                "Email a**********@example.com bounced",
+            ),
+            ("(To: \"bob@example.org\")", "(To: \"b**@example.org\")"),
+            ("code 60200, status 400", "code 60200, status 400"),
+        ];
+        for (raw, scrubbed) in cases {
+            assert_eq!(scrub_personal_data(raw), scrubbed, "{raw}");
+        }
     }
 
     #[test]

@@ -205,7 +205,10 @@ impl LocalKeySplitStore {
                 sends().part("factor").part(&factor).part(&index_part),
                 self.limits.sends_per_factor,
             ),
-            (sends().part("all").part(&index_part), self.limits.sends_total),
+            (
+                sends().part("all").part(&index_part),
+                self.limits.sends_total,
+            ),
         ];
         let mut spent = false;
         for (key, limit) in counters {
