@@ -180,6 +180,11 @@ async fn front_requests_are_exact() {
     for r in &requests {
         assert_eq!(r.method, Method::POST);
         assert_eq!(header(r, "x-seald-appid"), Some("app-123"));
+        // As the JS SDK sends `sdk-js/node/0.25.0` (issue #14 item 7).
+        assert_eq!(
+            header(r, "x-seald-version"),
+            Some(keyward::keysplit::ssks::SEALD_VERSION)
+        );
         assert!(
             r.headers.get("x-seald-apikey").is_none(),
             "the api key stays on the backend"

@@ -40,6 +40,11 @@ pub const INCORRECT_CREDENTIALS: &str = "Incorrect authentication credentials.";
 /// The error SSKS answers (HTTP 406) when its SMS or email quota is spent.
 pub const SMS_QUOTA_FAILED: &str = "SMSQuotaFailed";
 
+/// What the client sends in `X-SEALD-VERSION` on the front endpoints, as Seald's SDKs do
+/// (the JS SDK sends `sdk-js/node/0.25.0`).
+pub const SEALD_VERSION: &str = concat!("keyward-rust/", env!("CARGO_PKG_VERSION"));
+
+const VERSION_HEADER: HeaderName = HeaderName::from_static("x-seald-version");
 const APP_ID_HEADER: HeaderName = HeaderName::from_static("x-seald-appid");
 const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-seald-apikey");
 const SESSION_HEADER: HeaderName = HeaderName::from_static("x-seald-session");
@@ -226,6 +231,7 @@ impl SsksClient {
             .map_err(|_| Error::invalid_input("session id cannot be sent as a header"))?;
         value.set_sensitive(true);
         headers.insert(SESSION_HEADER, value);
+        headers.insert(VERSION_HEADER, HeaderValue::from_static(SEALD_VERSION));
         Ok(headers)
     }
 
