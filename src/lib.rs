@@ -24,6 +24,7 @@
 //! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
+//! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
 //! ## Holding backends as trait objects
@@ -71,8 +72,10 @@
 //! # Ok::<(), keyward::Error>(()) }).unwrap();
 //! ```
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+mod axum_response;
 mod clock;
 mod error;
 mod rng;

@@ -6,7 +6,7 @@
 //! mandatory: an absent program is then a failure.
 //!
 //! Include it with `#[path = "support/external.rs"] mod external;` (or `support::external`).
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 /// The variable CI sets to make every test that needs an external program mandatory.
 pub const REQUIRE_VAR: &str = "KEYWARD_REQUIRE_EXTERNAL";
@@ -38,6 +38,22 @@ pub fn program_exists(name: &str) -> bool {
     }
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+/// The first of `names` found on `PATH` (or `override_var`'s value when that variable is set
+/// and names an existing file).
+///
+/// Tests look programs up on `PATH` rather than at a fixed location, so a machine (or a run with
+/// a reduced `PATH`) without the program skips the test.
+pub fn find_program(override_var: &str, names: &[&str]) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(override_var) {
+        let path = std::path::PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Whether a TCP server answers on `addr` (for instance `127.0.0.1:6379`) within one second.
