@@ -32,7 +32,8 @@ use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, TwoManRuleBackend, TwoManRuleClient};
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
-use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::twilio::TwilioCredentials;
+use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer};
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
 use keyward::{Secret, SystemRandom};
 
@@ -97,13 +98,13 @@ async fn start_server() -> CdpResult<Server> {
         Secret::new(*b"e2e-server-secret-of-32-bytes!!!"),
     )
     .map_err(|e| format!("OTP provider: {e}"))?;
-    let key = TwilioApiKey::new(
+    let key = TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         Secret::new(*b"e2e-api-key-secret-of-32-bytes!!"),
     )
     .map_err(|e| format!("api key: {e}"))?;
-    let issuer = TwilioAccessTokenIssuer::new(key);
+    let issuer = TwilioAccessTokenIssuer::new(key).map_err(|e| format!("issuer: {e}"))?;
     let tokens = issuer.verifier();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -467,8 +468,11 @@ async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult
     snap(page, "09-tmr-saved").await?;
 
     // keyward's Rust client reads what the browser sealed.
-    let ssks = SsksClient::new(SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID))
-        .map_err(|e| format!("SSKS client: {e}"))?;
+    let ssks = SsksClient::new(
+        SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID)
+            .http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
+    )
+    .map_err(|e| format!("SSKS client: {e}"))?;
     let client = TwoManRuleClient::new(Arc::new(ssks), app::SSKS_APP_ID);
     let factor = AuthFactor::email(email).map_err(|e| e.to_string())?;
     let session = server

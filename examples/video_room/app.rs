@@ -36,6 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use keyward::http::HttpConfig;
 use keyward::keysplit::local::LocalKeySplitStore;
 use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
@@ -815,8 +816,12 @@ pub(crate) async fn local_two_man_rule(
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    let client =
-        SsksClient::new(SsksConfig::new(url.clone(), SSKS_APP_ID).api_key(Secret::from(api_key)))?;
+    // The local SSKS listens on 127.0.0.1 over plain http: an explicit loopback opt-in.
+    let client = SsksClient::new(
+        SsksConfig::new(url.clone(), SSKS_APP_ID)
+            .api_key(Secret::from(api_key))
+            .http(HttpConfig::default().allow_http_loopback(true)),
+    )?;
     let keys = TwoManRuleKeys::new(backend_store, SSKS_APP_ID, KeyKind::Raw)?.with_rng(rng);
     Ok((TwoManRuleBackend::new(Arc::new(client), keys), url, task))
 }

@@ -1,8 +1,15 @@
-//! What every Twilio REST backend shares: credentials (from values or the environment), SID
-//! checks, the `Authorization` header, and the mapping of Twilio's error bodies to [`ErrorKind`]s.
+//! Everything Twilio, in one folder: the credentials (from values or the environment), SID
+//! checks, the `Authorization` header and the mapping of Twilio's error bodies to [`ErrorKind`]s
+//! (this file), and every trait Twilio fills:
 //!
-//! Used by the Verify backend ([`otp::TwilioVerify`](crate::otp::TwilioVerify)) and the
-//! Programmable Messaging sender ([`otp::TwilioSmsSender`](crate::otp::TwilioSmsSender)).
+//! - `verify.rs`: Twilio Verify v2 as an [`OtpProvider`](crate::OtpProvider) ([`TwilioVerify`]);
+//! - `messaging.rs`: Programmable Messaging as a [`CodeSender`](crate::otp::CodeSender)
+//!   ([`TwilioSmsSender`]);
+//! - [`access_token`]: Twilio access tokens and the [`VideoTokenIssuer`](crate::VideoTokenIssuer)
+//!   for Twilio Video.
+//!
+//! The same items stay reachable where users know them: `keyward::otp::{TwilioVerify, …}` and
+//! `keyward::video::twilio::…` (a re-export of [`access_token`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +20,13 @@ use serde::Deserialize;
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::http::{HttpAnswer, basic_auth_header};
 use crate::secret::Secret;
+
+pub mod access_token;
+pub(crate) mod messaging;
+pub(crate) mod verify;
+
+pub use messaging::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
+pub use verify::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
 
 /// Environment variable holding the account SID (`AC…`).
 pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
@@ -62,7 +76,9 @@ enum Auth {
     AuthToken(Secret),
 }
 
-/// Twilio account credentials: an API key (preferred) or the account auth token.
+/// Twilio account credentials: an API key (preferred) or the account auth token. The one
+/// credentials type of the crate: REST backends (Verify, Messaging) take either kind; access
+/// tokens are signed with an API key only (Twilio refuses tokens signed with the auth token).
 ///
 /// `Debug` shows the account SID and the API key SID, never the key secret or the auth token.
 ///
@@ -84,14 +100,17 @@ pub struct TwilioCredentials {
 }
 
 impl TwilioCredentials {
-    /// Authenticate with an API key (`SK…` and its secret) of account `AC…`.
+    /// Authenticate with an API key (`SK…` and its secret) of account `AC…`. Checks the SIDs'
+    /// shapes (`AC` / `SK` and 32 hex digits) and that the secret is not empty;
+    /// [`Config`](ErrorKind::Config) otherwise.
     pub fn api_key(
         account_sid: impl Into<String>,
         key_sid: impl Into<String>,
-        key_secret: Secret,
+        key_secret: impl Into<Secret>,
     ) -> Result<Self> {
         let account_sid = account_sid.into();
         let key_sid = key_sid.into();
+        let key_secret = key_secret.into();
         check_sid("AC", &account_sid)?;
         check_sid("SK", &key_sid)?;
         if key_secret.is_empty() {
@@ -171,6 +190,14 @@ impl TwilioCredentials {
     pub fn api_key_sid(&self) -> Option<&str> {
         match &self.auth {
             Auth::ApiKey { sid, .. } => Some(sid),
+            Auth::AuthToken(_) => None,
+        }
+    }
+
+    /// The API key SID and its secret, when authenticating with an API key.
+    pub(crate) fn api_key_parts(&self) -> Option<(&str, &Secret)> {
+        match &self.auth {
+            Auth::ApiKey { sid, secret } => Some((sid, secret)),
             Auth::AuthToken(_) => None,
         }
     }

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
-use super::{
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpAnswer, HttpClient, HttpConfig, Idempotency};
+use crate::otp::{
     Approved, Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
     VerificationRef, VerificationStatus,
 };
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HttpAnswer, HttpClient, HttpConfig, Idempotency};
 use crate::twilio::{
     ENV_VERIFY_SERVICE_SID, TwilioCredentials, answer_error, check_sid, decode_answer, is_sid,
     is_transient, parse_rfc3339,
@@ -72,7 +72,9 @@ impl TwilioVerifyConfig {
     }
 
     /// Sends requests to `base_url` instead of `https://verify.twilio.com` (a proxy, a test
-    /// server). No trailing slash needed.
+    /// server). No trailing slash needed. It must be `https://` (checked by
+    /// [`TwilioVerify::new`]); a local test server over plain `http://` also needs
+    /// [`HttpConfig::allow_http_loopback`].
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into().trim_end_matches('/').to_owned();
         self
@@ -188,10 +190,12 @@ impl VerificationJson {
 }
 
 impl TwilioVerify {
-    /// A backend with this configuration.
+    /// A backend with this configuration. Fails with [`Config`](ErrorKind::Config) for a base
+    /// URL that is not `https://` (plain `http://` to a loopback host needs
+    /// [`HttpConfig::allow_http_loopback`]).
     pub fn new(config: TwilioVerifyConfig) -> Result<Self> {
         Ok(TwilioVerify {
-            http: HttpClient::new(config.http.clone())?,
+            http: HttpClient::new(config.http.clone(), &config.base_url)?,
             auth: config.credentials.authorization()?,
             config,
         })
