@@ -150,12 +150,9 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let otp = LocalOtpProvider::new(store.clone(), Arc::new(ConsoleSender), random_secret()?)?;
     // A throwaway key: use your Twilio API key for tokens that Twilio Video accepts.
-    let key = TwilioApiKey::new(
-        format!("AC{:032}", 0),
-        format!("SK{:032}", 0),
-        random_secret()?,
-    )?;
-    let video = Arc::new(TwilioAccessTokenIssuer::new(key));
+    let (account, key) = (format!("AC{:032}", 0), format!("SK{:032}", 0));
+    let key = TwilioCredentials::api_key(account, key, random_secret()?)?;
+    let video = Arc::new(TwilioAccessTokenIssuer::new(key)?);
     let people = Arc::new(MemoryDirectory::new().with("mabel", Contact::phone("+18005554321")));
     let gate = RoomGate::builder(people, Arc::new(otp), video.clone(), store.clone()).build()?;
     let rp = RelyingPartyConfig::new("localhost", "axum minimal", "http://localhost:3000")?;

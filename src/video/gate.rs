@@ -330,10 +330,10 @@ impl RoomGateBuilder {
         if matches!(&self.room, Some(r) if r.is_empty()) {
             return Err(Error::config("room is empty; leave it unset for any room"));
         }
-        if let DecoyShape::Email { domain } = &self.decoy {
-            if !domain.contains('.') || domain.contains('@') {
-                return Err(Error::config("decoy email domain is malformed"));
-            }
+        if let DecoyShape::Email { domain } = &self.decoy
+            && (!domain.contains('.') || domain.contains('@'))
+        {
+            return Err(Error::config("decoy email domain is malformed"));
         }
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {

@@ -121,12 +121,12 @@ fn check_origin(origin: &str) -> Result<()> {
     if origin.is_empty() || origin.len() > 512 {
         return Err(Error::config("origin must be 1 to 512 characters"));
     }
-    if let Some((_, rest)) = origin.split_once("://") {
-        if rest.is_empty() || rest.contains('/') {
-            return Err(Error::config(
-                "web origins are scheme://host[:port] without a path or trailing slash",
-            ));
-        }
+    if let Some((_, rest)) = origin.split_once("://")
+        && (rest.is_empty() || rest.contains('/'))
+    {
+        return Err(Error::config(
+            "web origins are scheme://host[:port] without a path or trailing slash",
+        ));
     }
     Ok(())
 }
