@@ -10,8 +10,9 @@ use crate::error::{Error, ErrorKind};
 
 impl IntoResponse for Error {
     /// The status of [`Error::http_status`], `Cache-Control: no-store`, `Retry-After` (whole
-    /// seconds, rounded up) when a rate limit said how long to wait, and the body of
-    /// [`Error::http_body`].
+    /// seconds, rounded up) when a rate limit said how long to wait, and a JSON body
+    /// `{"error": <message>, "kind": <kind name>}` (plus `"retry_after"`). Statuses of 500 and
+    /// above show a generic message instead of the error's own: the host logs that one.
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

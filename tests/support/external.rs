@@ -26,7 +26,10 @@ pub fn available_or_skip(test: &str, what: &str, hint: &str, available: bool) ->
     if required() {
         panic!("{test} needs {what} ({REQUIRE_VAR} is set): {hint}");
     }
-    eprintln!("skipped: {test} needs {what}: {hint}");
+    // Straight to the process's stderr: libtest captures `eprintln!` of a passing test, and the
+    // notice must show on a plain `cargo test`.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {test} needs {what}: {hint}");
     false
 }
 

@@ -365,9 +365,10 @@ async fn wait_for_devtools(profile: &Path, child: &mut Child) -> CdpResult<Strin
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut lines = text.lines();
             if let (Some(port), Some(path)) = (lines.next(), lines.next())
-                && let Ok(port) = port.trim().parse::<u16>() {
-                    return Ok(format!("ws://127.0.0.1:{port}{}", path.trim()));
-                }
+                && let Ok(port) = port.trim().parse::<u16>()
+            {
+                return Ok(format!("ws://127.0.0.1:{port}{}", path.trim()));
+            }
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("chromium exited early with {status}"));
