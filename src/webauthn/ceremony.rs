@@ -11,8 +11,11 @@ use subtle::ConstantTimeEq;
 use super::attestation::{self, AttestationInput};
 use super::attestation_object::AttestationObject;
 use super::auth_data::{AuthenticatorData, MAX_CREDENTIAL_ID_LEN};
+use super::b64::Base64UrlBytes;
 use super::client_data::ClientData;
-use super::config::{CounterPolicy, RelyingPartyConfig, UserVerification};
+use super::config::{CounterPolicy, RelyingPartyConfig};
+use super::failure::shown_origin;
+use super::options::{AuthenticatorAttachment, UserVerification};
 use super::verify::CredentialPublicKey;
 use super::{
     AuthenticationResponseJson, AuthenticationState, RegisteredCredential,
@@ -99,15 +102,17 @@ fn check_client_data(
         return Err(WebAuthnFailure::ChallengeMismatch);
     }
     if !config.origin_allowed(client_data.origin()) {
-        return Err(WebAuthnFailure::OriginNotAllowed);
+        return Err(WebAuthnFailure::OriginNotAllowed(shown_origin(
+            client_data.origin(),
+        )));
     }
     if client_data.cross_origin() && config.top_origins.is_empty() {
         return Err(WebAuthnFailure::CrossOriginNotAllowed);
     }
-    if let Some(top) = client_data.top_origin()
-        && !config.top_origin_allowed(top)
-    {
-        return Err(WebAuthnFailure::TopOriginNotAllowed);
+    if let Some(top) = client_data.top_origin() {
+        if !config.top_origin_allowed(top) {
+            return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
+        }
     }
     Ok(())
 }
@@ -179,6 +184,12 @@ pub(crate) fn check_registration(
         },
         &config.attestation_policy,
     )?;
+    let (extensions, prf) = super::extensions::registration_outputs(
+        &state.extensions,
+        state.extensions.appid_exclude.is_some(),
+        &response.client_extension_results,
+        auth_data.extensions(),
+    )?;
     let discoverable = response
         .client_extension_results
         .get("credProps")
@@ -199,6 +210,13 @@ pub(crate) fn check_registration(
         attestation_type: outcome.attestation_type,
         created_at: now,
         discoverable,
+        attestation_chain: outcome.chain.into_iter().map(Base64UrlBytes).collect(),
+        authenticator_attachment: response
+            .authenticator_attachment
+            .as_deref()
+            .and_then(AuthenticatorAttachment::parse),
+        extensions,
+        prf,
     })
 }
 
@@ -284,6 +302,12 @@ pub(crate) fn check_assertion(
     if counter_regressed && config.counter_policy == CounterPolicy::Reject {
         return Err(WebAuthnFailure::CounterRegression);
     }
+    let extensions = super::extensions::assertion_outputs(
+        &state.extensions,
+        state.appid.is_some(),
+        &response.client_extension_results,
+        auth_data.extensions(),
+    )?;
     Ok(VerifiedAssertion {
         credential_id: record.credential_id.clone(),
         user_id: record.user_id.clone(),
@@ -292,6 +316,11 @@ pub(crate) fn check_assertion(
         backup_eligible: auth_data.backup_eligible(),
         backed_up: auth_data.backed_up(),
         counter_regressed,
+        authenticator_attachment: response
+            .authenticator_attachment
+            .as_deref()
+            .and_then(AuthenticatorAttachment::parse),
+        extensions,
     })
 }
 

@@ -5,6 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::b64::Base64UrlBytes;
+use super::options::{
+    AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
+    ResidentKeyRequirement, UserVerification,
+};
 
 /// `PublicKeyCredentialRpEntity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,17 +69,17 @@ pub struct CredentialDescriptorJson {
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorSelectionJson {
     /// `platform` or `cross-platform`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authenticator_attachment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resident_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_key: Option<ResidentKeyRequirement>,
     /// Level 1 form of `residentKey == required`.
     #[serde(default)]
     pub require_resident_key: bool,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
 }
 
 /// `PublicKeyCredentialCreationOptionsJSON`: what `navigator.credentials.create()` needs.
@@ -101,10 +105,10 @@ pub struct CreationOptionsJson {
     pub authenticator_selection: Option<AuthenticatorSelectionJson>,
     /// UI hints (`security-key`, `client-device`, `hybrid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<PublicKeyCredentialHint>,
     /// `none`, `indirect`, `direct` or `enterprise`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attestation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationConveyance>,
     /// Preferred attestation formats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestation_formats: Vec<String>,
@@ -129,11 +133,11 @@ pub struct RequestOptionsJson {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_credentials: Vec<CredentialDescriptorJson>,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
     /// UI hints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<PublicKeyCredentialHint>,
     /// Extension inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
@@ -163,7 +167,7 @@ pub struct AttestationResponseJson {
 }
 
 /// `RegistrationResponseJSON`: what `credential.toJSON()` gives after `create()`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationResponseJson {
     /// Credential id, base64url (must equal `rawId`).
@@ -200,7 +204,7 @@ pub struct AssertionResponseJson {
 }
 
 /// `AuthenticationResponseJSON`: what `credential.toJSON()` gives after `get()`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationResponseJson {
     /// Credential id, base64url (must equal `rawId`).
@@ -218,4 +222,47 @@ pub struct AuthenticationResponseJson {
     /// Extension outputs.
     #[serde(default)]
     pub client_extension_results: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `Debug` shows which extensions answered, never their values (PRF outputs and large blobs are
+/// secrets).
+impl std::fmt::Debug for RegistrationResponseJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationResponseJson")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("response", &self.response)
+            .field("authenticator_attachment", &self.authenticator_attachment)
+            .field(
+                "client_extension_results",
+                &ExtensionKeys(&self.client_extension_results),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Debug` shows which extensions answered, never their values (PRF outputs and large blobs are
+/// secrets).
+impl std::fmt::Debug for AuthenticationResponseJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticationResponseJson")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("response", &self.response)
+            .field("authenticator_attachment", &self.authenticator_attachment)
+            .field(
+                "client_extension_results",
+                &ExtensionKeys(&self.client_extension_results),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prints the extension identifiers of a results map, not the values.
+struct ExtensionKeys<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl std::fmt::Debug for ExtensionKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
