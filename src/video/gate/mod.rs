@@ -220,11 +220,10 @@ impl RoomGateBuilder {
         if matches!(&self.room, Some(r) if r.is_empty()) {
             return Err(Error::config("room is empty; leave it unset for any room"));
         }
-        if let DecoyShape::Email { domain } = &self.decoy {
-            if !domain.contains('.') || domain.contains('@') {
+        if let DecoyShape::Email { domain } = &self.decoy
+            && (!domain.contains('.') || domain.contains('@')) {
                 return Err(Error::config("decoy email domain is malformed"));
             }
-        }
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {
                 return Err(Error::config("gate secret must be at least 16 bytes"));
@@ -459,11 +458,10 @@ impl RoomGate {
         let Some(contact) = contact else {
             // Store trouble on the decoy path must not show (a participant's path has its own
             // keys): count if possible, answer the decoy either way.
-            if let Ok(keys) = keys {
-                if let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await {
+            if let Ok(keys) = keys
+                && let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await {
                     return Err(rate_limited());
                 }
-            }
             return Ok(self.decoy_challenge(identity));
         };
         if self.counters.count(Op::Login, &keys?).await? == Verdict::Refused {
@@ -486,11 +484,10 @@ impl RoomGate {
         let hook = self.on_send_failure.clone();
         let request = StartVerification::new(normalized, channel.clone());
         self.runtime.spawn(Box::pin(async move {
-            if let Err(e) = otp.start(request).await {
-                if let Some(hook) = hook {
+            if let Err(e) = otp.start(request).await
+                && let Some(hook) = hook {
                     hook(&e);
                 }
-            }
         }));
         Ok(LoginChallenge {
             masked_destination,
