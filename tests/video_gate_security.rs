@@ -128,9 +128,10 @@ impl CodeSender for SlowSender {
 async fn wait_code(outbox: &Outbox, before: usize) -> Secret {
     for _ in 0..500 {
         if outbox.len() > before
-            && let Some(code) = outbox.last_code_to(MABEL) {
-                return code;
-            }
+            && let Some(code) = outbox.last_code_to(MABEL)
+        {
+            return code;
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     panic!("no code was sent");

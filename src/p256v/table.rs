@@ -96,9 +96,10 @@ impl Comb {
                     *acc = acc.add_affine(pt);
                 }
             } else if d < 0
-                && let Some(pt) = row.get((-d) as usize - 1) {
-                    *acc = acc.add_affine(&pt.neg());
-                }
+                && let Some(pt) = row.get((-d) as usize - 1)
+            {
+                *acc = acc.add_affine(&pt.neg());
+            }
         }
         debug_assert_eq!(carry, 0);
     }

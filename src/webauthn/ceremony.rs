@@ -110,9 +110,10 @@ fn check_client_data(
         return Err(WebAuthnFailure::CrossOriginNotAllowed);
     }
     if let Some(top) = client_data.top_origin()
-        && !config.top_origin_allowed(top) {
-            return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
-        }
+        && !config.top_origin_allowed(top)
+    {
+        return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
+    }
     Ok(())
 }
 

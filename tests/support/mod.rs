@@ -729,9 +729,11 @@ fn fake_verify_factor(
         return error(404, 20404, "The requested resource was not found");
     };
     if let Some(code) = req.field("AuthPayload")
-        && factor.status == "unverified" && factor.accepts(code, now) {
-            factor.status = "verified";
-        }
+        && factor.status == "unverified"
+        && factor.accepts(code, now)
+    {
+        factor.status = "verified";
+    }
     Reply::json(200, &factor.json(false)).into()
 }
 

@@ -221,9 +221,10 @@ impl RoomGateBuilder {
             return Err(Error::config("room is empty; leave it unset for any room"));
         }
         if let DecoyShape::Email { domain } = &self.decoy
-            && (!domain.contains('.') || domain.contains('@')) {
-                return Err(Error::config("decoy email domain is malformed"));
-            }
+            && (!domain.contains('.') || domain.contains('@'))
+        {
+            return Err(Error::config("decoy email domain is malformed"));
+        }
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {
                 return Err(Error::config("gate secret must be at least 16 bytes"));
@@ -459,9 +460,10 @@ impl RoomGate {
             // Store trouble on the decoy path must not show (a participant's path has its own
             // keys): count if possible, answer the decoy either way.
             if let Ok(keys) = keys
-                && let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await {
-                    return Err(rate_limited());
-                }
+                && let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await
+            {
+                return Err(rate_limited());
+            }
             return Ok(self.decoy_challenge(identity));
         };
         if self.counters.count(Op::Login, &keys?).await? == Verdict::Refused {
@@ -485,9 +487,10 @@ impl RoomGate {
         let request = StartVerification::new(normalized, channel.clone());
         self.runtime.spawn(Box::pin(async move {
             if let Err(e) = otp.start(request).await
-                && let Some(hook) = hook {
-                    hook(&e);
-                }
+                && let Some(hook) = hook
+            {
+                hook(&e);
+            }
         }));
         Ok(LoginChallenge {
             masked_destination,
