@@ -19,8 +19,8 @@ use keyward::keysplit::{AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend
 use keyward::otp::{ConsoleSender, LocalOtpProvider};
 use keyward::store::{MemoryStore, StateStore};
 use keyward::twilio::{TwilioCredentials, access_token::TwilioAccessTokenIssuer};
-use keyward::video::VideoTokenRequest;
 use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+use keyward::video::{AccessToken, VideoTokenRequest};
 use keyward::webauthn::{AuthenticationRequest as AuthRequest, RegistrationRequest, UserEntity};
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig};
 use keyward::{AuthenticatorVerifier, Error, ErrorKind, Result, Secret, VideoTokenIssuer};
@@ -60,12 +60,10 @@ async fn user(session: &Session) -> Result<String> {
     user.ok_or_else(|| Error::new(ErrorKind::Rejected, "sign in first"))
 }
 
-/// A new session id at sign-in, then a room token for the user.
-async fn sign_in(app: &App, session: &Session, user: &str) -> Answer {
+/// A new session id at sign-in, then the room token for the user.
+async fn sign_in(session: &Session, user: &str, token: AccessToken) -> Answer {
     session.cycle_id().await.map_err(stored)?;
     put(session, "user", user).await?;
-    let request = VideoTokenRequest::new(user).room("My Room");
-    let token = app.video.issue(request).await?;
     Ok(Json(json!({ "user": user, "room_token": token.jwt() })))
 }
 
@@ -83,8 +81,8 @@ async fn login(State(app): State<App>, session: Session, Form(f): Form<Login>) -
             json!({ "to": sent.masked_destination, "by": sent.channel }),
         ));
     };
-    app.gate.verify(&f.username, &code).await?;
-    sign_in(&app, &session, &f.username).await
+    let token = app.gate.verify(&f.username, &code).await?;
+    sign_in(&session, &f.username, token).await
 }
 
 async fn register_start(State(app): State<App>, session: Session) -> Answer {
@@ -128,7 +126,9 @@ async fn passkey_finish(State(app): State<App>, session: Session, Json(r): Json<
         users.next().map(|(name, _)| name.clone())
     });
     let name = name.ok_or_else(|| Error::new(ErrorKind::NotFound, "unknown user"))?;
-    sign_in(&app, &session, &name).await
+    let request = VideoTokenRequest::new(&name).room("My Room");
+    let token = app.video.issue(proof.into(), request).await?; // the passkey is the proof
+    sign_in(&session, &name, token).await
 }
 
 /// getSSKSSession: the signed-in user's SSKS session and key, for that user's own frontend.
