@@ -400,6 +400,7 @@ async fn an_outside_otp_provider_builds_its_proof_through_backend() {
     assert!(backend::approved(pending).is_err());
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn an_outside_state_store_keeps_the_atomic_contract() {
     // The exported conformance suite is how an outside store proves itself.
