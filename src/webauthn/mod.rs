@@ -67,7 +67,9 @@ pub use extensions::{
 };
 pub use failure::WebAuthnFailure;
 pub use json::{
-    AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
+    AllAcceptedCredentialsSignalJson, AuthenticationResponseJson, CreationOptionsJson,
+    CurrentUserDetailsSignalJson, RegistrationResponseJson, RequestOptionsJson,
+    UnknownCredentialSignalJson,
 };
 pub use options::{
     AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
