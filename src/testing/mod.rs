@@ -42,3 +42,6 @@ impl SecureRandom for SeededRandom {
 pub use crate::webauthn::soft::{SoftAttestation, SoftAuthenticator, SoftKnobs};
 
 pub mod conformance;
+mod faults;
+
+pub use faults::{FaultMode, FaultyStore};

@@ -23,6 +23,8 @@ mod client_data;
 mod config;
 #[cfg(feature = "webauthn")]
 pub(crate) mod cose;
+#[cfg(feature = "webauthn")]
+mod credentials;
 mod extensions;
 mod failure;
 pub mod json;

@@ -1,13 +1,11 @@
 //! [`RelyingParty`]: the [`AuthenticatorVerifier`] implementation, with single-use challenges and
 //! credentials kept in a [`StateStore`].
 //!
-//! Store layout (keys under `webauthn:`):
-//!
-//! | key | value | lifetime |
-//! |---|---|---|
-//! | `webauthn:reg:<ceremony>` / `webauthn:auth:<ceremony>` | the challenge bytes | the ceremony timeout; taken on finish |
-//! | `webauthn:cred:<credential id b64url>` | the [`RegisteredCredential`] (JSON) | permanent |
-//! | `webauthn:user:<user handle b64url>` | the user's credential ids (JSON) | permanent |
+//! Store layout: one durable record per user holds every credential of the user (registering,
+//! deleting and counting are one compare-and-swap on that key); a credential-id hint points at
+//! the user for callers that know only the id; challenges are ephemeral and taken on finish. A
+//! finish makes at most 3 store round trips (take, get, and a compare-and-swap only when the
+//! counter or backup state changed, so 2 for counter-less passkeys).
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,7 +36,7 @@ use super::{
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
-use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update};
+use crate::store::{CasOutcome, Key, StateStore, StateStoreExt, Ttl, Update, Write};
 
 /// Largest number of credentials one user may register.
 pub const MAX_CREDENTIALS_PER_USER: usize = 64;
@@ -83,17 +81,7 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlBytes(bytes.to_vec()).encode()
 }
 
-fn credential_key(id: &[u8]) -> Key {
-    Key::durable("webauthn").part("cred").bytes(id)
-}
-
-fn user_key(id: &[u8]) -> Key {
-    Key::durable("webauthn").part("user").bytes(id)
-}
-
-fn ceremony_key(kind: &str, ceremony_id: &str) -> Key {
-    Key::ephemeral("webauthn").part(kind).part(ceremony_id)
-}
+use super::credentials::{self, ceremony_key, hint_key, user_key};
 
 fn timeout_ms(d: Duration) -> Option<u32> {
     u32::try_from(d.as_millis()).ok()
@@ -128,25 +116,25 @@ impl RelyingParty {
         &self.config
     }
 
-    /// A stored credential.
+    /// A stored credential (found through its id hint, trusted only if its user's record holds
+    /// it).
     pub async fn credential(&self, credential_id: &[u8]) -> Result<Option<RegisteredCredential>> {
-        self.store.get_json(&credential_key(credential_id)).await
+        let Some(hint) = self.store.get(&hint_key(credential_id)).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .credentials_for_user(&hint.value)
+            .await?
+            .into_iter()
+            .find(|c| c.credential_id == credential_id))
     }
 
     /// A user's stored credentials.
     pub async fn credentials_for_user(&self, user_id: &[u8]) -> Result<Vec<RegisteredCredential>> {
-        let ids: Vec<Base64UrlBytes> = self
-            .store
-            .get_json(&user_key(user_id))
-            .await?
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(c) = self.credential(id.as_slice()).await? {
-                out.push(c);
-            }
+        match self.store.get(&user_key(user_id)).await? {
+            Some(entry) => credentials::decode(&entry.value),
+            None => Ok(Vec::new()),
         }
-        Ok(out)
     }
 
     /// Stores a credential registered elsewhere (a migration, or a test fixture). Fails with
@@ -160,34 +148,43 @@ impl RelyingParty {
     /// Removes a credential of `user_id` (the user deleted a passkey). Returns whether it existed.
     /// Fails with [`WebAuthnFailure::CredentialNotOwned`] if it belongs to another user.
     pub async fn delete_credential(&self, user_id: &[u8], credential_id: &[u8]) -> Result<bool> {
-        let key = credential_key(credential_id);
         let deleted = self
             .store
-            .update_json(
-                &key,
-                |current: Option<RegisteredCredential>| match current {
-                    None => Ok(Update::Keep(false)),
-                    Some(c) if c.user_id != user_id => {
-                        Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
-                    }
-                    Some(_) => Ok(Update::Delete(true)),
-                },
-            )
+            .update_bytes(&user_key(user_id), |current| {
+                let Some(bytes) = current else {
+                    return Ok(Update::Keep(false));
+                };
+                let mut creds = credentials::decode(bytes)?;
+                let before = creds.len();
+                creds.retain(|c| c.credential_id != credential_id);
+                if creds.len() == before {
+                    return Ok(Update::Keep(false));
+                }
+                if creds.is_empty() {
+                    return Ok(Update::Delete(true));
+                }
+                Ok(Update::Set(credentials::encode(&creds)?, Ttl::Keep, true))
+            })
             .await?;
-        let id = Base64UrlBytes(credential_id.to_vec());
-        self.store
-            .update_json(
-                &user_key(user_id),
-                |ids: Option<Vec<Base64UrlBytes>>| match ids {
-                    Some(mut ids) if ids.contains(&id) => {
-                        ids.retain(|i| *i != id);
-                        Ok(Update::Set(ids, Ttl::Keep, ()))
-                    }
-                    _ => Ok(Update::Keep(())),
-                },
-            )
-            .await?;
-        Ok(deleted)
+        if !deleted {
+            if let Some(owner) = self.credential(credential_id).await? {
+                if owner.user_id != user_id {
+                    return Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned));
+                }
+            }
+            return Ok(false);
+        }
+        // The hint now points at nothing usable; removing it is tidiness, not correctness.
+        let hint = hint_key(credential_id);
+        if let Ok(Some(entry)) = self.store.get(&hint).await {
+            if entry.value == user_id {
+                let _ = self
+                    .store
+                    .compare_and_swap(&hint, entry.version, Write::Delete)
+                    .await;
+            }
+        }
+        Ok(true)
     }
 
     /// The Signal API JSON for `PublicKeyCredential.signalUnknownCredential()`: send it to the
@@ -432,38 +429,66 @@ impl RelyingParty {
         }
     }
 
+    /// Claims the credential id's hint for the user, then adds the credential to the user's
+    /// record in one compare-and-swap (the write that makes it usable). Either the credential is
+    /// in its user's record (listed and usable) or it is nowhere usable.
     async fn store_credential(&self, credential: &RegisteredCredential) -> Result<()> {
-        let cred_key = credential_key(&credential.credential_id);
-        let value = crate::store::encode_json(credential)?;
-        if self.store.insert(&cred_key, value, None).await?.is_none() {
-            return Err(Error::webauthn(
-                WebAuthnFailure::CredentialAlreadyRegistered,
-            ));
-        }
-        let id = Base64UrlBytes(credential.credential_id.clone());
-        let indexed = self
-            .store
-            .update_json(
-                &user_key(&credential.user_id),
-                |ids: Option<Vec<Base64UrlBytes>>| {
-                    let mut ids = ids.unwrap_or_default();
-                    if ids.contains(&id) {
-                        return Ok(Update::Keep(()));
+        let id = credential.credential_id.as_slice();
+        let hint = hint_key(id);
+        for _ in 0..crate::store::MAX_CAS_RETRIES {
+            match self.store.get(&hint).await? {
+                None => {
+                    if self
+                        .store
+                        .insert(&hint, credential.user_id.clone(), None)
+                        .await?
+                        .is_some()
+                    {
+                        break;
                     }
-                    if ids.len() >= MAX_CREDENTIALS_PER_USER {
-                        return Err(Error::invalid_input("too many credentials for this user"));
+                }
+                Some(entry) if entry.value == credential.user_id => break,
+                Some(entry) => {
+                    // Another user's hint: real if that user's record holds the id.
+                    let owner = self.credentials_for_user(&entry.value).await?;
+                    if owner.iter().any(|c| c.credential_id == id) {
+                        return Err(Error::webauthn(
+                            WebAuthnFailure::CredentialAlreadyRegistered,
+                        ));
                     }
-                    ids.push(id.clone());
-                    Ok(Update::Set(ids, Ttl::Never, ()))
-                },
-            )
-            .await;
-        if let Err(e) = indexed {
-            // Undo the credential so no credential exists outside its user's index.
-            self.store.delete(&cred_key).await?;
-            return Err(e);
+                    let write = Write::Set {
+                        value: credential.user_id.clone(),
+                        ttl: Ttl::Never,
+                    };
+                    if matches!(
+                        self.store
+                            .compare_and_swap(&hint, entry.version, write)
+                            .await?,
+                        CasOutcome::Swapped { .. }
+                    ) {
+                        break;
+                    }
+                }
+            }
         }
-        Ok(())
+        self.store
+            .update_bytes(&user_key(&credential.user_id), |current| {
+                let mut creds = match current {
+                    Some(bytes) => credentials::decode(bytes)?,
+                    None => Vec::new(),
+                };
+                if creds.iter().any(|c| c.credential_id == id) {
+                    return Err(Error::webauthn(
+                        WebAuthnFailure::CredentialAlreadyRegistered,
+                    ));
+                }
+                if creds.len() >= MAX_CREDENTIALS_PER_USER {
+                    return Err(Error::invalid_input("too many credentials for this user"));
+                }
+                creds.push(credential.clone());
+                Ok(Update::Set(credentials::encode(&creds)?, Ttl::Never, ()))
+            })
+            .await
     }
 
     async fn finish_registration_inner(
@@ -471,6 +496,8 @@ impl RelyingParty {
         state: RegistrationState,
         response: &RegistrationResponseJson,
     ) -> Result<RegisteredCredential> {
+        // Single use: a retry of the same response after a storage error says the ceremony
+        // must restart (`StateConsumed`); the credential is then either absent or complete.
         self.consume(
             &ceremony_key("reg", &state.ceremony_id),
             &state.challenge,
@@ -509,36 +536,95 @@ impl RelyingParty {
         if raw_id.is_empty() || raw_id.len() > super::auth_data::MAX_CREDENTIAL_ID_LEN {
             return Err(Error::webauthn(WebAuthnFailure::TooLarge("credential id")));
         }
-        let key = credential_key(raw_id);
-        let record: RegisteredCredential = self
-            .store
-            .get_json(&key)
-            .await?
-            .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
-        let parsed = ParsedCredential::new(record)?;
+        // The user's record: the ceremony's user, else the response's user handle (always
+        // present for discoverable credentials), else the credential id's hint.
+        let user_id = match (&state.user_id, &response.response.user_handle) {
+            (Some(u), _) => u.clone(),
+            (None, Some(h)) => h.as_slice().to_vec(),
+            (None, None) => self
+                .store
+                .get(&hint_key(raw_id))
+                .await?
+                .map(|e| e.value)
+                .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?,
+        };
+        let key = user_key(&user_id);
+        let found = match self.store.get(&key).await? {
+            Some(entry) => {
+                let creds = credentials::decode(&entry.value)?;
+                creds
+                    .iter()
+                    .position(|c| c.credential_id == raw_id)
+                    .map(|index| (entry, creds, index))
+            }
+            None => None,
+        };
+        let Some((entry, mut creds, index)) = found else {
+            // Not this user's: say whether it is someone else's.
+            return Err(Error::webauthn(match self.credential(raw_id).await? {
+                Some(c) if c.user_id != user_id => WebAuthnFailure::CredentialNotOwned,
+                _ => WebAuthnFailure::UnknownCredential,
+            }));
+        };
+        let parsed = ParsedCredential::new(creds[index].clone())?;
         let verified = verify_assertion(&self.config, &state, &parsed, response)?;
-        // Save the new counter and backup state; re-check the counter against the freshest
+        // Save the new counter and backup state with one compare-and-swap on the version just
+        // read (no write when neither changed); on a conflict, re-check against the freshest
         // value so two concurrent assertions cannot both pass a regression check.
         let policy = self.config.counter_policy;
         let new_count = verified.sign_count;
         let backed_up = verified.backed_up;
         let backup_eligible = verified.backup_eligible;
-        let regressed = self
-            .store
-            .update_json(&key, |current: Option<RegisteredCredential>| {
-                let Some(mut current) = current else {
-                    return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
-                };
-                let regressed = ceremony::counter_regressed(current.sign_count, new_count);
-                if regressed && policy == super::config::CounterPolicy::Reject {
-                    return Err(Error::webauthn(WebAuthnFailure::CounterRegression));
-                }
-                current.sign_count = current.sign_count.max(new_count);
-                current.backed_up = backed_up;
-                current.backup_eligible = backup_eligible;
-                Ok(Update::Set(current, Ttl::Keep, regressed))
-            })
-            .await?;
+        let apply = |creds: &mut Vec<RegisteredCredential>| -> Result<(bool, bool)> {
+            let current = creds
+                .iter_mut()
+                .find(|c| c.credential_id == raw_id)
+                .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
+            let regressed = ceremony::counter_regressed(current.sign_count, new_count);
+            if regressed && policy == super::config::CounterPolicy::Reject {
+                return Err(Error::webauthn(WebAuthnFailure::CounterRegression));
+            }
+            let changed = new_count > current.sign_count
+                || current.backed_up != backed_up
+                || current.backup_eligible != backup_eligible;
+            current.sign_count = current.sign_count.max(new_count);
+            current.backed_up = backed_up;
+            current.backup_eligible = backup_eligible;
+            Ok((regressed, changed))
+        };
+        let (mut regressed, changed) = apply(&mut creds)?;
+        if changed {
+            let write = Write::Set {
+                value: credentials::encode(&creds)?,
+                ttl: Ttl::Keep,
+            };
+            let swapped = matches!(
+                self.store
+                    .compare_and_swap(&key, entry.version, write)
+                    .await?,
+                CasOutcome::Swapped { .. }
+            );
+            if !swapped {
+                regressed = self
+                    .store
+                    .update_bytes(&key, |current| {
+                        let Some(bytes) = current else {
+                            return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
+                        };
+                        let mut creds = credentials::decode(bytes)?;
+                        let (regressed, changed) = apply(&mut creds)?;
+                        if !changed {
+                            return Ok(Update::Keep(regressed));
+                        }
+                        Ok(Update::Set(
+                            credentials::encode(&creds)?,
+                            Ttl::Keep,
+                            regressed,
+                        ))
+                    })
+                    .await?;
+            }
+        }
         Ok(VerifiedAssertion {
             counter_regressed: verified.counter_regressed || regressed,
             ..verified
