@@ -61,17 +61,19 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use keyward::ManualClock;
-//! use keyward::store::{MemoryStore, StateStore};
+//! use keyward::store::{Key, MemoryStore, StateStore};
 //!
 //! let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
 //! let store = MemoryStore::with_clock(clock.clone());
-//! store.put("otp:ve1", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
-//! assert_eq!(store.take("otp:ve1").await?, Some(b"pending".to_vec())); // single use
-//! assert_eq!(store.take("otp:ve1").await?, None);
+//! let ve1 = Key::ephemeral("otp").part("ve1");
+//! store.put(&ve1, b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! assert_eq!(store.take(&ve1).await?, Some(b"pending".to_vec())); // single use
+//! assert_eq!(store.take(&ve1).await?, None);
 //!
-//! store.put("otp:ve2", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! let ve2 = Key::ephemeral("otp").part("ve2");
+//! store.put(&ve2, b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
 //! clock.advance(Duration::from_secs(600));
-//! assert!(store.get("otp:ve2").await?.is_none()); // expired at the injected clock's time
+//! assert!(store.get(&ve2).await?.is_none()); // expired at the injected clock's time
 //! # Ok::<(), keyward::Error>(()) }).unwrap();
 //! ```
 
@@ -82,6 +84,7 @@ mod error;
 mod rng;
 mod secret;
 
+pub mod backend;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod keysplit;

@@ -322,10 +322,9 @@ async fn many_strangers_exhaust_the_identity_total_but_not_a_known_client() {
 #[tokio::test]
 async fn a_flood_of_unknown_names_stays_bounded_and_never_fails_a_participant() {
     // A store with room for a few hundred entries, as a small deployment would size it.
-    let store = Arc::new(MemoryStore::new().with_limits(MemoryStoreLimits {
-        max_entries: 400,
-        ..MemoryStoreLimits::default()
-    }));
+    let store = Arc::new(
+        MemoryStore::new().with_limits(MemoryStoreLimits::new().with_max_ephemeral_entries(400)),
+    );
     let outbox = Outbox::new();
     let mut limits = GateLimits::default();
     limits.decoy_budget = 100;

@@ -20,6 +20,10 @@ use super::ceremony::{self, ParsedCredential};
 #[cfg(feature = "testing")]
 use super::client_data::MAX_CHALLENGE_LEN;
 use super::config::RelyingPartyConfig;
+use super::extensions::{
+    AuthenticationExtensions, LargeBlobRequest, MAX_LARGE_BLOB, PrfInput, RegistrationExtensions,
+    authentication_inputs, registration_inputs,
+};
 use super::json::{
     AuthenticatorSelectionJson, CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType,
     RpEntityJson, UserEntityJson,
@@ -33,7 +37,7 @@ use super::{
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
-use crate::store::{StateStore, Ttl, Update, get_json, update_json};
+use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update};
 
 /// Largest number of credentials one user may register.
 pub const MAX_CREDENTIALS_PER_USER: usize = 64;
@@ -78,12 +82,16 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlBytes(bytes.to_vec()).encode()
 }
 
-fn credential_key(id: &[u8]) -> String {
-    format!("webauthn:cred:{}", b64(id))
+fn credential_key(id: &[u8]) -> Key {
+    Key::durable("webauthn").part("cred").bytes(id)
 }
 
-fn user_key(id: &[u8]) -> String {
-    format!("webauthn:user:{}", b64(id))
+fn user_key(id: &[u8]) -> Key {
+    Key::durable("webauthn").part("user").bytes(id)
+}
+
+fn ceremony_key(kind: &str, ceremony_id: &str) -> Key {
+    Key::ephemeral("webauthn").part(kind).part(ceremony_id)
 }
 
 fn timeout_ms(d: Duration) -> Option<u32> {
@@ -121,12 +129,14 @@ impl RelyingParty {
 
     /// A stored credential.
     pub async fn credential(&self, credential_id: &[u8]) -> Result<Option<RegisteredCredential>> {
-        get_json(self.store.as_ref(), &credential_key(credential_id)).await
+        self.store.get_json(&credential_key(credential_id)).await
     }
 
     /// A user's stored credentials.
     pub async fn credentials_for_user(&self, user_id: &[u8]) -> Result<Vec<RegisteredCredential>> {
-        let ids: Vec<Base64UrlBytes> = get_json(self.store.as_ref(), &user_key(user_id))
+        let ids: Vec<Base64UrlBytes> = self
+            .store
+            .get_json(&user_key(user_id))
             .await?
             .unwrap_or_default();
         let mut out = Vec::with_capacity(ids.len());
@@ -150,31 +160,32 @@ impl RelyingParty {
     /// Fails with [`WebAuthnFailure::CredentialNotOwned`] if it belongs to another user.
     pub async fn delete_credential(&self, user_id: &[u8], credential_id: &[u8]) -> Result<bool> {
         let key = credential_key(credential_id);
-        let deleted = update_json(
-            self.store.as_ref(),
-            &key,
-            |current: Option<RegisteredCredential>| match current {
-                None => Ok(Update::Keep(false)),
-                Some(c) if c.user_id != user_id => {
-                    Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
-                }
-                Some(_) => Ok(Update::Delete(true)),
-            },
-        )
-        .await?;
+        let deleted = self
+            .store
+            .update_json(
+                &key,
+                |current: Option<RegisteredCredential>| match current {
+                    None => Ok(Update::Keep(false)),
+                    Some(c) if c.user_id != user_id => {
+                        Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
+                    }
+                    Some(_) => Ok(Update::Delete(true)),
+                },
+            )
+            .await?;
         let id = Base64UrlBytes(credential_id.to_vec());
-        update_json(
-            self.store.as_ref(),
-            &user_key(user_id),
-            |ids: Option<Vec<Base64UrlBytes>>| match ids {
-                Some(mut ids) if ids.contains(&id) => {
-                    ids.retain(|i| *i != id);
-                    Ok(Update::Set(ids, Ttl::Keep, ()))
-                }
-                _ => Ok(Update::Keep(())),
-            },
-        )
-        .await?;
+        self.store
+            .update_json(
+                &user_key(user_id),
+                |ids: Option<Vec<Base64UrlBytes>>| match ids {
+                    Some(mut ids) if ids.contains(&id) => {
+                        ids.retain(|i| *i != id);
+                        Ok(Update::Set(ids, Ttl::Keep, ()))
+                    }
+                    _ => Ok(Update::Keep(())),
+                },
+            )
+            .await?;
         Ok(deleted)
     }
 
@@ -219,18 +230,22 @@ impl RelyingParty {
         request: RegistrationRequest,
         challenge: Vec<u8>,
     ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        let mut requested = request.extensions.clone();
+        check_registration_extensions(&requested)?;
+        if requested.appid_exclude.is_none() {
+            requested.appid_exclude = self.config.appid.clone();
+        }
         let existing = self.credentials_for_user(&request.user.id).await?;
         let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
         self.store
             .put(
-                &format!("webauthn:reg:{ceremony_id}"),
+                &ceremony_key("reg", &ceremony_id),
                 challenge.clone(),
                 Some(self.config.timeout),
             )
             .await?;
         let uv = self.config.user_verification.as_str().to_owned();
-        let mut extensions = serde_json::Map::new();
-        extensions.insert("credProps".to_owned(), serde_json::Value::Bool(true));
+        let extensions = registration_inputs(&requested, None);
         let options = CreationOptionsJson {
             rp: RpEntityJson {
                 id: Some(self.config.rp_id.clone()),
@@ -279,6 +294,7 @@ impl RelyingParty {
             user_verification: uv,
             algorithms: self.config.algorithms.clone(),
             created_at_unix: self.clock.unix_seconds(),
+            extensions: requested,
         };
         Ok((options, state))
     }
@@ -288,10 +304,17 @@ impl RelyingParty {
         request: AuthenticationRequest,
         challenge: Vec<u8>,
     ) -> Result<(RequestOptionsJson, AuthenticationState)> {
-        let credentials = match &request.user_id {
+        let mut credentials = match &request.user_id {
             Some(user_id) => self.credentials_for_user(user_id).await?,
             None => Vec::new(),
         };
+        if let Some(only) = &request.credential_id {
+            credentials.retain(|c| c.credential_id == *only);
+            if credentials.is_empty() {
+                return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
+            }
+        }
+        check_authentication_extensions(&request.extensions, &credentials)?;
         let mut uv = self.config.user_verification;
         if self.config.require_uv_after_uv_registration
             && credentials.iter().any(|c| c.user_verified)
@@ -301,16 +324,12 @@ impl RelyingParty {
         let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
         self.store
             .put(
-                &format!("webauthn:auth:{ceremony_id}"),
+                &ceremony_key("auth", &ceremony_id),
                 challenge.clone(),
                 Some(self.config.timeout),
             )
             .await?;
-        let extensions = self.config.appid.as_ref().map(|appid| {
-            let mut m = serde_json::Map::new();
-            m.insert("appid".to_owned(), serde_json::Value::String(appid.clone()));
-            m
-        });
+        let extensions = authentication_inputs(&request.extensions, self.config.appid.as_deref());
         let options = RequestOptionsJson {
             challenge: Base64UrlBytes(challenge.clone()),
             timeout: timeout_ms(self.config.timeout),
@@ -335,12 +354,13 @@ impl RelyingParty {
             user_verification: uv.as_str().to_owned(),
             created_at_unix: self.clock.unix_seconds(),
             appid: self.config.appid.clone(),
+            extensions: request.extensions,
         };
         Ok((options, state))
     }
 
     /// Takes the ceremony's challenge out of the store: exactly one finish gets it.
-    async fn consume(&self, key: &str, challenge: &[u8], created_at_unix: u64) -> Result<()> {
+    async fn consume(&self, key: &Key, challenge: &[u8], created_at_unix: u64) -> Result<()> {
         let stored = self.store.take(key).await?;
         let fresh = unix_seconds(self.clock.now())
             <= created_at_unix.saturating_add(self.config.timeout.as_secs());
@@ -359,22 +379,23 @@ impl RelyingParty {
             ));
         }
         let id = Base64UrlBytes(credential.credential_id.clone());
-        let indexed = update_json(
-            self.store.as_ref(),
-            &user_key(&credential.user_id),
-            |ids: Option<Vec<Base64UrlBytes>>| {
-                let mut ids = ids.unwrap_or_default();
-                if ids.contains(&id) {
-                    return Ok(Update::Keep(()));
-                }
-                if ids.len() >= MAX_CREDENTIALS_PER_USER {
-                    return Err(Error::invalid_input("too many credentials for this user"));
-                }
-                ids.push(id.clone());
-                Ok(Update::Set(ids, Ttl::Never, ()))
-            },
-        )
-        .await;
+        let indexed = self
+            .store
+            .update_json(
+                &user_key(&credential.user_id),
+                |ids: Option<Vec<Base64UrlBytes>>| {
+                    let mut ids = ids.unwrap_or_default();
+                    if ids.contains(&id) {
+                        return Ok(Update::Keep(()));
+                    }
+                    if ids.len() >= MAX_CREDENTIALS_PER_USER {
+                        return Err(Error::invalid_input("too many credentials for this user"));
+                    }
+                    ids.push(id.clone());
+                    Ok(Update::Set(ids, Ttl::Never, ()))
+                },
+            )
+            .await;
         if let Err(e) = indexed {
             // Undo the credential so no credential exists outside its user's index.
             self.store.delete(&cred_key).await?;
@@ -389,7 +410,7 @@ impl RelyingParty {
         response: &RegistrationResponseJson,
     ) -> Result<RegisteredCredential> {
         self.consume(
-            &format!("webauthn:reg:{}", state.ceremony_id),
+            &ceremony_key("reg", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
         )
@@ -407,7 +428,7 @@ impl RelyingParty {
         response: &AuthenticationResponseJson,
     ) -> Result<VerifiedAssertion> {
         self.consume(
-            &format!("webauthn:auth:{}", state.ceremony_id),
+            &ceremony_key("auth", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
         )
@@ -425,7 +446,9 @@ impl RelyingParty {
             return Err(Error::webauthn(WebAuthnFailure::TooLarge("credential id")));
         }
         let key = credential_key(raw_id);
-        let record: RegisteredCredential = get_json(self.store.as_ref(), &key)
+        let record: RegisteredCredential = self
+            .store
+            .get_json(&key)
             .await?
             .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
         let parsed = ParsedCredential::new(record)?;
@@ -435,10 +458,9 @@ impl RelyingParty {
         let policy = self.config.counter_policy;
         let new_count = verified.sign_count;
         let backed_up = verified.backed_up;
-        let regressed = update_json(
-            self.store.as_ref(),
-            &key,
-            |current: Option<RegisteredCredential>| {
+        let regressed = self
+            .store
+            .update_json(&key, |current: Option<RegisteredCredential>| {
                 let Some(mut current) = current else {
                     return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
                 };
@@ -449,14 +471,72 @@ impl RelyingParty {
                 current.sign_count = current.sign_count.max(new_count);
                 current.backed_up = backed_up;
                 Ok(Update::Set(current, Ttl::Keep, regressed))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(VerifiedAssertion {
             counter_regressed: verified.counter_regressed || regressed,
             ..verified
         })
     }
+}
+
+/// Largest PRF input accepted (inputs are hashed by the browser; bigger ones only bloat options).
+const MAX_PRF_INPUT: usize = 256;
+/// Largest credBlob: 32 bytes is the minimum `maxCredBlobLength` every CTAP 2.1 authenticator
+/// supports.
+const MAX_CRED_BLOB_INPUT: usize = 32;
+
+fn check_prf_input(input: &PrfInput) -> Result<()> {
+    let too_long = |b: &[u8]| b.is_empty() || b.len() > MAX_PRF_INPUT;
+    if too_long(&input.first) || input.second.as_deref().is_some_and(too_long) {
+        return Err(Error::invalid_input("prf inputs must be 1 to 256 bytes"));
+    }
+    Ok(())
+}
+
+fn check_registration_extensions(ext: &RegistrationExtensions) -> Result<()> {
+    if let Some(Some(input)) = &ext.prf {
+        check_prf_input(input)?;
+    }
+    if ext
+        .cred_blob
+        .as_ref()
+        .is_some_and(|b| b.is_empty() || b.len() > MAX_CRED_BLOB_INPUT)
+    {
+        return Err(Error::invalid_input("credBlob must be 1 to 32 bytes"));
+    }
+    Ok(())
+}
+
+/// The browser refuses (`NotSupportedError`) `evalByCredential` entries for credentials not in
+/// `allowCredentials`, and a `largeBlob` write unless exactly one credential is allowed: refuse
+/// both here, before anything is stored.
+fn check_authentication_extensions(
+    ext: &AuthenticationExtensions,
+    allowed: &[RegisteredCredential],
+) -> Result<()> {
+    if let Some(input) = &ext.prf_eval {
+        check_prf_input(input)?;
+    }
+    for (id, input) in &ext.prf_eval_by_credential {
+        check_prf_input(input)?;
+        if !allowed.iter().any(|c| c.credential_id == *id) {
+            return Err(Error::invalid_input(
+                "prf evalByCredential names a credential the request does not allow",
+            ));
+        }
+    }
+    if let Some(LargeBlobRequest::Write(blob)) = &ext.large_blob {
+        if allowed.len() != 1 {
+            return Err(Error::invalid_input(
+                "a largeBlob write needs exactly one allowed credential (for_credential)",
+            ));
+        }
+        if blob.len() > MAX_LARGE_BLOB {
+            return Err(Error::invalid_input("largeBlob write exceeds 64 KiB"));
+        }
+    }
+    Ok(())
 }
 
 /// WebAuthn Level 3 §13.4.3: challenges of at least 16 bytes; client data is read with a 64-byte

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::store::StateStore;
+use crate::store::{Key, StateStore, StateStoreExt};
 
 /// The gate's limits, applied to every identity alike (see the [module docs](super)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,34 +149,39 @@ pub(super) struct Keys {
 }
 
 impl Keys {
-    fn pair(&self, op: Op) -> String {
+    fn pair(&self, op: Op) -> Key {
         let p = match op {
             Op::Login => "lp",
             Op::Verify => "vp",
         };
         match &self.client {
-            Some(c) => format!("gate:{p}:{}:{c}", self.identity),
+            Some(c) => gate_key(p).part(&self.identity).part(c),
             // Without a client, the keys of the original per-identity counters.
             None => match op {
-                Op::Login => format!("gate:logins:{}", self.identity),
-                Op::Verify => format!("gate:attempts:{}", self.identity),
+                Op::Login => gate_key("logins").part(&self.identity),
+                Op::Verify => gate_key("attempts").part(&self.identity),
             },
         }
     }
 
-    fn total(&self, op: Op) -> String {
+    fn total(&self, op: Op) -> Key {
         let p = match op {
             Op::Login => "li",
             Op::Verify => "vi",
         };
-        format!("gate:{p}:{}", self.identity)
+        gate_key(p).part(&self.identity)
     }
 
-    fn known(&self) -> Option<String> {
+    fn known(&self) -> Option<Key> {
         self.client
             .as_ref()
-            .map(|c| format!("gate:known:{}:{c}", self.identity))
+            .map(|c| gate_key("known").part(&self.identity).part(c))
     }
+}
+
+/// Every gate key is ephemeral: counters and markers with a window as TTL.
+fn gate_key(kind: &str) -> Key {
+    Key::ephemeral("gate").part(kind)
 }
 
 /// The counters over the store.
@@ -194,7 +199,7 @@ impl Counters {
         }
     }
 
-    async fn over(&self, key: &str, window: Duration, limit: u32) -> Result<bool> {
+    async fn over(&self, key: &Key, window: Duration, limit: u32) -> Result<bool> {
         let n = self.store.increment(key, 1, Some(window)).await?;
         Ok(n > u64::from(limit))
     }
@@ -203,7 +208,7 @@ impl Counters {
     pub(super) async fn decoy_budget_left(&self) -> Result<bool> {
         let n = self
             .store
-            .increment("gate:decoys", 1, Some(self.limits.login_window))
+            .increment(&gate_key("decoys"), 1, Some(self.limits.login_window))
             .await?;
         Ok(n <= u64::from(self.limits.decoy_budget))
     }
@@ -223,7 +228,7 @@ impl Counters {
         if let (Op::Login, Some(client)) = (op, &keys.client) {
             refused |= self
                 .over(
-                    &format!("gate:lc:{client}"),
+                    &gate_key("lc").part(client),
                     window,
                     self.limits.max_logins_per_client,
                 )

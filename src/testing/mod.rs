@@ -2,6 +2,8 @@
 
 use std::sync::Mutex;
 
+pub mod mock;
+
 use crate::error::Result;
 use crate::rng::SecureRandom;
 
@@ -38,3 +40,5 @@ impl SecureRandom for SeededRandom {
 
 #[cfg(feature = "webauthn")]
 pub use crate::webauthn::soft::{SoftAttestation, SoftAuthenticator, SoftKnobs};
+
+pub mod conformance;
