@@ -34,7 +34,11 @@
 
 use crate::error::{Error, Result};
 use crate::otp::{Approved, Verification, VerificationStatus};
-use crate::webauthn::{AuthenticationState, RegistrationState, UserEntity, VerifiedAssertion};
+use crate::webauthn::{
+    AssertionExtensionOutputs, AuthenticationExtensions, AuthenticationState,
+    AuthenticatorAttachment, RegistrationExtensions, RegistrationState, UserEntity,
+    VerifiedAssertion,
+};
 
 #[cfg(doc)]
 use crate::webauthn::AuthenticatorVerifier;
@@ -81,6 +85,10 @@ pub struct AssertionParts {
     pub backed_up: bool,
     /// The counter did not increase and the policy only reports it.
     pub counter_regressed: bool,
+    /// The authenticator attachment the browser reported.
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
+    /// Extension outputs.
+    pub extensions: AssertionExtensionOutputs,
 }
 
 impl AssertionParts {
@@ -94,6 +102,8 @@ impl AssertionParts {
             backup_eligible: false,
             backed_up: false,
             counter_regressed: false,
+            authenticator_attachment: None,
+            extensions: AssertionExtensionOutputs::default(),
         }
     }
 }
@@ -111,6 +121,8 @@ pub fn verified_assertion(parts: AssertionParts) -> VerifiedAssertion {
         backup_eligible: parts.backup_eligible,
         backed_up: parts.backed_up,
         counter_regressed: parts.counter_regressed,
+        authenticator_attachment: parts.authenticator_attachment,
+        extensions: parts.extensions,
     }
 }
 
@@ -131,6 +143,8 @@ pub struct RegistrationStateParts {
     pub algorithms: Vec<i64>,
     /// When the ceremony started (Unix seconds).
     pub created_at_unix: u64,
+    /// The extensions asked for.
+    pub extensions: RegistrationExtensions,
 }
 
 impl RegistrationStateParts {
@@ -149,6 +163,7 @@ impl RegistrationStateParts {
             user_verification: "preferred".to_owned(),
             algorithms: Vec::new(),
             created_at_unix,
+            extensions: RegistrationExtensions::default(),
         }
     }
 }
@@ -162,6 +177,7 @@ pub fn registration_state(parts: RegistrationStateParts) -> RegistrationState {
         user_verification: parts.user_verification,
         algorithms: parts.algorithms,
         created_at_unix: parts.created_at_unix,
+        extensions: parts.extensions,
     }
 }
 
@@ -174,6 +190,7 @@ pub fn registration_state_parts(state: RegistrationState) -> RegistrationStatePa
         user_verification: state.user_verification,
         algorithms: state.algorithms,
         created_at_unix: state.created_at_unix,
+        extensions: state.extensions,
     }
 }
 
@@ -196,6 +213,8 @@ pub struct AuthenticationStateParts {
     pub created_at_unix: u64,
     /// The FIDO AppID the request carried, if any.
     pub appid: Option<String>,
+    /// The extensions asked for.
+    pub extensions: AuthenticationExtensions,
 }
 
 impl AuthenticationStateParts {
@@ -215,6 +234,7 @@ impl AuthenticationStateParts {
             user_verification: "preferred".to_owned(),
             created_at_unix,
             appid: None,
+            extensions: AuthenticationExtensions::default(),
         }
     }
 }
@@ -229,6 +249,7 @@ pub fn authentication_state(parts: AuthenticationStateParts) -> AuthenticationSt
         user_verification: parts.user_verification,
         created_at_unix: parts.created_at_unix,
         appid: parts.appid,
+        extensions: parts.extensions,
     }
 }
 
@@ -242,6 +263,7 @@ pub fn authentication_state_parts(state: AuthenticationState) -> AuthenticationS
         user_verification: state.user_verification,
         created_at_unix: state.created_at_unix,
         appid: state.appid,
+        extensions: state.extensions,
     }
 }
 
