@@ -784,7 +784,11 @@ impl LocalOtpProvider {
                 if request.locale.is_some() {
                     record.locale = request.locale.clone();
                 }
-                Ok(Update::Set(record.clone(), Ttl::Keep, Resend::Done(Box::new(record))))
+                Ok(Update::Set(
+                    record.clone(),
+                    Ttl::Keep,
+                    Resend::Done(Box::new(record)),
+                ))
             })
             .await
     }
