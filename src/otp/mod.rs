@@ -547,7 +547,7 @@ impl fmt::Debug for VerificationRef {
 pub struct CheckCode {
     /// The verification checked.
     pub target: VerificationRef,
-    /// The code the user typed; empty for an SNA check ([`CheckCode::sna`]).
+    /// The code the user typed; empty (and not sent) for an SNA check ([`CheckCode::sna`]).
     pub code: Secret,
     /// The PSD2 amount the code must have been issued for. Twilio `Amount`.
     pub amount: Option<String>,
@@ -556,6 +556,8 @@ pub struct CheckCode {
     /// The token the SNA URL answered, when the verification required it. Twilio
     /// `SnaClientToken`.
     pub sna_client_token: Option<Secret>,
+    /// Set by [`CheckCode::sna`]: a silent network authentication check, sent without a code.
+    pub sna: bool,
 }
 
 impl CheckCode {
@@ -572,7 +574,9 @@ impl CheckCode {
     /// Checks a silent network authentication (channel `sna`) without a code: the network
     /// already saw the device open the SNA URL.
     pub fn sna(target: VerificationRef) -> Self {
-        CheckCode::new(target, Secret::default())
+        let mut check = CheckCode::new(target, Secret::default());
+        check.sna = true;
+        check
     }
 
     fn new(target: VerificationRef, code: Secret) -> Self {
@@ -582,6 +586,7 @@ impl CheckCode {
             amount: None,
             payee: None,
             sna_client_token: None,
+            sna: false,
         }
     }
 
@@ -601,7 +606,7 @@ impl CheckCode {
 
     /// Whether this is an SNA check without a code.
     pub fn is_sna(&self) -> bool {
-        self.code.is_empty()
+        self.sna
     }
 }
 
