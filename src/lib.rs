@@ -6,7 +6,7 @@
 //! | trait | what it does | built-in backends |
 //! |---|---|---|
 //! | [`OtpProvider`] | one-time passcodes by SMS, call, email, WhatsApp | Twilio Verify (`twilio`), self-hosted (always) |
-//! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`) |
+//! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`), LiveKit access tokens (`livekit`) |
 //! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, EdDSA, RS256, PS256 (`webauthn`) |
 //! | [`TotpProvider`] | authenticator-app codes (RFC 6238 TOTP) | self-hosted (always); see [`totp`] |
 //! | [`KeySplitStore`] | the SSKS side of the 2-man rule | local store (always), Seald SSKS over HTTP (`ssks`), local HTTP server (`ssks-server`) |
@@ -24,6 +24,7 @@
 //! | `twilio` | yes | Twilio Verify OTP backend, SMS sender, Video access tokens (reqwest + rustls) |
 //! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
+//! | `livekit` | no | LiveKit access tokens and their verifier (no extra dependencies) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
 //! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) |
@@ -90,6 +91,8 @@ pub mod backend;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod keysplit;
+#[cfg(feature = "livekit")]
+pub mod livekit;
 pub mod normalize;
 pub mod otp;
 #[cfg(feature = "fast-p256")]

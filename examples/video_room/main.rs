@@ -10,6 +10,8 @@
 //! `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET` (or `TWILIO_AUTH_TOKEN`)
 //! and `VERIFY_SERVICE_SID` set, codes go through Twilio Verify instead; with
 //! `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`, room tokens are signed with that API key.
+//! With `VIDEO_PROVIDER=livekit` (and the `livekit` feature), room tokens are LiveKit access
+//! tokens signed with `LIVEKIT_API_KEY` + `LIVEKIT_API_SECRET` (a throwaway key when unset).
 
 mod app;
 
@@ -20,7 +22,7 @@ use keyward::store::{MemoryStore, StateStore};
 use keyward::twilio::TwilioCredentials;
 use keyward::video::twilio::TwilioAccessTokenIssuer;
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
-use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, random_array};
+use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, VideoTokenIssuer, random_array};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -72,7 +74,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             false,
         ),
     };
-    let video = Arc::new(TwilioAccessTokenIssuer::new(key)?);
+    // Or LiveKit, chosen by configuration: the room gate and the pages do not change.
+    let (video, provider): (Arc<dyn VideoTokenIssuer>, &str) =
+        if std::env::var("VIDEO_PROVIDER").is_ok_and(|p| p == "livekit") {
+            livekit_issuer(rng.as_ref())?
+        } else if own_key {
+            (
+                Arc::new(TwilioAccessTokenIssuer::new(key)?),
+                "your Twilio API key",
+            )
+        } else {
+            (
+                Arc::new(TwilioAccessTokenIssuer::new(key)?),
+                "a throwaway demo key",
+            )
+        };
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let port = listener.local_addr()?.port();
@@ -107,13 +123,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
     eprintln!(
-        "[video_room] one-time codes: {otp_backend}; room tokens: {}; passkeys: relying party \"localhost\"; 2-man rule: local SSKS",
-        if own_key {
-            "your Twilio API key"
-        } else {
-            "a throwaway demo key"
-        }
+        "[video_room] one-time codes: {otp_backend}; room tokens: {provider}; passkeys: relying party \"localhost\"; 2-man rule: local SSKS"
     );
     axum::serve(listener, app::router(state)).await?;
     Ok(())
+}
+
+/// A token issuer and how the console names it.
+type Issuer = (Arc<dyn VideoTokenIssuer>, &'static str);
+
+/// LiveKit tokens signed with `LIVEKIT_API_KEY` + `LIVEKIT_API_SECRET`, or a throwaway key.
+#[cfg(feature = "livekit")]
+fn livekit_issuer(rng: &dyn SecureRandom) -> Result<Issuer, Box<dyn std::error::Error>> {
+    use keyward::livekit::{LiveKitApiKey, LiveKitTokenIssuer};
+    let (key, label) = match LiveKitApiKey::from_vars(|name| std::env::var(name).ok()) {
+        Ok(key) => (key, "livekit, your API key"),
+        Err(_) => (
+            LiveKitApiKey::new("APIdemo", Secret::new(random_array::<32>(rng)?))?,
+            "livekit, a throwaway demo key",
+        ),
+    };
+    Ok((Arc::new(LiveKitTokenIssuer::new(key)), label))
+}
+
+#[cfg(not(feature = "livekit"))]
+fn livekit_issuer(_rng: &dyn SecureRandom) -> Result<Issuer, Box<dyn std::error::Error>> {
+    Err("VIDEO_PROVIDER=livekit needs the livekit feature".into())
 }

@@ -10,7 +10,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use super::sender::{CodeSender, OutgoingMessage};
-use super::template::MessageTemplates;
+use super::template::{MessageTemplate, MessageTemplates};
 use super::{
     Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
     VerificationRef, VerificationStatus,
@@ -357,6 +357,47 @@ struct Record {
     created_ms: u64,
     updated_ms: u64,
     expires_ms: u64,
+    /// The sender name shown in the message (`CustomFriendlyName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    friendly_name: Option<String>,
+    /// The message text replacing the template (`CustomMessage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    custom_message: Option<String>,
+    /// The PSD2 transaction the code is bound to (`Amount`, `Payee`): both in `code_hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payee: Option<String>,
+    /// Android SMS Retriever hash appended to SMS (`AppHash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_hash: Option<String>,
+}
+
+/// The PSD2 transaction of a request, if any.
+fn transaction<'a>(
+    amount: &'a Option<String>,
+    payee: &'a Option<String>,
+) -> Option<(&'a str, &'a str)> {
+    match (amount, payee) {
+        (None, None) => None,
+        (a, p) => Some((a.as_deref().unwrap_or(""), p.as_deref().unwrap_or(""))),
+    }
+}
+
+/// What the code hash covers: the sid, the code and, for a PSD2 verification, the amount and
+/// the payee (length-prefixed, so no two transactions share an encoding).
+fn hashed_message(sid: &str, code: &[u8], txn: Option<(&str, &str)>) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(sid.len() + code.len() + 64);
+    msg.extend_from_slice(sid.as_bytes());
+    msg.extend_from_slice(code);
+    if let Some((amount, payee)) = txn {
+        msg.extend_from_slice(b"\0keyward-psd2-v1");
+        for part in [amount, payee] {
+            msg.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            msg.extend_from_slice(part.as_bytes());
+        }
+    }
+    msg
 }
 
 /// Why a verification ended (`otp:tomb:{sid}`).
@@ -370,7 +411,7 @@ enum Ended {
 }
 
 enum Resend {
-    Done(Record),
+    Done(Box<Record>),
     Gone,
 }
 
@@ -460,19 +501,24 @@ impl LocalOtpProvider {
             .part(&self.destination_id(to))
     }
 
-    fn code_hash(&self, sid: &str, code: &[u8]) -> String {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(sid.as_bytes());
-        ctx.update(code);
-        hex(ctx.sign().as_ref())
+    fn code_hash(&self, sid: &str, code: &[u8], txn: Option<(&str, &str)>) -> String {
+        let mut msg = hashed_message(sid, code, txn);
+        let tag = hmac::sign(&self.key, &msg);
+        zeroize::Zeroize::zeroize(&mut msg);
+        hex(tag.as_ref())
     }
 
-    fn code_matches(&self, record: &Record, code: &[u8]) -> Result<bool> {
+    /// Whether `code`, for the transaction `txn` the check names, is the record's: a code
+    /// issued for one amount and payee never matches for another (or for none).
+    fn code_matches(
+        &self,
+        record: &Record,
+        code: &[u8],
+        txn: Option<(&str, &str)>,
+    ) -> Result<bool> {
         let tag = unhex(&record.code_hash)
             .ok_or_else(|| Error::storage("stored code hash is corrupt"))?;
-        let mut msg = Vec::with_capacity(record.sid.len() + code.len());
-        msg.extend_from_slice(record.sid.as_bytes());
-        msg.extend_from_slice(code);
+        let mut msg = hashed_message(&record.sid, code, txn);
         let ok = hmac::verify(&self.key, &msg, &tag).is_ok(); // constant time
         zeroize::Zeroize::zeroize(&mut msg);
         Ok(ok)
@@ -717,10 +763,32 @@ impl LocalOtpProvider {
         let code_text = code
             .expose_str()
             .ok_or_else(|| Error::storage("code is not text"))?;
+        let body = match &record.custom_message {
+            Some(text) => MessageTemplate::new(text.clone())?.render(code_text, minutes),
+            None => template.render(code_text, minutes),
+        };
+        let mut text = body.expose_str().unwrap_or_default().to_owned();
+        if let Some(name) = &record.friendly_name {
+            if text.contains("{friendly_name}") {
+                text = text.replace("{friendly_name}", name);
+            } else {
+                text = format!("{name}: {text}");
+            }
+        }
+        if let Some((amount, payee)) = transaction(&record.amount, &record.payee) {
+            if text.contains("{amount}") || text.contains("{payee}") {
+                text = text.replace("{amount}", amount).replace("{payee}", payee);
+            } else {
+                text = format!("{text}\nAmount: {amount}\nPayee: {payee}");
+            }
+        }
+        if let (Some(hash), Channel::Sms) = (&record.app_hash, &record.channel) {
+            text = format!("{text}\n{hash}");
+        }
         let mut message = OutgoingMessage::new(
             record.channel.clone(),
             record.to.clone(),
-            template.render(code_text, minutes),
+            Secret::from(text),
             code.clone(),
         );
         if let Some(subject) = template.subject() {
@@ -747,7 +815,11 @@ impl LocalOtpProvider {
             }
         };
         let record = Record {
-            code_hash: self.code_hash(&sid, code.expose()),
+            code_hash: self.code_hash(
+                &sid,
+                code.expose(),
+                transaction(&request.amount, &request.payee),
+            ),
             sid,
             to: to.to_owned(),
             channel: channel.clone(),
@@ -758,6 +830,11 @@ impl LocalOtpProvider {
             created_ms: now_ms,
             updated_ms: now_ms,
             expires_ms: now_ms.saturating_add(ttl_ms),
+            friendly_name: request.custom_friendly_name.clone(),
+            custom_message: request.custom_message.clone(),
+            amount: request.amount.clone(),
+            payee: request.payee.clone(),
+            app_hash: request.app_hash.clone(),
         };
         Ok((record, code))
     }
@@ -782,10 +859,20 @@ impl LocalOtpProvider {
                 if record.sends >= max_sends {
                     return Err(too_many_sends());
                 }
+                let asked = transaction(&request.amount, &request.payee);
+                if asked.is_some() && asked != transaction(&record.amount, &record.payee) {
+                    return Err(Error::invalid_input(
+                        "a re-send cannot change the transaction: cancel and start again",
+                    ));
+                }
                 match &request.custom_code {
                     Some(custom) => {
                         record.code_len = custom_len(custom)?;
-                        record.code_hash = self.code_hash(&record.sid, custom.expose());
+                        record.code_hash = self.code_hash(
+                            &record.sid,
+                            custom.expose(),
+                            transaction(&record.amount, &record.payee),
+                        );
                         record.nonce = None;
                     }
                     None if record.nonce.is_none() => {
@@ -801,7 +888,11 @@ impl LocalOtpProvider {
                 if request.locale.is_some() {
                     record.locale = request.locale.clone();
                 }
-                Ok(Update::Set(record.clone(), Ttl::Keep, Resend::Done(record)))
+                Ok(Update::Set(
+                    record.clone(),
+                    Ttl::Keep,
+                    Resend::Done(Box::new(record)),
+                ))
             })
             .await
     }
@@ -824,6 +915,7 @@ impl LocalOtpProvider {
         if let Some(custom) = &request.custom_code {
             custom_len(custom)?;
         }
+        check_local_parameters(&request)?;
         if let Some(locale) = &request.locale {
             let ok = (1..=35).contains(&locale.len())
                 && locale
@@ -930,6 +1022,13 @@ impl LocalOtpProvider {
     }
 
     async fn check_inner(&self, request: CheckCode) -> Result<CheckOutcome> {
+        if request.is_sna() || request.sna_client_token.is_some() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "the self-hosted provider has no silent network authentication",
+            ));
+        }
+        let txn = transaction(&request.amount, &request.payee);
         let code = request.code.expose();
         if !(4..=10).contains(&code.len()) || !code.iter().all(u8::is_ascii_alphanumeric) {
             return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
@@ -956,7 +1055,7 @@ impl LocalOtpProvider {
             ));
         }
         loop {
-            if !self.code_matches(&record, code)? {
+            if !self.code_matches(&record, code, txn)? {
                 if attempts == max {
                     self.finish(&sid, version, Ended::MaxAttemptsReached)
                         .await?;
@@ -1050,6 +1149,61 @@ impl SecureRandom for CodeStream {
         }
         Ok(())
     }
+}
+
+/// The start parameters the self-hosted provider honours (locale, friendly name, custom message,
+/// PSD2 amount and payee, app hash) are checked; those that only Twilio can act on are refused
+/// rather than silently ignored. `DeviceIp` and `Tags` are informational and accepted.
+fn check_local_parameters(request: &StartVerification) -> Result<()> {
+    let unsupported = [
+        ("send digits", request.send_digits.is_some()),
+        ("rate limits", !request.rate_limits.is_empty()),
+        (
+            "channel configuration",
+            request.channel_configuration.is_some(),
+        ),
+        ("template sid", request.template_sid.is_some()),
+        (
+            "template substitutions",
+            !request.template_custom_substitutions.is_empty(),
+        ),
+        ("risk check", request.risk_check.is_some()),
+        (
+            "sna client token",
+            request.enable_sna_client_token.is_some(),
+        ),
+    ];
+    if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("the self-hosted provider does not support the {name} parameter"),
+        ));
+    }
+    if let Some(text) = &request.custom_message {
+        MessageTemplate::new(text.clone()).map_err(|_| {
+            Error::invalid_input("a custom message holds {code} once and is at most 1600 bytes")
+        })?;
+    }
+    for (what, value, max) in [
+        ("friendly name", &request.custom_friendly_name, 64),
+        ("amount", &request.amount, 64),
+        ("payee", &request.payee, 128),
+        ("app hash", &request.app_hash, 32),
+    ] {
+        if let Some(v) = value {
+            if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+                return Err(Error::invalid_input(format!(
+                    "the {what} is empty, too long or holds control characters"
+                )));
+            }
+        }
+    }
+    if request.amount.is_some() != request.payee.is_some() {
+        return Err(Error::invalid_input(
+            "a psd2 verification names both the amount and the payee",
+        ));
+    }
+    Ok(())
 }
 
 fn too_many_sends() -> Error {
@@ -1147,9 +1301,9 @@ mod tests {
     #[test]
     fn code_hash_binds_sid_and_code() {
         let p = provider();
-        let a = p.code_hash("VE00000000000000000000000000000000", b"123456");
-        let b = p.code_hash("VE00000000000000000000000000000001", b"123456");
-        let c = p.code_hash("VE00000000000000000000000000000000", b"123457");
+        let a = p.code_hash("VE00000000000000000000000000000000", b"123456", None);
+        let b = p.code_hash("VE00000000000000000000000000000001", b"123456", None);
+        let c = p.code_hash("VE00000000000000000000000000000000", b"123457", None);
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 64);

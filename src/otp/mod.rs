@@ -257,10 +257,19 @@ impl fmt::Debug for Verification {
 
 /// A request to start (or re-send) a verification.
 ///
+/// Everything beyond `to` and `channel` is optional and mirrors a Twilio Verify start parameter
+/// (the Twilio backend sends each one under its Twilio name). The self-hosted provider honours
+/// the locale, friendly name, custom message and the PSD2 amount and payee (written in the
+/// message and bound to the code); the others are Twilio features it refuses with
+/// [`Unsupported`](crate::ErrorKind::Unsupported) rather than ignore.
+///
 /// ```
 /// use keyward::otp::{Channel, StartVerification};
-/// let req = StartVerification::new("+15017122661", Channel::Sms).locale("fr");
-/// assert_eq!(req.channel, Channel::Sms);
+/// let req = StartVerification::new("+15017122661", Channel::Sms)
+///     .locale("fr")
+///     .transaction("€12.30", "Acme Ltd")
+///     .custom_friendly_name("Acme Pay");
+/// assert_eq!(req.amount.as_deref(), Some("€12.30"));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
@@ -269,14 +278,113 @@ pub struct StartVerification {
     pub to: String,
     /// Delivery channel.
     pub channel: Channel,
-    /// Message locale (`en`, `fr`, `pt-BR`, ...).
+    /// Message locale (`en`, `fr`, `pt-BR`, ...). Twilio `Locale`.
     pub locale: Option<String>,
-    /// A code chosen by the host instead of a random one.
+    /// A code chosen by the host instead of a random one. Twilio `CustomCode`.
     pub custom_code: Option<Secret>,
     /// The host's key for who asked (an address, a device cookie, a signed-in user): the
     /// self-hosted provider counts it against its per-client send budget
     /// ([`SendBudget`]). Twilio Verify ignores it.
     pub client: Option<String>,
+    /// The name shown in the message instead of the service's. Twilio `CustomFriendlyName`.
+    pub custom_friendly_name: Option<String>,
+    /// The whole message text instead of the template (Twilio `CustomMessage`, deprecated there);
+    /// the self-hosted provider requires the `{code}` placeholder in it.
+    pub custom_message: Option<String>,
+    /// Digits dialled after a call is answered (`0-9`, `#`, `*`, `w` for a pause). Twilio
+    /// `SendDigits`.
+    pub send_digits: Option<String>,
+    /// PSD2 transaction amount the code authorizes. Twilio `Amount`.
+    pub amount: Option<String>,
+    /// PSD2 transaction payee the code authorizes. Twilio `Payee`.
+    pub payee: Option<String>,
+    /// Programmable Rate Limits: unique name → value. Twilio `RateLimits` (a JSON object).
+    pub rate_limits: Vec<(String, String)>,
+    /// Email channel configuration. Twilio `ChannelConfiguration` (a JSON object).
+    pub channel_configuration: Option<ChannelConfiguration>,
+    /// Android SMS Retriever app hash appended to the SMS. Twilio `AppHash`.
+    pub app_hash: Option<String>,
+    /// Message template (`HJ…`). Twilio `TemplateSid`.
+    pub template_sid: Option<String>,
+    /// Values of the template's variables. Twilio `TemplateCustomSubstitutions` (JSON text).
+    pub template_custom_substitutions: Vec<(String, String)>,
+    /// The user's device IP. Twilio `DeviceIp`.
+    pub device_ip: Option<std::net::IpAddr>,
+    /// Fraud Guard / risk check on or off. Twilio `RiskCheck` (`enable` / `disable`).
+    pub risk_check: Option<bool>,
+    /// Tags recorded with the verification. Twilio `Tags` (JSON text).
+    pub tags: Vec<(String, String)>,
+    /// Require the SNA client token at check. Twilio `EnableSnaClientToken`.
+    pub enable_sna_client_token: Option<bool>,
+}
+
+/// Email settings of a verification (Twilio's `ChannelConfiguration`): sender, sender name,
+/// template and substitutions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelConfiguration {
+    /// Sender address (`from`).
+    pub from: Option<String>,
+    /// Sender name (`from_name`).
+    pub from_name: Option<String>,
+    /// Email template id (`template_id`).
+    pub template_id: Option<String>,
+    /// Template substitutions (`substitutions`).
+    pub substitutions: Vec<(String, String)>,
+}
+
+impl ChannelConfiguration {
+    /// An empty configuration.
+    pub fn new() -> Self {
+        ChannelConfiguration::default()
+    }
+
+    /// Sets the sender address and, optionally, name.
+    pub fn from(mut self, address: impl Into<String>, name: Option<String>) -> Self {
+        self.from = Some(address.into());
+        self.from_name = name;
+        self
+    }
+
+    /// Sets the email template.
+    pub fn template_id(mut self, id: impl Into<String>) -> Self {
+        self.template_id = Some(id.into());
+        self
+    }
+
+    /// Adds a substitution.
+    pub fn substitution(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.substitutions.push((key.into(), value.into()));
+        self
+    }
+
+    /// The JSON object Twilio expects.
+    pub fn to_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        if let Some(from) = &self.from {
+            map.insert("from".into(), from.clone().into());
+        }
+        if let Some(name) = &self.from_name {
+            map.insert("from_name".into(), name.clone().into());
+        }
+        if let Some(id) = &self.template_id {
+            map.insert("template_id".into(), id.clone().into());
+        }
+        if !self.substitutions.is_empty() {
+            map.insert("substitutions".into(), json_object(&self.substitutions));
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// A JSON object of strings.
+pub(crate) fn json_object(pairs: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 impl StartVerification {
@@ -288,6 +396,20 @@ impl StartVerification {
             locale: None,
             custom_code: None,
             client: None,
+            custom_friendly_name: None,
+            custom_message: None,
+            send_digits: None,
+            amount: None,
+            payee: None,
+            rate_limits: Vec::new(),
+            channel_configuration: None,
+            app_hash: None,
+            template_sid: None,
+            template_custom_substitutions: Vec::new(),
+            device_ip: None,
+            risk_check: None,
+            tags: Vec::new(),
+            enable_sna_client_token: None,
         }
     }
 
@@ -308,6 +430,90 @@ impl StartVerification {
         self.custom_code = Some(code.into());
         self
     }
+
+    /// Names the sender in the message.
+    pub fn custom_friendly_name(mut self, name: impl Into<String>) -> Self {
+        self.custom_friendly_name = Some(name.into());
+        self
+    }
+
+    /// Uses this message text (with `{code}`).
+    pub fn custom_message(mut self, text: impl Into<String>) -> Self {
+        self.custom_message = Some(text.into());
+        self
+    }
+
+    /// Digits to dial after a call is answered.
+    pub fn send_digits(mut self, digits: impl Into<String>) -> Self {
+        self.send_digits = Some(digits.into());
+        self
+    }
+
+    /// Binds the code to a PSD2 transaction: this amount to this payee.
+    pub fn transaction(mut self, amount: impl Into<String>, payee: impl Into<String>) -> Self {
+        self.amount = Some(amount.into());
+        self.payee = Some(payee.into());
+        self
+    }
+
+    /// Adds a Programmable Rate Limit value.
+    pub fn rate_limit(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.rate_limits.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the email channel configuration.
+    pub fn channel_configuration(mut self, config: ChannelConfiguration) -> Self {
+        self.channel_configuration = Some(config);
+        self
+    }
+
+    /// Appends this Android app hash to the SMS.
+    pub fn app_hash(mut self, hash: impl Into<String>) -> Self {
+        self.app_hash = Some(hash.into());
+        self
+    }
+
+    /// Uses this message template.
+    pub fn template_sid(mut self, sid: impl Into<String>) -> Self {
+        self.template_sid = Some(sid.into());
+        self
+    }
+
+    /// Adds a template substitution.
+    pub fn template_substitution(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.template_custom_substitutions
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// The user's device IP.
+    pub fn device_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.device_ip = Some(ip);
+        self
+    }
+
+    /// Turns the risk check on or off.
+    pub fn risk_check(mut self, enable: bool) -> Self {
+        self.risk_check = Some(enable);
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Requires (or not) the SNA client token at check.
+    pub fn enable_sna_client_token(mut self, enable: bool) -> Self {
+        self.enable_sna_client_token = Some(enable);
+        self
+    }
 }
 
 impl fmt::Debug for StartVerification {
@@ -319,6 +525,15 @@ impl fmt::Debug for StartVerification {
             .field("custom_code", &self.custom_code)
             .field("client", &self.client.as_ref().map(|_| "[SET]"))
             .finish()
+            .field("custom_friendly_name", &self.custom_friendly_name)
+            .field(
+                "custom_message",
+                &self.custom_message.as_ref().map(|_| "[set]"),
+            )
+            .field("amount", &self.amount)
+            .field("payee", &self.payee)
+            .field("device_ip", &self.device_ip.map(|_| "[set]"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -340,31 +555,72 @@ impl fmt::Debug for VerificationRef {
     }
 }
 
-/// A request to check a code.
+/// A request to check a code (or, for silent network authentication, no code).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CheckCode {
     /// The verification checked.
     pub target: VerificationRef,
-    /// The code the user typed.
+    /// The code the user typed; empty (and not sent) for an SNA check ([`CheckCode::sna`]).
     pub code: Secret,
+    /// The PSD2 amount the code must have been issued for. Twilio `Amount`.
+    pub amount: Option<String>,
+    /// The PSD2 payee the code must have been issued for. Twilio `Payee`.
+    pub payee: Option<String>,
+    /// The token the SNA URL answered, when the verification required it. Twilio
+    /// `SnaClientToken`.
+    pub sna_client_token: Option<Secret>,
+    /// Set by [`CheckCode::sna`]: a silent network authentication check, sent without a code.
+    pub sna: bool,
 }
 
 impl CheckCode {
     /// Checks `code` against the pending verification of destination `to`.
     pub fn to(to: impl Into<String>, code: impl Into<Secret>) -> Self {
-        CheckCode {
-            target: VerificationRef::To(to.into()),
-            code: code.into(),
-        }
+        CheckCode::new(VerificationRef::To(to.into()), code.into())
     }
 
     /// Checks `code` against the verification `sid`.
     pub fn sid(sid: impl Into<String>, code: impl Into<Secret>) -> Self {
+        CheckCode::new(VerificationRef::Sid(sid.into()), code.into())
+    }
+
+    /// Checks a silent network authentication (channel `sna`) without a code: the network
+    /// already saw the device open the SNA URL.
+    pub fn sna(target: VerificationRef) -> Self {
+        let mut check = CheckCode::new(target, Secret::default());
+        check.sna = true;
+        check
+    }
+
+    fn new(target: VerificationRef, code: Secret) -> Self {
         CheckCode {
-            target: VerificationRef::Sid(sid.into()),
-            code: code.into(),
+            target,
+            code,
+            amount: None,
+            payee: None,
+            sna_client_token: None,
+            sna: false,
         }
+    }
+
+    /// The PSD2 transaction the code was issued for: it approves only this amount to this
+    /// payee.
+    pub fn transaction(mut self, amount: impl Into<String>, payee: impl Into<String>) -> Self {
+        self.amount = Some(amount.into());
+        self.payee = Some(payee.into());
+        self
+    }
+
+    /// The SNA client token.
+    pub fn sna_client_token(mut self, token: impl Into<Secret>) -> Self {
+        self.sna_client_token = Some(token.into());
+        self
+    }
+
+    /// Whether this is an SNA check without a code.
+    pub fn is_sna(&self) -> bool {
+        self.sna
     }
 }
 

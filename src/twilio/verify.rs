@@ -274,6 +274,77 @@ impl TwilioVerify {
     }
 }
 
+/// The form of a start request, every optional parameter under its Twilio name, in the order
+/// of Twilio's API reference. JSON-valued parameters are written as JSON text.
+fn start_form(request: &StartVerification, to: &str) -> Result<Vec<(&'static str, String)>> {
+    let mut form: Vec<(&'static str, String)> = vec![
+        ("To", to.to_owned()),
+        ("Channel", request.channel.as_str().to_owned()),
+    ];
+    let mut push = |name: &'static str, value: Option<String>| {
+        if let Some(v) = value {
+            form.push((name, v));
+        }
+    };
+    push("CustomFriendlyName", request.custom_friendly_name.clone());
+    push("CustomMessage", request.custom_message.clone());
+    if let Some(digits) = &request.send_digits {
+        let ok = !digits.is_empty()
+            && digits.len() <= 32
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'#' | b'*' | b'w' | b'W'));
+        if !ok {
+            return Err(Error::invalid_input(
+                "send digits are up to 32 of 0-9, #, * and w",
+            ));
+        }
+    }
+    push("SendDigits", request.send_digits.clone());
+    push("Locale", request.locale.clone());
+    let custom = match &request.custom_code {
+        Some(code) => Some(check_code_shape(code.expose())?.to_owned()),
+        None => None,
+    };
+    push("CustomCode", custom);
+    push("Amount", request.amount.clone());
+    push("Payee", request.payee.clone());
+    let object = |pairs: &[(String, String)]| {
+        (!pairs.is_empty()).then(|| crate::otp::json_object(pairs).to_string())
+    };
+    push("RateLimits", object(&request.rate_limits));
+    push(
+        "ChannelConfiguration",
+        request.channel_configuration.as_ref().map(|c| c.to_json()),
+    );
+    push("AppHash", request.app_hash.clone());
+    if let Some(sid) = &request.template_sid {
+        if !is_sid("HJ", sid) {
+            return Err(Error::invalid_input(
+                "a template sid is HJ followed by 32 hex digits",
+            ));
+        }
+    }
+    push("TemplateSid", request.template_sid.clone());
+    push(
+        "TemplateCustomSubstitutions",
+        object(&request.template_custom_substitutions),
+    );
+    push("DeviceIp", request.device_ip.map(|ip| ip.to_string()));
+    push(
+        "EnableSnaClientToken",
+        request.enable_sna_client_token.map(|b| b.to_string()),
+    );
+    push(
+        "RiskCheck",
+        request
+            .risk_check
+            .map(|on| if on { "enable" } else { "disable" }.to_owned()),
+    );
+    push("Tags", object(&request.tags));
+    Ok(form)
+}
+
 fn check_code_shape(code: &[u8]) -> Result<&str> {
     let text = std::str::from_utf8(code)
         .ok()
@@ -285,24 +356,18 @@ fn check_code_shape(code: &[u8]) -> Result<&str> {
 impl OtpProvider for TwilioVerify {
     async fn start(&self, request: StartVerification) -> Result<Verification> {
         let to = request.channel.normalize_destination(&request.to)?;
-        let custom = match &request.custom_code {
-            Some(code) => Some(check_code_shape(code.expose())?),
-            None => None,
-        };
-        let mut form: Vec<(&str, &str)> =
-            vec![("To", to.as_str()), ("Channel", request.channel.as_str())];
-        if let Some(locale) = &request.locale {
-            form.push(("Locale", locale));
-        }
-        if let Some(code) = custom {
-            form.push(("CustomCode", code));
-        }
+        let form = start_form(&request, &to)?;
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let answer = self.post(&self.url("Verifications"), &form).await?;
         self.verification(answer).await
     }
 
     async fn check(&self, request: CheckCode) -> Result<CheckOutcome> {
-        let code = check_code_shape(request.code.expose())?;
+        let code = if request.is_sna() {
+            None
+        } else {
+            Some(check_code_shape(request.code.expose())?)
+        };
         let to;
         let target = match &request.target {
             VerificationRef::To(raw) => {
@@ -311,9 +376,23 @@ impl OtpProvider for TwilioVerify {
             }
             VerificationRef::Sid(_) => ("VerificationSid", Self::sid_of(&request.target)?),
         };
-        let answer = self
-            .post(&self.url("VerificationCheck"), &[target, ("Code", code)])
-            .await?;
+        let mut form = vec![target];
+        if let Some(code) = code {
+            form.push(("Code", code));
+        }
+        if let Some(amount) = &request.amount {
+            form.push(("Amount", amount));
+        }
+        if let Some(payee) = &request.payee {
+            form.push(("Payee", payee));
+        }
+        if let Some(token) = &request.sna_client_token {
+            let token = token
+                .expose_str()
+                .ok_or_else(|| Error::invalid_input("an sna client token is text"))?;
+            form.push(("SnaClientToken", token));
+        }
+        let answer = self.post(&self.url("VerificationCheck"), &form).await?;
         let v = self.verification(answer).await?;
         if v.status == VerificationStatus::Approved && v.valid {
             crate::backend::approved(v).map(CheckOutcome::Approved)
