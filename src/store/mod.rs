@@ -19,6 +19,10 @@
 //! [`update_json`] is the read-modify-write loop backends use on top of compare-and-swap.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -30,6 +34,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 
 pub use memory::{MemoryStore, MemoryStoreLimits};
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresConfig, PostgresStore};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisStore};
 
 /// One stored value with its version and expiry.
 #[derive(Clone, PartialEq, Eq)]
