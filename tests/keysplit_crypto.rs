@@ -104,9 +104,10 @@ fn free_form_keys_are_nfkc_normalized() {
 async fn secret_bearing_types_redact() {
     let rng = SystemRandom::new();
     let key = TwoManRuleKey::generate(KeyKind::Raw, &rng).unwrap();
+    let outbox = Outbox::new();
     let local: Arc<dyn KeySplitStore> = Arc::new(LocalKeySplitStore::new(
         Arc::new(MemoryStore::new()),
-        Arc::new(Outbox::new()),
+        Arc::new(outbox.clone()),
     ));
     let factor = AuthFactor::sms("+15017122661").unwrap();
     let opened = local
@@ -120,12 +121,30 @@ async fn secret_bearing_types_redact() {
         user_id: "u".into(),
         auth_factor: factor,
     };
-    let client = TwoManRuleClient::new(local, "a");
+    let client = TwoManRuleClient::new(local.clone(), "a");
     client
         .save_identity(&session, None, b"identity-private-key")
         .await
         .unwrap();
-    let retrieved: RetrievedIdentity = client.retrieve_identity(&session, None).await.unwrap();
+    // Retrieval needs a session that passed the challenge the user received.
+    let second = local
+        .open_session(ChallengeRequest::new(
+            "u",
+            session.auth_factor.clone(),
+            "$$CHALLENGE$$",
+        ))
+        .await
+        .unwrap();
+    let challenge = outbox.last_code_to("+15017122661").unwrap();
+    let second = SsksSession {
+        session_id: second.session_id,
+        must_authenticate: true,
+        ..session.clone()
+    };
+    let retrieved: RetrievedIdentity = client
+        .retrieve_identity(&second, Some(&challenge))
+        .await
+        .unwrap();
     assert_eq!(retrieved.identity.expose(), b"identity-private-key");
     let session_id = session.session_id.expose().to_owned();
     let shown = format!(

@@ -9,10 +9,6 @@
 mod local;
 mod sender;
 mod template;
-#[cfg(feature = "twilio")]
-mod twilio;
-#[cfg(feature = "twilio")]
-mod twilio_sms;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -24,15 +20,16 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::secret::Secret;
 
+#[cfg(feature = "twilio")]
+pub use crate::twilio::{
+    SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender, TwilioVerify,
+    TwilioVerifyConfig, VERIFY_BASE_URL,
+};
 pub use local::{
     LocalOtpBuilder, LocalOtpConfig, LocalOtpProvider, MIN_SERVER_SECRET_LEN, SendRateLimit,
 };
 pub use sender::{CodeSender, ConsoleSender, Outbox, OutgoingMessage};
 pub use template::{MessageTemplate, MessageTemplates};
-#[cfg(feature = "twilio")]
-pub use twilio::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
-#[cfg(feature = "twilio")]
-pub use twilio_sms::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
 
 /// The delivery channel of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use crate::secret::Secret;
 
 pub mod gate;
 #[cfg(feature = "twilio")]
-pub mod twilio;
+pub use crate::twilio::access_token as twilio;
 
 /// Default token lifetime: one hour, as Twilio's helper libraries use.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);

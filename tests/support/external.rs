@@ -6,7 +6,7 @@
 //! mandatory: an absent program is then a failure.
 //!
 //! Include it with `#[path = "support/external.rs"] mod external;` (or `support::external`).
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::panic)]
 
 /// The variable CI sets to make every test that needs an external program mandatory.
 pub const REQUIRE_VAR: &str = "KEYWARD_REQUIRE_EXTERNAL";

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
-use super::{
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpAnswer, HttpClient, HttpConfig, Idempotency};
+use crate::otp::{
     Approved, Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
     VerificationRef, VerificationStatus,
 };
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HttpAnswer, HttpClient, HttpConfig, Idempotency};
 use crate::twilio::{
     ENV_VERIFY_SERVICE_SID, TwilioCredentials, answer_error, check_sid, decode_answer, is_sid,
     is_transient, parse_rfc3339,

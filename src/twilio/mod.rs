@@ -1,8 +1,15 @@
-//! What every Twilio REST backend shares: credentials (from values or the environment), SID
-//! checks, the `Authorization` header, and the mapping of Twilio's error bodies to [`ErrorKind`]s.
+//! Everything Twilio, in one folder: the credentials (from values or the environment), SID
+//! checks, the `Authorization` header and the mapping of Twilio's error bodies to [`ErrorKind`]s
+//! (this file), and every trait Twilio fills:
 //!
-//! Used by the Verify backend ([`otp::TwilioVerify`](crate::otp::TwilioVerify)) and the
-//! Programmable Messaging sender ([`otp::TwilioSmsSender`](crate::otp::TwilioSmsSender)).
+//! - `verify.rs`: Twilio Verify v2 as an [`OtpProvider`](crate::OtpProvider) ([`TwilioVerify`]);
+//! - `messaging.rs`: Programmable Messaging as a [`CodeSender`](crate::otp::CodeSender)
+//!   ([`TwilioSmsSender`]);
+//! - [`access_token`]: Twilio access tokens and the [`VideoTokenIssuer`](crate::VideoTokenIssuer)
+//!   for Twilio Video.
+//!
+//! The same items stay reachable where users know them: `keyward::otp::{TwilioVerify, …}` and
+//! `keyward::video::twilio::…` (a re-export of [`access_token`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +20,13 @@ use serde::Deserialize;
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::http::{HttpAnswer, basic_auth_header};
 use crate::secret::Secret;
+
+pub mod access_token;
+pub(crate) mod messaging;
+pub(crate) mod verify;
+
+pub use messaging::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
+pub use verify::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
 
 /// Environment variable holding the account SID (`AC…`).
 pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";

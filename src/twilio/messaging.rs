@@ -10,11 +10,10 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
-use super::Channel;
-use super::sender::{CodeSender, OutgoingMessage};
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::http::{HttpClient, HttpConfig, Idempotency};
 use crate::normalize;
+use crate::otp::{Channel, CodeSender, OutgoingMessage};
 use crate::twilio::{
     TwilioCredentials, answer_error, check_sid, decode_answer, is_transient, scrub,
 };

@@ -45,10 +45,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
-use super::{AccessToken, DEFAULT_TTL, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::video::{AccessToken, DEFAULT_TTL, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
 
 pub use grants::{
     ChatGrant, Grant, PlayerGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
