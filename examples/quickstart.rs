@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::store::{MemoryStore, StateStore};
+use keyward::store::{Key, MemoryStore, StateStore};
 use keyward::{ManualClock, Secret, normalize};
 
 #[tokio::main]
@@ -23,40 +23,42 @@ async fn main() -> Result<(), keyward::Error> {
     for _ in 0..100 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.increment("demo:attempts", 1, None).await
+            store
+                .increment(&Key::ephemeral("demo").part("attempts"), 1, None)
+                .await
         }));
     }
     for t in tasks {
         t.await
             .map_err(|e| keyward::Error::storage("task failed").with_source(e))??;
     }
-    let counted = store.increment("demo:attempts", 0, None).await?;
+    let counted = store
+        .increment(&Key::ephemeral("demo").part("attempts"), 0, None)
+        .await?;
     println!("[store] 100 concurrent increments -> counter = {counted}");
 
     // 2. Single use: a challenge can be taken once.
+    let challenge = Key::ephemeral("demo").part("challenge");
     store
         .put(
-            "demo:challenge",
+            &challenge,
             b"c-123".to_vec(),
             Some(Duration::from_secs(300)),
         )
         .await?;
-    let first = store.take("demo:challenge").await?.is_some();
-    let second = store.take("demo:challenge").await?.is_some();
+    let first = store.take(&challenge).await?.is_some();
+    let second = store.take(&challenge).await?.is_some();
     println!("[store] take challenge: first = {first}, second = {second}");
 
     // 3. Expiry follows the injected clock.
+    let code = Key::ephemeral("demo").part("code");
     store
-        .put(
-            "demo:code",
-            b"hashed".to_vec(),
-            Some(Duration::from_secs(600)),
-        )
+        .put(&code, b"hashed".to_vec(), Some(Duration::from_secs(600)))
         .await?;
     clock.advance(Duration::from_secs(599));
-    let alive = store.get("demo:code").await?.is_some();
+    let alive = store.get(&code).await?.is_some();
     clock.advance(Duration::from_secs(1));
-    let after = store.get("demo:code").await?.is_some();
+    let after = store.get(&code).await?.is_some();
     println!("[store] code alive at 599 s = {alive}, at 600 s = {after}");
 
     // 4. Destinations are normalized and masked before display.

@@ -1,6 +1,16 @@
 //! Shared HTTP plumbing for the remote backends: one reqwest client (rustls, no system OpenSSL),
 //! timeouts, bounded exponential backoff with jitter, bounded answer sizes, and mapping of
 //! transport failures to [`ErrorKind`]s without leaking URLs' credentials or bodies.
+//!
+//! # Where credentials may go
+//! - **No redirect is ever followed.** A 3xx answer is a [`Protocol`](ErrorKind::Protocol)
+//!   error: following one would re-send API keys, session ids, phone numbers and codes to a host
+//!   the backend was never configured for (reqwest strips only `Authorization` and cookies on a
+//!   cross-host redirect, not `X-SEALD-APIKEY`, and it re-posts form bodies on 307/308).
+//! - **Base URLs must be `https://`.** Plain `http://` is accepted only for a loopback host
+//!   (`localhost`, `127.0.0.0/8`, `::1`) and only with
+//!   [`HttpConfig::allow_http_loopback`] set: a test server on this machine. Anything else is a
+//!   [`Config`](ErrorKind::Config) error when the backend is built, before any request.
 
 // The Twilio backends use all of it; builds with only `ssks` may use a subset.
 #![cfg_attr(not(feature = "twilio"), allow(dead_code))]
@@ -28,6 +38,10 @@ pub struct HttpConfig {
     pub max_backoff: Duration,
     /// Largest answer body accepted.
     pub max_body_bytes: usize,
+    /// Accept a plain `http://` base URL whose host is a loopback address (`localhost`,
+    /// `127.0.0.0/8`, `::1`): for test servers on this machine only. Default `false`: every
+    /// base URL must be `https://`.
+    pub allow_http_loopback: bool,
 }
 
 impl Default for HttpConfig {
@@ -39,7 +53,58 @@ impl Default for HttpConfig {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             max_body_bytes: 1 << 20,
+            allow_http_loopback: false,
         }
+    }
+}
+
+impl HttpConfig {
+    /// Sets [`allow_http_loopback`](HttpConfig::allow_http_loopback): plain `http://` to a
+    /// loopback host, for tests against a local server.
+    ///
+    /// ```
+    /// use keyward::http::HttpConfig;
+    /// let config = HttpConfig::default().allow_http_loopback(true);
+    /// assert!(config.allow_http_loopback);
+    /// ```
+    pub fn allow_http_loopback(mut self, allow: bool) -> Self {
+        self.allow_http_loopback = allow;
+        self
+    }
+}
+
+/// Checks a backend's base URL against the policy in the [module docs](self): `https://`, or
+/// `http://` to a loopback host when `config` allows it. No credentials in the URL.
+pub(crate) fn check_base_url(base_url: &str, config: &HttpConfig) -> Result<()> {
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|_| Error::config("the base url is not a valid absolute url"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "the base url must not carry credentials; configure them separately",
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                Err(Error::config(
+                    "the base url must be https: plain http would send credentials in clear",
+                ))
+            } else if !config.allow_http_loopback {
+                Err(Error::config(
+                    "plain http to a loopback host needs HttpConfig::allow_http_loopback (tests only)",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(Error::config("the base url must be https")),
     }
 }
 
@@ -70,8 +135,12 @@ pub(crate) struct HttpClient {
 }
 
 impl HttpClient {
-    pub(crate) fn new(config: HttpConfig) -> Result<Self> {
+    /// A client for a backend at `base_url`, which must pass [`check_base_url`].
+    pub(crate) fn new(config: HttpConfig, base_url: &str) -> Result<Self> {
+        check_base_url(base_url, &config)?;
         let client = reqwest::Client::builder()
+            // Never follow: a redirect would carry credentials and bodies to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
@@ -157,6 +226,13 @@ impl HttpClient {
     async fn send_once(&self, request: reqwest::RequestBuilder) -> Result<HttpAnswer> {
         let mut response = request.send().await.map_err(map_reqwest_error)?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the remote service answered with a redirect, which keyward never follows",
+            )
+            .with_retryable(false));
+        }
         let retry_after = parse_retry_after(response.headers());
         if let Some(len) = response.content_length() {
             if len > self.config.max_body_bytes as u64 {
@@ -226,17 +302,54 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_and_grows() {
-        let client = HttpClient::new(HttpConfig {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
-            ..HttpConfig::default()
-        })
+        let client = HttpClient::new(
+            HttpConfig {
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(1000),
+                ..HttpConfig::default()
+            },
+            "https://example.com",
+        )
         .unwrap();
         for attempt in 0..20 {
             let d = client.backoff(attempt).unwrap();
             let base = (100u64 << attempt.min(16)).min(1000);
             assert!(d.as_millis() as u64 >= base / 2, "{attempt} {d:?}");
             assert!(d.as_millis() as u64 <= base, "{attempt} {d:?}");
+        }
+    }
+
+    #[test]
+    fn base_urls_must_be_https_or_opted_in_loopback() {
+        let strict = HttpConfig::default();
+        let tests = HttpConfig::default().allow_http_loopback(true);
+        for ok in ["https://verify.twilio.com", "https://127.0.0.1:8443/x"] {
+            assert!(check_base_url(ok, &strict).is_ok(), "{ok}");
+        }
+        for loopback in [
+            "http://127.0.0.1:1234",
+            "http://127.9.9.9",
+            "http://localhost:80",
+            "http://LOCALHOST",
+            "http://[::1]:99",
+        ] {
+            let err = check_base_url(loopback, &strict).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Config, "{loopback}");
+            assert!(check_base_url(loopback, &tests).is_ok(), "{loopback}");
+        }
+        for refused in [
+            "http://verify.twilio.com",
+            "http://10.0.0.1",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "ftp://127.0.0.1",
+            "https://user:pass@example.com",
+            "verify.twilio.com",
+            "",
+        ] {
+            let err = check_base_url(refused, &tests).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Config, "{refused}");
+            assert!(!err.to_string().contains("pass"), "{err}");
         }
     }
 

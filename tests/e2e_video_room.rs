@@ -465,8 +465,11 @@ async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult
     snap(page, "09-tmr-saved").await?;
 
     // keyward's Rust client reads what the browser sealed.
-    let ssks = SsksClient::new(SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID))
-        .map_err(|e| format!("SSKS client: {e}"))?;
+    let ssks = SsksClient::new(
+        SsksConfig::new(server.ssks_url.clone(), app::SSKS_APP_ID)
+            .http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
+    )
+    .map_err(|e| format!("SSKS client: {e}"))?;
     let client = TwoManRuleClient::new(Arc::new(ssks), app::SSKS_APP_ID);
     let factor = AuthFactor::email(email).map_err(|e| e.to_string())?;
     let session = server

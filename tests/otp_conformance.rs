@@ -69,7 +69,8 @@ async fn twilio() -> Harness {
     let otp = TwilioVerify::new(
         TwilioVerifyConfig::new(creds, support::VA)
             .unwrap()
-            .with_base_url(&server.base_url),
+            .with_base_url(&server.base_url)
+            .with_http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
     )
     .unwrap();
     Harness {

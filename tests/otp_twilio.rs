@@ -46,6 +46,8 @@ fn fast_http() -> HttpConfig {
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         max_body_bytes: 64 * 1024,
+        // The fake servers are plain http on 127.0.0.1.
+        allow_http_loopback: true,
     }
 }
 
@@ -123,7 +125,8 @@ async fn auth_token_credentials_use_the_account_sid() {
     let verify = TwilioVerify::new(
         TwilioVerifyConfig::new(creds, VA)
             .unwrap()
-            .with_base_url(format!("{}/", server.base_url)),
+            .with_base_url(format!("{}/", server.base_url))
+            .with_http(fast_http()),
     )
     .unwrap();
     verify

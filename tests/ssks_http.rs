@@ -38,6 +38,8 @@ fn fast_http() -> HttpConfig {
     HttpConfig {
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(5),
+        // The local SSKS server is plain http on 127.0.0.1.
+        allow_http_loopback: true,
         ..HttpConfig::default()
     }
 }

@@ -83,6 +83,7 @@ async fn recorder(answers: &[(u16, &str)]) -> (Arc<Recorder>, SsksClient) {
             .http(HttpConfig {
                 initial_backoff: Duration::from_millis(1),
                 max_backoff: Duration::from_millis(5),
+                allow_http_loopback: true,
                 ..HttpConfig::default()
             }),
     )

@@ -36,12 +36,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use keyward::http::HttpConfig;
 use keyward::keysplit::local::LocalKeySplitStore;
 use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::otp::CodeSender;
-use keyward::store::{MemoryStore, StateStore, Ttl, Update, get_json, update_json};
+use keyward::store::{Key, MemoryStore, StateStore, StateStoreExt, Ttl, Update};
 use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
 use keyward::video::{AccessToken, VideoTokenRequest};
 use keyward::webauthn::{
@@ -221,7 +222,7 @@ struct UserRecord {
 
 /// The session id from the cookie, or a new one (with the `Set-Cookie` to send).
 struct SessionId {
-    key: String,
+    key: Key,
     set_cookie: Option<HeaderValue>,
 }
 
@@ -287,23 +288,27 @@ impl SessionId {
     }
 
     async fn load(&self, state: &AppState) -> Result<Session, ApiError> {
-        Ok(get_json::<Session>(state.store.as_ref(), &self.key)
+        Ok(state
+            .store
+            .get_json::<Session>(&self.key)
             .await?
             .unwrap_or_default())
     }
 
     /// Atomically updates the session and returns what `f` returns.
-    async fn update<R>(
+    async fn update<R: Send>(
         &self,
         state: &AppState,
-        mut f: impl FnMut(&mut Session) -> R,
+        mut f: impl FnMut(&mut Session) -> R + Send,
     ) -> Result<R, ApiError> {
-        let result = update_json::<Session, R, _>(state.store.as_ref(), &self.key, |current| {
-            let mut session = current.unwrap_or_default();
-            let r = f(&mut session);
-            Ok(Update::Set(session, Ttl::After(SESSION_TTL), r))
-        })
-        .await?;
+        let result = state
+            .store
+            .update_json::<Session, R, _>(&self.key, |current| {
+                let mut session = current.unwrap_or_default();
+                let r = f(&mut session);
+                Ok(Update::Set(session, Ttl::After(SESSION_TTL), r))
+            })
+            .await?;
         Ok(result)
     }
 
@@ -316,12 +321,11 @@ impl SessionId {
     }
 }
 
-fn session_key(cookie_value: &str) -> String {
+fn session_key(cookie_value: &str) -> Key {
     let digest = ring::digest::digest(&ring::digest::SHA256, cookie_value.as_bytes());
-    format!(
-        "video_room:session:{}",
-        URL_SAFE_NO_PAD.encode(digest.as_ref())
-    )
+    Key::ephemeral("video_room")
+        .part("session")
+        .bytes(digest.as_ref())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,24 +707,26 @@ async fn passkey_login_finish(
 /// The participant's WebAuthn user handle: 16 random bytes created on first use, never personal
 /// data.
 async fn user_handle(state: &AppState, username: &str) -> Result<Vec<u8>, ApiError> {
-    let key = format!("video_room:user:{username}");
-    if let Some(record) = get_json::<UserRecord>(state.store.as_ref(), &key).await? {
+    let key = Key::durable("video_room").part("user").part(username);
+    if let Some(record) = state.store.get_json::<UserRecord>(&key).await? {
         return Ok(record.handle);
     }
     let fresh: [u8; 16] = random_array(state.rng.as_ref())?;
-    let handle = update_json::<UserRecord, Vec<u8>, _>(state.store.as_ref(), &key, |current| {
-        Ok(match current {
-            Some(existing) => Update::Keep(existing.handle),
-            None => Update::Set(
-                UserRecord {
-                    handle: fresh.to_vec(),
-                },
-                Ttl::Never,
-                fresh.to_vec(),
-            ),
+    let handle = state
+        .store
+        .update_json::<UserRecord, Vec<u8>, _>(&key, |current| {
+            Ok(match current {
+                Some(existing) => Update::Keep(existing.handle),
+                None => Update::Set(
+                    UserRecord {
+                        handle: fresh.to_vec(),
+                    },
+                    Ttl::Never,
+                    fresh.to_vec(),
+                ),
+            })
         })
-    })
-    .await?;
+        .await?;
     state
         .store
         .put(&handle_key(&handle), username.as_bytes().to_vec(), None)
@@ -736,8 +742,8 @@ async fn username_for_handle(state: &AppState, handle: &[u8]) -> Result<Option<S
         .and_then(|entry| String::from_utf8(entry.value).ok()))
 }
 
-fn handle_key(handle: &[u8]) -> String {
-    format!("video_room:handle:{}", URL_SAFE_NO_PAD.encode(handle))
+fn handle_key(handle: &[u8]) -> Key {
+    Key::durable("video_room").part("handle").bytes(handle)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -815,8 +821,12 @@ pub(crate) async fn local_two_man_rule(
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    let client =
-        SsksClient::new(SsksConfig::new(url.clone(), SSKS_APP_ID).api_key(Secret::from(api_key)))?;
+    // The local SSKS listens on 127.0.0.1 over plain http: an explicit loopback opt-in.
+    let client = SsksClient::new(
+        SsksConfig::new(url.clone(), SSKS_APP_ID)
+            .api_key(Secret::from(api_key))
+            .http(HttpConfig::default().allow_http_loopback(true)),
+    )?;
     let keys = TwoManRuleKeys::new(backend_store, SSKS_APP_ID, KeyKind::Raw)?.with_rng(rng);
     Ok((TwoManRuleBackend::new(Arc::new(client), keys), url, task))
 }

@@ -14,7 +14,8 @@ use super::{AuthFactor, ChallengeRequest, KeySplitStore, SessionId};
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom};
 use crate::secret::Secret;
-use crate::store::{StateStore, decode_json, encode_json};
+use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::{Key, StateStore, StateStoreExt};
 
 /// Length in bytes of a generated key (and of the decoded `rawTwoManRuleKey`).
 pub const KEY_BYTES: usize = 64;
@@ -113,20 +114,8 @@ pub(crate) fn is_raw_key_shape(key: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
-/// How a key is kept in the state store.
-#[derive(Serialize, Deserialize)]
-struct StoredKey {
-    kind: KeyKind,
-    key: String,
-}
-
-impl Drop for StoredKey {
-    fn drop(&mut self) {
-        self.key.zeroize();
-    }
-}
-
-/// Per-user 2-man-rule keys kept in a [`StateStore`] under `tmr:<app id>:<user id>`.
+/// Per-user 2-man-rule keys kept in a [`StateStore`] under the durable key `d:tmr:<app id>:<user id>`
+/// (long or unusual ids are hashed into the key; see [`Key`]).
 ///
 /// The first call for a user generates 64 CSPRNG bytes (base64); every later call returns the
 /// same key. Creation is atomic: of many concurrent first calls, all get the one key that was
@@ -185,8 +174,8 @@ impl TwoManRuleKeys {
         &self.app_id
     }
 
-    fn storage_key(&self, user_id: &str) -> String {
-        format!("tmr:{}:{}", self.app_id, user_id)
+    fn storage_key(&self, user_id: &str) -> Key {
+        Key::durable("tmr").part(&self.app_id).part(user_id)
     }
 
     /// The user's key, if one was created.
@@ -212,11 +201,7 @@ impl TwoManRuleKeys {
                 return Ok(key);
             }
             let fresh = TwoManRuleKey::generate(self.kind, self.rng.as_ref())?;
-            let stored = StoredKey {
-                kind: fresh.kind,
-                key: fresh.expose().to_owned(),
-            };
-            let mut value = encode_json(&stored)?;
+            let mut value = encode_stored(&fresh);
             let inserted = self.store.insert(&storage_key, value.clone(), None).await;
             value.zeroize();
             if inserted?.is_some() {
@@ -251,12 +236,31 @@ fn check_user_id(user_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Record kind of a stored 2-man-rule key (`d:tmr:<app>:<user>`).
+const RECORD_TMR_KEY: u8 = 0x20;
+const TAG_KIND: u8 = 1;
+const TAG_KEY: u8 = 2;
+
+fn encode_stored(key: &TwoManRuleKey) -> Vec<u8> {
+    let mut w = RecordWriter::new(RECORD_TMR_KEY);
+    w.u64(
+        TAG_KIND,
+        match key.kind {
+            KeyKind::Free => 0,
+            KeyKind::Raw => 1,
+        },
+    )
+    .str(TAG_KEY, key.expose());
+    w.finish()
+}
+
 fn decode_stored(bytes: &[u8]) -> Result<TwoManRuleKey> {
-    let stored: StoredKey = decode_json(bytes)?;
-    let key = Secret::from(stored.key.as_str());
-    match stored.kind {
-        KeyKind::Free => TwoManRuleKey::free(key),
-        KeyKind::Raw => TwoManRuleKey::raw(key),
+    let r = RecordReader::parse(RECORD_TMR_KEY, bytes)?;
+    let key = Secret::from(r.str(TAG_KEY)?);
+    match r.u64(TAG_KIND)? {
+        0 => TwoManRuleKey::free(key),
+        1 => TwoManRuleKey::raw(key),
+        _ => Err(Error::storage("stored 2-man-rule key is malformed")),
     }
     .map_err(|_| Error::storage("stored 2-man-rule key is malformed"))
 }
@@ -387,7 +391,13 @@ mod tests {
         }
         assert!(seen.windows(2).all(|w| w[0] == w[1]));
         assert_eq!(keys.get("u1").await.unwrap().as_ref(), seen.first());
-        assert!(store.get("tmr:app:u1").await.unwrap().is_some());
+        assert!(
+            store
+                .get(&crate::store::Key::durable("tmr").part("app").part("u1"))
+                .await
+                .unwrap()
+                .is_some()
+        );
         let other = keys.get_or_create("u2").await.unwrap();
         assert_ne!(other, seen[0]);
         // A raw-configured manager keeps returning the stored free key for existing users.

@@ -1,5 +1,6 @@
 //! A local SSKS: the [`KeySplitStore`] semantics of Seald's key storage, kept in a
-//! [`StateStore`] under `ssks:` and sending challenges through a [`CodeSender`].
+//! [`StateStore`] under `ssks` keys (sessions, attempts and live pointers ephemeral; users and
+//! stored identities durable) and sending challenges through a [`CodeSender`].
 //!
 //! - `open_session` creates the user when asked, decides `must_authenticate` (true when an
 //!   identity was already stored for that user and factor, or when `force_auth` is set), sends an
@@ -38,7 +39,7 @@ use crate::otp::{CodeSender, OutgoingMessage};
 use crate::rng::{SecureRandom, SystemRandom, random_array, random_string};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
-use crate::store::{StateStore, Ttl, Update, encode_json, get_json, update_json};
+use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update, encode_json};
 
 /// The alphabet of SSKS challenges (no `i`, `l`, `o`, `0`, `1`).
 pub const CHALLENGE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -177,11 +178,12 @@ impl LocalKeySplitStore {
     /// Loads a session that is live and not expired.
     async fn live_session(&self, session: &SessionId) -> Result<(String, SessionRecord)> {
         let hash = session_hash(session);
-        let record: SessionRecord = get_json(self.state.as_ref(), &session_key(&hash))
+        let record: SessionRecord = self
+            .state
+            .get_json(&session_key(&hash))
             .await?
             .ok_or_else(unknown_session)?;
-        let live: Option<LivePointer> =
-            get_json(self.state.as_ref(), &live_key(&record.user_id)).await?;
+        let live: Option<LivePointer> = self.state.get_json(&live_key(&record.user_id)).await?;
         if live.as_ref().map(|l| l.session.as_str()) != Some(hash.as_str()) {
             return Err(unknown_session());
         }
@@ -196,7 +198,7 @@ impl LocalKeySplitStore {
 
     async fn user_id_for(&self, user_id: &str, create: bool) -> Result<String> {
         let key = user_key(user_id);
-        if let Some(user) = get_json::<UserRecord>(self.state.as_ref(), &key).await? {
+        if let Some(user) = self.state.get_json::<UserRecord>(&key).await? {
             return Ok(user.id);
         }
         if !create {
@@ -205,13 +207,14 @@ impl LocalKeySplitStore {
         let fresh = UserRecord {
             id: uuid_v4(self.rng.as_ref())?,
         };
-        update_json(self.state.as_ref(), &key, |current: Option<UserRecord>| {
-            Ok(match current {
-                Some(existing) => Update::Keep(existing.id),
-                None => Update::Set(fresh.clone(), Ttl::Never, fresh.id.clone()),
+        self.state
+            .update_json(&key, |current: Option<UserRecord>| {
+                Ok(match current {
+                    Some(existing) => Update::Keep(existing.id),
+                    None => Update::Set(fresh.clone(), Ttl::Never, fresh.id.clone()),
+                })
             })
-        })
-        .await
+            .await
     }
 
     /// Replaces the user's live session with `new_hash`; returns the previous one.
@@ -219,18 +222,16 @@ impl LocalKeySplitStore {
         let pointer = LivePointer {
             session: new_hash.to_owned(),
         };
-        let old = update_json(
-            self.state.as_ref(),
-            &live_key(user_id),
-            |current: Option<LivePointer>| {
+        let old = self
+            .state
+            .update_json(&live_key(user_id), |current: Option<LivePointer>| {
                 Ok(Update::Set(
                     pointer.clone(),
                     Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
                     current.map(|c| c.session),
                 ))
-            },
-        )
-        .await?;
+            })
+            .await?;
         if let Some(old) = &old {
             if old != new_hash {
                 self.forget_session(old).await?;
@@ -256,7 +257,9 @@ impl LocalKeySplitStore {
             return Err(must_validate_first());
         }
         let key = identity_key(&record.user_id, &record.auth_factor);
-        Ok(get_json::<IdentityRecord>(self.state.as_ref(), &key)
+        Ok(self
+            .state
+            .get_json::<IdentityRecord>(&key)
             .await?
             .map(|r| StoredBlob {
                 data_b64: r.data_b64,
@@ -422,21 +425,22 @@ impl KeySplitStore for LocalKeySplitStore {
         let pointer = LivePointer {
             session: new_hash.clone(),
         };
-        let replaced = update_json(
-            self.state.as_ref(),
-            &live_key(&authenticated.user_id),
-            |current: Option<LivePointer>| {
-                Ok(match current {
-                    Some(c) if c.session == hash => Update::Set(
-                        pointer.clone(),
-                        Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-                        true,
-                    ),
-                    _ => Update::Keep(false),
-                })
-            },
-        )
-        .await?;
+        let replaced = self
+            .state
+            .update_json(
+                &live_key(&authenticated.user_id),
+                |current: Option<LivePointer>| {
+                    Ok(match current {
+                        Some(c) if c.session == hash => Update::Set(
+                            pointer.clone(),
+                            Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+                            true,
+                        ),
+                        _ => Update::Keep(false),
+                    })
+                },
+            )
+            .await?;
         if !replaced {
             // A newer session was opened meanwhile: that one is the live one.
             self.state.delete(&session_key(&new_hash)).await?;
@@ -552,29 +556,29 @@ fn challenge_hash(session_hash: &str, challenge: &[u8]) -> String {
     sha256_hex(&[b"ssks-challenge", session_hash.as_bytes(), challenge])
 }
 
-fn session_key(hash: &str) -> String {
-    format!("ssks:session:{hash}")
+fn session_key(hash: &str) -> Key {
+    Key::ephemeral("ssks").part("session").part(hash)
 }
 
-fn attempts_key(hash: &str) -> String {
-    format!("ssks:attempts:{hash}")
+fn attempts_key(hash: &str) -> Key {
+    Key::ephemeral("ssks").part("attempts").part(hash)
 }
 
-fn live_key(user_id: &str) -> String {
-    format!("ssks:live:{user_id}")
+fn live_key(user_id: &str) -> Key {
+    Key::ephemeral("ssks").part("live").part(user_id)
 }
 
-fn user_key(user_id: &str) -> String {
-    format!("ssks:user:{user_id}")
+fn user_key(user_id: &str) -> Key {
+    Key::durable("ssks").part("user").part(user_id)
 }
 
-fn identity_key(user_id: &str, factor: &AuthFactor) -> String {
+fn identity_key(user_id: &str, factor: &AuthFactor) -> Key {
     let kind: &[u8] = match factor.kind {
         AuthFactorType::Email => b"EM",
         AuthFactorType::Sms => b"SMS",
     };
     let hash = sha256_hex(&[user_id.as_bytes(), kind, factor.value.as_bytes()]);
-    format!("ssks:identity:{hash}")
+    Key::durable("ssks").part("identity").part(&hash)
 }
 
 fn uuid_v4(rng: &dyn SecureRandom) -> Result<String> {
@@ -646,8 +650,8 @@ mod tests {
         assert_eq!(msg.channel, Channel::Email);
         // Nothing secret is stored in clear.
         let session_entry = session_key(&session_hash(&s.session_id));
-        for key in ["ssks:live:bob", "ssks:user:bob", session_entry.as_str()] {
-            let entry = f.state.get(key).await.unwrap().unwrap();
+        for key in [live_key("bob"), user_key("bob"), session_entry] {
+            let entry = f.state.get(&key).await.unwrap().unwrap();
             let text = String::from_utf8_lossy(&entry.value).to_string();
             assert!(!text.contains(&code) && !text.contains(s.session_id.expose()));
         }

@@ -182,19 +182,18 @@ enum Endpoint {
 
 impl SsksClient {
     /// A client for `config`. Fails with [`Config`](crate::ErrorKind::Config) on a base URL
-    /// that is not http(s) or an app id that cannot be a header.
+    /// that is not `https://` (plain `http://` only to a loopback host with
+    /// [`HttpConfig::allow_http_loopback`], for a local test server) or an app id that cannot be
+    /// a header.
     pub fn new(config: SsksConfig) -> Result<Self> {
         let base = config.base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Error::config("ssks base url must be http(s)"));
-        }
         if config.app_id.is_empty() {
             return Err(Error::config("ssks app id must not be empty"));
         }
         let app_id = HeaderValue::from_str(&config.app_id)
             .map_err(|_| Error::config("ssks app id cannot be sent as a header"))?;
         Ok(SsksClient {
-            http: HttpClient::new(config.http.clone())?,
+            http: HttpClient::new(config.http.clone(), &base)?,
             config,
             base,
             app_id,

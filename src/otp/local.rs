@@ -19,7 +19,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::rng::{SecureRandom, SystemRandom, random_array, uniform_below};
 use crate::secret::Secret;
-use crate::store::{CasOutcome, StateStore, Ttl, Update, Write, decode_json, encode_json};
+use crate::store::{
+    CasOutcome, Key, StateStore, StateStoreExt, Ttl, Update, Version, Write, decode_json,
+    encode_json,
+};
 
 /// Shortest accepted server secret, in bytes.
 pub const MIN_SERVER_SECRET_LEN: usize = 16;
@@ -376,16 +379,16 @@ impl LocalOtpProvider {
         to_ms(self.clock.now())
     }
 
-    fn record_key(sid: &str) -> String {
-        format!("otp:ve:{sid}")
+    fn record_key(sid: &str) -> Key {
+        Key::ephemeral("otp").part("ve").part(sid)
     }
 
-    fn attempts_key(sid: &str) -> String {
-        format!("otp:attempts:{sid}")
+    fn attempts_key(sid: &str) -> Key {
+        Key::ephemeral("otp").part("attempts").part(sid)
     }
 
-    fn tomb_key(sid: &str) -> String {
-        format!("otp:tomb:{sid}")
+    fn tomb_key(sid: &str) -> Key {
+        Key::ephemeral("otp").part("tomb").part(sid)
     }
 
     /// A keyed hash of a destination, so keys never contain phone numbers or emails.
@@ -397,8 +400,10 @@ impl LocalOtpProvider {
         hex(tag.as_ref().get(..16).unwrap_or_default())
     }
 
-    fn pointer_key(&self, to: &str) -> String {
-        format!("otp:to:{}", self.destination_id(to))
+    fn pointer_key(&self, to: &str) -> Key {
+        Key::ephemeral("otp")
+            .part("to")
+            .part(&self.destination_id(to))
     }
 
     fn code_hash(&self, sid: &str, code: &[u8]) -> String {
@@ -467,7 +472,10 @@ impl LocalOtpProvider {
             .max(1);
         let now_ms = self.now_ms();
         let index = now_ms / window_ms;
-        let key = format!("otp:rate:{}:{index}", self.destination_id(to));
+        let key = Key::ephemeral("otp")
+            .part("rate")
+            .part(&self.destination_id(to))
+            .part(&index.to_string());
         let sent = self.store.increment(&key, 1, Some(limit.window)).await?;
         if sent > u64::from(limit.max_sends) {
             let window_end = index.saturating_add(1).saturating_mul(window_ms);
@@ -520,7 +528,7 @@ impl LocalOtpProvider {
     }
 
     /// Removes the stored verification at `version` (if unchanged) and records why it ended.
-    async fn end(&self, sid: &str, version: u64, why: Ended) -> Result<bool> {
+    async fn end(&self, sid: &str, version: Version, why: Ended) -> Result<bool> {
         let swapped = matches!(
             self.store
                 .compare_and_swap(&Self::record_key(sid), version, Write::Delete)
@@ -536,7 +544,7 @@ impl LocalOtpProvider {
     /// Ends a verification whatever concurrent writers do to it; `false` if it was already gone.
     /// The reason is recorded before the verification is removed, so a concurrent reader that
     /// finds it gone always learns why.
-    async fn finish(&self, sid: &str, mut version: u64, why: Ended) -> Result<bool> {
+    async fn finish(&self, sid: &str, mut version: Version, why: Ended) -> Result<bool> {
         self.store
             .insert(
                 &Self::tomb_key(sid),
@@ -583,7 +591,7 @@ impl LocalOtpProvider {
 
     /// Loads a live verification: `(record, version)`, or the typed error if it ended. A
     /// verification found past its expiry is ended here.
-    async fn load(&self, sid: &str) -> Result<(Record, u64)> {
+    async fn load(&self, sid: &str) -> Result<(Record, Version)> {
         loop {
             let Some(entry) = self.store.get(&Self::record_key(sid)).await? else {
                 return Err(self.gone(sid).await);
@@ -659,10 +667,8 @@ impl LocalOtpProvider {
     ) -> Result<Resend> {
         let now_ms = self.now_ms();
         let max_sends = self.config.max_sends;
-        crate::store::update_json(
-            self.store.as_ref(),
-            &Self::record_key(sid),
-            |current: Option<Record>| {
+        self.store
+            .update_json(&Self::record_key(sid), |current: Option<Record>| {
                 let Some(mut record) = current else {
                     return Ok(Update::Keep(Resend::Gone));
                 };
@@ -692,9 +698,8 @@ impl LocalOtpProvider {
                     record.locale = request.locale.clone();
                 }
                 Ok(Update::Set(record.clone(), Ttl::Keep, Resend::Done(record)))
-            },
-        )
-        .await
+            })
+            .await
     }
 
     async fn start_inner(&self, request: StartVerification) -> Result<Verification> {

@@ -75,7 +75,8 @@ impl TwilioSmsConfig {
         })
     }
 
-    /// Sends requests to `base_url` instead of `https://api.twilio.com`.
+    /// Sends requests to `base_url` instead of `https://api.twilio.com`. It must be `https://`
+    /// (checked by [`TwilioSmsSender::new`]).
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into().trim_end_matches('/').to_owned();
         self
@@ -125,10 +126,12 @@ struct MessageJson {
 }
 
 impl TwilioSmsSender {
-    /// A sender with this configuration.
+    /// A sender with this configuration. Fails with [`Config`](ErrorKind::Config) for a base
+    /// URL that is not `https://` (plain `http://` to a loopback host needs
+    /// [`HttpConfig::allow_http_loopback`](crate::http::HttpConfig::allow_http_loopback)).
     pub fn new(config: TwilioSmsConfig) -> Result<Self> {
         Ok(TwilioSmsSender {
-            http: HttpClient::new(config.http.clone())?,
+            http: HttpClient::new(config.http.clone(), &config.base_url)?,
             auth: config.credentials.authorization()?,
             config,
         })

@@ -72,7 +72,9 @@ impl TwilioVerifyConfig {
     }
 
     /// Sends requests to `base_url` instead of `https://verify.twilio.com` (a proxy, a test
-    /// server). No trailing slash needed.
+    /// server). No trailing slash needed. It must be `https://` (checked by
+    /// [`TwilioVerify::new`]); a local test server over plain `http://` also needs
+    /// [`HttpConfig::allow_http_loopback`].
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into().trim_end_matches('/').to_owned();
         self
@@ -188,10 +190,12 @@ impl VerificationJson {
 }
 
 impl TwilioVerify {
-    /// A backend with this configuration.
+    /// A backend with this configuration. Fails with [`Config`](ErrorKind::Config) for a base
+    /// URL that is not `https://` (plain `http://` to a loopback host needs
+    /// [`HttpConfig::allow_http_loopback`]).
     pub fn new(config: TwilioVerifyConfig) -> Result<Self> {
         Ok(TwilioVerify {
-            http: HttpClient::new(config.http.clone())?,
+            http: HttpClient::new(config.http.clone(), &config.base_url)?,
             auth: config.credentials.authorization()?,
             config,
         })

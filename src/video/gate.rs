@@ -64,7 +64,7 @@ use crate::otp::{
 };
 use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
-use crate::store::StateStore;
+use crate::store::{Key, StateStore, StateStoreExt};
 
 /// Longest identity the gate accepts (Twilio Video's limit), in characters.
 pub const MAX_IDENTITY_CHARS: usize = 128;
@@ -472,7 +472,9 @@ impl RoomGate {
         let logins = self
             .store
             .increment(
-                &format!("gate:logins:{}", hex(tag.get(..16).unwrap_or_default())),
+                &Key::ephemeral("gate")
+                    .part("logins")
+                    .part(&hex(tag.get(..16).unwrap_or_default())),
                 1,
                 Some(self.limits.login_window),
             )
@@ -519,7 +521,9 @@ impl RoomGate {
             return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
         }
         let tag = self.tag(b"keyward-gate-identity-v1", identity);
-        let attempts_key = format!("gate:attempts:{}", hex(tag.get(..16).unwrap_or_default()));
+        let attempts_key = Key::ephemeral("gate")
+            .part("attempts")
+            .part(&hex(tag.get(..16).unwrap_or_default()));
         let attempts = self
             .store
             .increment(&attempts_key, 1, Some(self.limits.attempt_window))

@@ -30,7 +30,7 @@ use super::{
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
-use crate::store::{StateStore, Ttl, Update, get_json, update_json};
+use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update};
 
 /// Largest number of credentials one user may register.
 pub const MAX_CREDENTIALS_PER_USER: usize = 64;
@@ -75,12 +75,16 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlBytes(bytes.to_vec()).encode()
 }
 
-fn credential_key(id: &[u8]) -> String {
-    format!("webauthn:cred:{}", b64(id))
+fn credential_key(id: &[u8]) -> Key {
+    Key::durable("webauthn").part("cred").bytes(id)
 }
 
-fn user_key(id: &[u8]) -> String {
-    format!("webauthn:user:{}", b64(id))
+fn user_key(id: &[u8]) -> Key {
+    Key::durable("webauthn").part("user").bytes(id)
+}
+
+fn ceremony_key(kind: &str, ceremony_id: &str) -> Key {
+    Key::ephemeral("webauthn").part(kind).part(ceremony_id)
 }
 
 fn timeout_ms(d: Duration) -> Option<u32> {
@@ -118,12 +122,14 @@ impl RelyingParty {
 
     /// A stored credential.
     pub async fn credential(&self, credential_id: &[u8]) -> Result<Option<RegisteredCredential>> {
-        get_json(self.store.as_ref(), &credential_key(credential_id)).await
+        self.store.get_json(&credential_key(credential_id)).await
     }
 
     /// A user's stored credentials.
     pub async fn credentials_for_user(&self, user_id: &[u8]) -> Result<Vec<RegisteredCredential>> {
-        let ids: Vec<Base64UrlBytes> = get_json(self.store.as_ref(), &user_key(user_id))
+        let ids: Vec<Base64UrlBytes> = self
+            .store
+            .get_json(&user_key(user_id))
             .await?
             .unwrap_or_default();
         let mut out = Vec::with_capacity(ids.len());
@@ -147,31 +153,32 @@ impl RelyingParty {
     /// Fails with [`WebAuthnFailure::CredentialNotOwned`] if it belongs to another user.
     pub async fn delete_credential(&self, user_id: &[u8], credential_id: &[u8]) -> Result<bool> {
         let key = credential_key(credential_id);
-        let deleted = update_json(
-            self.store.as_ref(),
-            &key,
-            |current: Option<RegisteredCredential>| match current {
-                None => Ok(Update::Keep(false)),
-                Some(c) if c.user_id != user_id => {
-                    Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
-                }
-                Some(_) => Ok(Update::Delete(true)),
-            },
-        )
-        .await?;
+        let deleted = self
+            .store
+            .update_json(
+                &key,
+                |current: Option<RegisteredCredential>| match current {
+                    None => Ok(Update::Keep(false)),
+                    Some(c) if c.user_id != user_id => {
+                        Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned))
+                    }
+                    Some(_) => Ok(Update::Delete(true)),
+                },
+            )
+            .await?;
         let id = Base64UrlBytes(credential_id.to_vec());
-        update_json(
-            self.store.as_ref(),
-            &user_key(user_id),
-            |ids: Option<Vec<Base64UrlBytes>>| match ids {
-                Some(mut ids) if ids.contains(&id) => {
-                    ids.retain(|i| *i != id);
-                    Ok(Update::Set(ids, Ttl::Keep, ()))
-                }
-                _ => Ok(Update::Keep(())),
-            },
-        )
-        .await?;
+        self.store
+            .update_json(
+                &user_key(user_id),
+                |ids: Option<Vec<Base64UrlBytes>>| match ids {
+                    Some(mut ids) if ids.contains(&id) => {
+                        ids.retain(|i| *i != id);
+                        Ok(Update::Set(ids, Ttl::Keep, ()))
+                    }
+                    _ => Ok(Update::Keep(())),
+                },
+            )
+            .await?;
         Ok(deleted)
     }
 
@@ -220,7 +227,7 @@ impl RelyingParty {
         let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
         self.store
             .put(
-                &format!("webauthn:reg:{ceremony_id}"),
+                &ceremony_key("reg", &ceremony_id),
                 challenge.clone(),
                 Some(self.config.timeout),
             )
@@ -297,7 +304,7 @@ impl RelyingParty {
         let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
         self.store
             .put(
-                &format!("webauthn:auth:{ceremony_id}"),
+                &ceremony_key("auth", &ceremony_id),
                 challenge.clone(),
                 Some(self.config.timeout),
             )
@@ -336,7 +343,7 @@ impl RelyingParty {
     }
 
     /// Takes the ceremony's challenge out of the store: exactly one finish gets it.
-    async fn consume(&self, key: &str, challenge: &[u8], created_at_unix: u64) -> Result<()> {
+    async fn consume(&self, key: &Key, challenge: &[u8], created_at_unix: u64) -> Result<()> {
         let stored = self.store.take(key).await?;
         let fresh = unix_seconds(self.clock.now())
             <= created_at_unix.saturating_add(self.config.timeout.as_secs());
@@ -355,22 +362,23 @@ impl RelyingParty {
             ));
         }
         let id = Base64UrlBytes(credential.credential_id.clone());
-        let indexed = update_json(
-            self.store.as_ref(),
-            &user_key(&credential.user_id),
-            |ids: Option<Vec<Base64UrlBytes>>| {
-                let mut ids = ids.unwrap_or_default();
-                if ids.contains(&id) {
-                    return Ok(Update::Keep(()));
-                }
-                if ids.len() >= MAX_CREDENTIALS_PER_USER {
-                    return Err(Error::invalid_input("too many credentials for this user"));
-                }
-                ids.push(id.clone());
-                Ok(Update::Set(ids, Ttl::Never, ()))
-            },
-        )
-        .await;
+        let indexed = self
+            .store
+            .update_json(
+                &user_key(&credential.user_id),
+                |ids: Option<Vec<Base64UrlBytes>>| {
+                    let mut ids = ids.unwrap_or_default();
+                    if ids.contains(&id) {
+                        return Ok(Update::Keep(()));
+                    }
+                    if ids.len() >= MAX_CREDENTIALS_PER_USER {
+                        return Err(Error::invalid_input("too many credentials for this user"));
+                    }
+                    ids.push(id.clone());
+                    Ok(Update::Set(ids, Ttl::Never, ()))
+                },
+            )
+            .await;
         if let Err(e) = indexed {
             // Undo the credential so no credential exists outside its user's index.
             self.store.delete(&cred_key).await?;
@@ -385,7 +393,7 @@ impl RelyingParty {
         response: &RegistrationResponseJson,
     ) -> Result<RegisteredCredential> {
         self.consume(
-            &format!("webauthn:reg:{}", state.ceremony_id),
+            &ceremony_key("reg", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
         )
@@ -403,7 +411,7 @@ impl RelyingParty {
         response: &AuthenticationResponseJson,
     ) -> Result<VerifiedAssertion> {
         self.consume(
-            &format!("webauthn:auth:{}", state.ceremony_id),
+            &ceremony_key("auth", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
         )
@@ -421,7 +429,9 @@ impl RelyingParty {
             return Err(Error::webauthn(WebAuthnFailure::TooLarge("credential id")));
         }
         let key = credential_key(raw_id);
-        let record: RegisteredCredential = get_json(self.store.as_ref(), &key)
+        let record: RegisteredCredential = self
+            .store
+            .get_json(&key)
             .await?
             .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
         let parsed = ParsedCredential::new(record)?;
@@ -431,10 +441,9 @@ impl RelyingParty {
         let policy = self.config.counter_policy;
         let new_count = verified.sign_count;
         let backed_up = verified.backed_up;
-        let regressed = update_json(
-            self.store.as_ref(),
-            &key,
-            |current: Option<RegisteredCredential>| {
+        let regressed = self
+            .store
+            .update_json(&key, |current: Option<RegisteredCredential>| {
                 let Some(mut current) = current else {
                     return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
                 };
@@ -445,9 +454,8 @@ impl RelyingParty {
                 current.sign_count = current.sign_count.max(new_count);
                 current.backed_up = backed_up;
                 Ok(Update::Set(current, Ttl::Keep, regressed))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(VerifiedAssertion {
             counter_regressed: verified.counter_regressed || regressed,
             ..verified

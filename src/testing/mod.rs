@@ -38,3 +38,5 @@ impl SecureRandom for SeededRandom {
 
 #[cfg(feature = "webauthn")]
 pub use crate::webauthn::soft::{SoftAttestation, SoftAuthenticator, SoftKnobs};
+
+pub mod conformance;
