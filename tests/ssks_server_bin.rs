@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyward::Secret;
-use keyward::keysplit::client::TwoManRuleClient;
-use keyward::keysplit::keys::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
+use keyward::keysplit::TwoManRuleClient;
+use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest};
 use keyward::store::{MemoryStore, StateStore};
@@ -126,7 +126,7 @@ async fn an_identity_survives_a_restart_of_the_server() {
 
     let server = Server::start(&env);
     let ssks = Arc::new(
-        SsksClient::new(SsksConfig::new(&server.url, APP_ID).api_key(API_KEY)).unwrap(),
+        SsksClient::new(SsksConfig::new(&server.url, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY)).unwrap(),
     );
     let backend = TwoManRuleBackend::new(ssks.clone(), keys.clone());
     let device = TwoManRuleClient::new(ssks, APP_ID);
@@ -138,7 +138,7 @@ async fn an_identity_survives_a_restart_of_the_server() {
 
     let server = Server::start(&env);
     let ssks = Arc::new(
-        SsksClient::new(SsksConfig::new(&server.url, APP_ID).api_key(API_KEY)).unwrap(),
+        SsksClient::new(SsksConfig::new(&server.url, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY)).unwrap(),
     );
     let backend = TwoManRuleBackend::new(ssks.clone(), keys);
     let device = TwoManRuleClient::new(ssks, APP_ID);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use keyward::store::{
-    CasOutcome, Key, PostgresConfig, PostgresStore, StateStore, StateStoreExt, Ttl, Write,
+    CasOutcome, Key, PostgresConfig, PostgresStore, StateStore, Ttl, Write,
 };
 use keyward::testing::conformance::{self, StoreCapabilities};
 use servers::unique;
@@ -127,10 +127,9 @@ async fn expired_rows_are_invisible_then_swept() {
         None
     );
     let client = raw().await;
-    let count = |client: &tokio_postgres::Client| {
-        let sql = format!("SELECT count(*) FROM \"{}\".keyward_state", schema.0);
-        let client = client;
-        async move { client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }
+    let sql = format!("SELECT count(*) FROM \"{}\".keyward_state", schema.0);
+    let count = async |client: &tokio_postgres::Client| {
+        client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
     };
     assert_eq!(count(&client).await, 2_501, "expired rows wait for the sweep");
     assert_eq!(store.sweep_expired().await.unwrap(), 2_500);
@@ -166,10 +165,13 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
         return;
     }
     let schema = Schema::new("kwkill");
+    // Only this test's connections are killed: they carry their own application_name.
+    let app = schema.0.clone();
     let store = Arc::new(
         PostgresStore::connect(
             PostgresConfig::new(servers::POSTGRES_URL)
                 .schema(&schema.0)
+                .application_name(&app)
                 .pool_size(4),
         )
         .await
@@ -205,8 +207,8 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
         killed_blocked = killer_client
             .query_one(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE application_name = 'keyward' AND wait_event_type = 'Lock'",
-                &[],
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&app],
             )
             .await
             .unwrap()
@@ -227,6 +229,7 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
     let stop = Arc::new(AtomicBool::new(false));
     let killer = {
         let stop = stop.clone();
+        let app = app.clone();
         tokio::spawn(async move {
             let client = raw().await;
             let mut killed = 0u64;
@@ -234,9 +237,9 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
                 let n: i64 = client
                     .query_one(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                         WHERE application_name = 'keyward' AND pid <> pg_backend_pid() \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid() \
                          AND state = 'active'",
-                        &[],
+                        &[&app],
                     )
                     .await
                     .unwrap()

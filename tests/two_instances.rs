@@ -30,7 +30,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
@@ -177,7 +176,11 @@ impl Instance {
         if ok {
             Ok(value)
         } else {
-            Err(value["kind"].as_str().unwrap_or("?").to_owned())
+            let kind = value["kind"].as_str().unwrap_or("?").to_owned();
+            if kind == "storage" {
+                eprintln!("storage error from {path}: {}", value["message"]);
+            }
+            Err(kind)
         }
     }
 
@@ -267,15 +270,15 @@ async fn sign_in(
 }
 
 /// The user's device: the 2-man-rule client talking to one instance's SSKS server.
-fn device(instance: &Instance) -> keyward::keysplit::client::TwoManRuleClient {
+fn device(instance: &Instance) -> keyward::keysplit::TwoManRuleClient {
     use keyward::keysplit::ssks::{SsksClient, SsksConfig};
-    let ssks = SsksClient::new(SsksConfig::new(&instance.ssks, APP_ID)).unwrap();
-    keyward::keysplit::client::TwoManRuleClient::new(Arc::new(ssks), APP_ID)
+    let ssks = SsksClient::new(SsksConfig::new(&instance.ssks, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true))).unwrap();
+    keyward::keysplit::TwoManRuleClient::new(Arc::new(ssks), APP_ID)
 }
 
 /// The backend's `getSSKSSession` answer from `instance`, as the frontend rebuilds it.
-async fn tmr_session(instance: &Instance, user: &str, email: &str) -> keyward::keysplit::keys::SsksSession {
-    use keyward::keysplit::keys::{SsksSession, TwoManRuleKey};
+async fn tmr_session(instance: &Instance, user: &str, email: &str) -> keyward::keysplit::SsksSession {
+    use keyward::keysplit::{SsksSession, TwoManRuleKey};
     use keyward::keysplit::{AuthFactor, SessionId};
     let s = instance
         .call("/tmr/session", json!({ "user_id": user, "email": email }))
@@ -558,7 +561,7 @@ mod instance {
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::post;
-    use keyward::keysplit::keys::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
+    use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
     use keyward::keysplit::local::LocalKeySplitStore;
     use keyward::keysplit::server::{ServerConfig, serve};
     use keyward::keysplit::ssks::{SsksClient, SsksConfig};
@@ -617,8 +620,8 @@ mod instance {
         let config = config
             .prefix(env("KW_PREFIX"))
             .connect_timeout(Duration::from_millis(500))
-            .response_timeout(Duration::from_secs(2))
-            .operation_timeout(Duration::from_secs(3));
+            .response_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(8));
         Arc::new(RedisStore::connect(config).await.unwrap())
     }
 
@@ -647,7 +650,7 @@ mod instance {
                 .await
                 .unwrap();
             let ssks = SsksClient::new(
-                SsksConfig::new(ssks_server.base_url(), APP_ID).api_key(API_KEY),
+                SsksConfig::new(ssks_server.base_url(), APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY),
             )
             .unwrap();
             let keys = TwoManRuleKeys::new(store.clone(), APP_ID, KeyKind::Free).unwrap();

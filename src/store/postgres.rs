@@ -45,7 +45,6 @@ use super::{CasOutcome, Entry, Key, StateStore, Ttl, Version, Write, check_ttl, 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rng::{SystemRandom, random_array};
 
-const MAX_KEY_LEN: usize = 512;
 const MAX_VALUE_LEN: usize = 1 << 20;
 /// Rows one sweep statement deletes at most.
 const SWEEP_BATCH: i64 = 1_000;
@@ -79,6 +78,7 @@ pub struct PostgresConfig {
     connect_timeout: Duration,
     operation_timeout: Duration,
     sweep_interval: Option<Duration>,
+    application_name: String,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -90,6 +90,7 @@ impl fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("sweep_interval", &self.sweep_interval)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }
@@ -105,7 +106,15 @@ impl PostgresConfig {
             connect_timeout: Duration::from_secs(3),
             operation_timeout: Duration::from_secs(5),
             sweep_interval: Some(Duration::from_secs(60)),
+            application_name: "keyward".to_owned(),
         }
+    }
+
+    /// The `application_name` the connections report (default `keyward`), which operators see
+    /// in `pg_stat_activity`.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
     }
 
     /// The schema holding keyward's table (default `keyward`; created if absent). Lower-case
@@ -336,7 +345,7 @@ impl PostgresStore {
         }
         pg.connect_timeout(config.connect_timeout);
         pg.keepalives(true);
-        pg.application_name("keyward");
+        pg.application_name(&config.application_name);
         pg.options(format!(
             "-c statement_timeout={}",
             config.operation_timeout.as_millis().max(1)
@@ -402,13 +411,7 @@ impl PostgresStore {
         let mut total = 0;
         for _ in 0..SWEEP_BATCHES {
             let sql = &self.inner.sql.sweep;
-            let n = self
-                .bounded(async {
-                    let client = self.client().await?;
-                    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-                    client.execute(&statement, &[]).await.map_err(map_error)
-                })
-                .await?;
+            let n = self.execute(sql, &[]).await?;
             total += n;
             if n < SWEEP_BATCH as u64 {
                 break;
@@ -468,14 +471,24 @@ impl PostgresStore {
         .await
     }
 
+    /// A pooled connection that is not known to be closed.
     async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.inner.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Timeout(_) => {
-                unavailable("postgres: no connection available in time")
+        // A connection the server closed while it sat in the pool (restart, failover,
+        // `pg_terminate_backend`) is dropped here rather than failing the operation.
+        for _ in 0..=self.inner.pool.status().max_size {
+            let client = self.inner.pool.get().await.map_err(|e| match e {
+                deadpool_postgres::PoolError::Timeout(_) => {
+                    unavailable("postgres: no connection available in time")
+                }
+                deadpool_postgres::PoolError::Backend(e) => map_error(e),
+                _ => unavailable("postgres: cannot open a connection"),
+            })?;
+            if !client.is_closed() {
+                return Ok(client);
             }
-            deadpool_postgres::PoolError::Backend(e) => map_error(e),
-            _ => unavailable("postgres: cannot open a connection"),
-        })
+            drop(deadpool_postgres::Object::take(client));
+        }
+        Err(unavailable("postgres: cannot open a connection"))
     }
 
     async fn bounded<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -496,8 +509,28 @@ impl PostgresStore {
     ) -> Result<Vec<tokio_postgres::Row>> {
         self.bounded(async {
             let client = self.client().await?;
-            let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-            client.query(&statement, params).await.map_err(map_error)
+            let result = match client.prepare_cached(sql).await {
+                Ok(statement) => client.query(&statement, params).await,
+                Err(e) => Err(e),
+            };
+            result.map_err(|e| discard_if_broken(client, e))
+        })
+        .await
+    }
+
+    /// Runs one statement and returns the number of rows it changed.
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let result = match client.prepare_cached(sql).await {
+                Ok(statement) => client.execute(&statement, params).await,
+                Err(e) => Err(e),
+            };
+            result.map_err(|e| discard_if_broken(client, e))
         })
         .await
     }
@@ -559,6 +592,18 @@ fn map_error(e: tokio_postgres::Error) -> Error {
         return unavailable("postgres: connection closed");
     }
     unavailable("postgres: connection to the server failed")
+}
+
+/// Maps `e`; a connection that failed below SQL (closed, I/O, the server shutting it down) is
+/// taken out of the pool so no later operation gets it.
+fn discard_if_broken(client: deadpool_postgres::Client, e: tokio_postgres::Error) -> Error {
+    let broken = e.is_closed()
+        || e.code().is_none()
+        || e.code().is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
+    if broken {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    map_error(e)
 }
 
 /// A retryable storage error: the server could not be reached or did not answer in time.

@@ -183,8 +183,10 @@ impl RedisServer {
             .unwrap();
         self.child = Some(child);
         let port = self.port;
+        // A server with `--requirepass` answers NOAUTH: it is up all the same.
         wait_until("redis-server", Duration::from_secs(10), || {
-            redis_cli(port, &["ping"]).trim() == "PONG"
+            let answer = redis_cli(port, &["ping"]);
+            answer.trim() == "PONG" || answer.contains("NOAUTH")
         });
     }
 }
