@@ -10,21 +10,22 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward::keysplit::crypto::{SymKey, open_identity, seal_identity};
 use keyward::keysplit::{KeyKind, TwoManRuleKey};
+use keyward::twilio::TwilioCredentials;
 use keyward::video::VideoTokenRequest;
-use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::video::twilio::TwilioAccessTokenIssuer;
 use keyward::{SystemRandom, VideoTokenIssuer};
 
 fn bench_video(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let key = TwilioApiKey::new(
+    let key = TwilioCredentials::api_key(
         "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
         "bench-secret-bench-secret-bench-",
     )
     .expect("key");
-    let issuer = TwilioAccessTokenIssuer::new(key);
+    let issuer = TwilioAccessTokenIssuer::new(key).expect("issuer");
     let verifier = issuer.verifier();
     let request = VideoTokenRequest::new("alice@example.com").room("daily-standup");
     let mut g = c.benchmark_group("flows_video_token");

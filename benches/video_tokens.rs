@@ -4,10 +4,11 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyward::video::twilio::{AccessTokenBuilder, AccessTokenVerifier, TwilioApiKey, VideoGrant};
+use keyward::twilio::TwilioCredentials;
+use keyward::video::twilio::{AccessTokenBuilder, AccessTokenVerifier, VideoGrant};
 
 fn bench_tokens(c: &mut Criterion) {
-    let key = TwilioApiKey::new(
+    let key = TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         "keyward-bench-secret-0123456789ab",
@@ -22,7 +23,7 @@ fn bench_tokens(c: &mut Criterion) {
     });
     let jwt = builder.sign(&key, now).expect("sign");
     let jwt = jwt.expose_str().expect("utf-8").to_owned();
-    let verifier = AccessTokenVerifier::new(key);
+    let verifier = AccessTokenVerifier::new(key).expect("verifier");
     c.bench_function("video_token/verify", |b| {
         b.iter(|| verifier.verify_at(&jwt, now).expect("verify"))
     });

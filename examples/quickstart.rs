@@ -234,8 +234,9 @@ mod video_gate {
 
     use keyward::otp::{ConsoleSender, LocalOtpProvider, Outbox};
     use keyward::store::MemoryStore;
+    use keyward::twilio::TwilioCredentials;
     use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
-    use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+    use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer};
     use keyward::{ManualClock, Secret};
 
     use super::ConsoleAndOutbox;
@@ -256,12 +257,12 @@ mod video_gate {
         .clock(clock.clone())
         .build()?;
         // A TEST key: tokens signed with it are printed in full below. Never print real ones.
-        let key = TwilioApiKey::new(
+        let key = TwilioCredentials::api_key(
             "AC00000000000000000000000000000000",
             "SK00000000000000000000000000000000",
             "quickstart-test-secret-not-real!",
         )?;
-        let issuer = TwilioAccessTokenIssuer::new(key.clone()).with_clock(clock.clone());
+        let issuer = TwilioAccessTokenIssuer::new(key.clone())?.with_clock(clock.clone());
         let directory = MemoryDirectory::new()
             .with("blathers", Contact::phone("+18005559876"))
             .with("mabel", Contact::phone("+18005554321"))
@@ -290,7 +291,7 @@ mod video_gate {
         let token = gate.verify("mabel", &code).await?;
         println!("[video] verify mabel with the code -> access token (test key):");
         println!("{}", token.jwt());
-        let decoded = AccessTokenVerifier::new(key)
+        let decoded = AccessTokenVerifier::new(key)?
             .with_clock(clock)
             .verify(token.jwt())?;
         println!("[video] header  {}", decoded.header_json());

@@ -8,6 +8,7 @@
 //! | [`OtpProvider`] | one-time passcodes by SMS, call, email, WhatsApp | Twilio Verify (`twilio`), self-hosted (always) |
 //! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`) |
 //! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, EdDSA, RS256, PS256 (`webauthn`) |
+//! | [`TotpProvider`] | authenticator-app codes (RFC 6238 TOTP) | self-hosted (always); see [`totp`] |
 //! | [`KeySplitStore`] | the SSKS side of the 2-man rule | local store (always), Seald SSKS over HTTP (`ssks`), local HTTP server (`ssks-server`) |
 //!
 //! Every piece of mutable state (pending codes, attempt counters, ceremony challenges,
@@ -23,6 +24,7 @@
 //! | `twilio` | yes | Twilio Verify OTP backend, SMS sender, Video access tokens (reqwest + rustls) |
 //! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
+//! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
@@ -84,6 +86,7 @@ pub mod keysplit;
 pub mod normalize;
 pub mod otp;
 pub mod store;
+pub mod totp;
 #[cfg(feature = "twilio")]
 pub mod twilio;
 pub mod video;
@@ -95,6 +98,7 @@ pub use keysplit::KeySplitStore;
 pub use otp::OtpProvider;
 pub use rng::{SecureRandom, SystemRandom, random_array, random_string, uniform_below};
 pub use secret::Secret;
+pub use totp::TotpProvider;
 pub use video::VideoTokenIssuer;
 pub use webauthn::{AuthenticatorVerifier, WebAuthnFailure};
 

@@ -30,7 +30,8 @@ use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, TwoManRuleBackend, TwoManRuleClient};
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
-use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::twilio::TwilioCredentials;
+use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer};
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
 use keyward::{Secret, SystemRandom};
 
@@ -95,13 +96,13 @@ async fn start_server() -> CdpResult<Server> {
         Secret::new(*b"e2e-server-secret-of-32-bytes!!!"),
     )
     .map_err(|e| format!("OTP provider: {e}"))?;
-    let key = TwilioApiKey::new(
+    let key = TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         Secret::new(*b"e2e-api-key-secret-of-32-bytes!!"),
     )
     .map_err(|e| format!("api key: {e}"))?;
-    let issuer = TwilioAccessTokenIssuer::new(key);
+    let issuer = TwilioAccessTokenIssuer::new(key).map_err(|e| format!("issuer: {e}"))?;
     let tokens = issuer.verifier();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::MemoryStore;
+use keyward::twilio::TwilioCredentials;
 use keyward::video::gate::{Contact, DecoyShape, MemoryDirectory, RoomGate};
-use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer};
 use keyward::{Clock, ErrorKind, ManualClock, Secret};
 
 const MABEL: &str = "+18005554321";
@@ -23,8 +24,8 @@ struct Fixture {
     verifier: AccessTokenVerifier,
 }
 
-fn key() -> TwilioApiKey {
-    TwilioApiKey::new(
+fn key() -> TwilioCredentials {
+    TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         "keyward-gate-test-secret-32bytes",
@@ -51,14 +52,18 @@ fn fixture_with(decoy: DecoyShape) -> Fixture {
         .with("tommy", Contact::phone("+18005556789"))
         .with("isabelle", Contact::email("Isabelle@Example.com"))
         .with_no_contact("ghost");
-    let issuer = TwilioAccessTokenIssuer::new(key()).with_clock(clock.clone());
+    let issuer = TwilioAccessTokenIssuer::new(key())
+        .unwrap()
+        .with_clock(clock.clone());
     let gate = RoomGate::builder(Arc::new(directory), Arc::new(otp), Arc::new(issuer), store)
         .room("My Room")
         .decoy(decoy)
         .secret(Secret::new([9u8; 32]))
         .build()
         .unwrap();
-    let verifier = AccessTokenVerifier::new(key()).with_clock(clock.clone());
+    let verifier = AccessTokenVerifier::new(key())
+        .unwrap()
+        .with_clock(clock.clone());
     Fixture {
         clock,
         outbox,

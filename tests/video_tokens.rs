@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward::twilio::TwilioCredentials;
 use keyward::video::VideoTokenRequest;
 use keyward::video::twilio::{
     AccessTokenBuilder, AccessTokenVerifier, ChatGrant, Grant, JsonValue, NotBefore, PlayerGrant,
-    SyncGrant, TaskRouterGrant, TwilioAccessTokenIssuer, TwilioApiKey, VideoGrant, VoiceGrant,
+    SyncGrant, TaskRouterGrant, TwilioAccessTokenIssuer, VideoGrant, VoiceGrant,
 };
 use keyward::{ErrorKind, ManualClock, VideoTokenIssuer};
 use proptest::prelude::*;
@@ -86,7 +87,7 @@ fn grant_from_spec(spec: &JsonValue) -> Grant {
 }
 
 struct Golden {
-    key: TwilioApiKey,
+    key: TwilioCredentials,
     now: u64,
     vectors: Vec<(String, AccessTokenBuilder, String)>,
 }
@@ -97,7 +98,7 @@ fn golden() -> Golden {
         string(&doc, "twilio").is_some(),
         "the twilio version is recorded"
     );
-    let key = TwilioApiKey::new(
+    let key = TwilioCredentials::api_key(
         string(&doc, "account_sid").unwrap(),
         string(&doc, "api_key_sid").unwrap(),
         string(&doc, "api_key_secret").unwrap(),
@@ -170,7 +171,9 @@ fn byte_identical_to_twilio_python_helper() {
 fn golden_tokens_round_trip_through_the_verifier() {
     let g = golden();
     let clock = Arc::new(ManualClock::at_unix(g.now));
-    let verifier = AccessTokenVerifier::new(g.key.clone()).with_clock(clock);
+    let verifier = AccessTokenVerifier::new(g.key.clone())
+        .unwrap()
+        .with_clock(clock);
     for (name, builder, token) in &g.vectors {
         let v = verifier
             .verify(token)
@@ -178,7 +181,7 @@ fn golden_tokens_round_trip_through_the_verifier() {
         assert_eq!(v.grants, builder.grants(), "{name}");
         assert_eq!(v.issued_at, at(g.now), "{name}");
         assert_eq!(v.account_sid, g.key.account_sid());
-        assert_eq!(v.api_key_sid, g.key.key_sid());
+        assert_eq!(Some(v.api_key_sid.as_str()), g.key.api_key_sid());
         let decoded_header = URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
             .unwrap();
@@ -195,6 +198,7 @@ fn non_ascii_vector_decodes_to_the_original_text() {
         .find(|(n, _, _)| n == "non-ascii-identity-and-room")
         .unwrap();
     let v = AccessTokenVerifier::new(g.key.clone())
+        .unwrap()
         .verify_at(token, at(g.now))
         .unwrap();
     assert_eq!(v.identity.as_deref(), Some("Zoë 🎥 会議"));
@@ -208,7 +212,7 @@ fn non_ascii_vector_decodes_to_the_original_text() {
 #[test]
 fn golden_tokens_expire_and_wait_for_nbf() {
     let g = golden();
-    let verifier = AccessTokenVerifier::new(g.key.clone());
+    let verifier = AccessTokenVerifier::new(g.key.clone()).unwrap();
     let (_, _, ttl_one) = g
         .vectors
         .iter()
@@ -231,7 +235,9 @@ fn golden_tokens_expire_and_wait_for_nbf() {
 async fn issuer_matches_the_golden_video_token() {
     let g = golden();
     let clock = Arc::new(ManualClock::at_unix(g.now));
-    let issuer = TwilioAccessTokenIssuer::new(g.key.clone()).with_clock(clock.clone());
+    let issuer = TwilioAccessTokenIssuer::new(g.key.clone())
+        .unwrap()
+        .with_clock(clock.clone());
     let token = issuer
         .issue(VideoTokenRequest::new("alice").room("My Room"))
         .await
@@ -247,6 +253,7 @@ async fn issuer_matches_the_golden_video_token() {
     assert!(!format!("{token:?}").contains(expected.as_str()));
 
     let regional = TwilioAccessTokenIssuer::new(g.key.clone())
+        .unwrap()
         .with_clock(clock)
         .region("ie1");
     let token = regional
@@ -265,6 +272,7 @@ async fn issuer_matches_the_golden_video_token() {
 async fn issuer_validates_requests() {
     let g = golden();
     let issuer = TwilioAccessTokenIssuer::new(g.key.clone())
+        .unwrap()
         .with_clock(Arc::new(ManualClock::at_unix(g.now)));
     for request in [
         VideoTokenRequest::new(""),
@@ -284,8 +292,8 @@ async fn issuer_validates_requests() {
     assert_eq!(err.kind(), &ErrorKind::Config);
 }
 
-fn test_key() -> TwilioApiKey {
-    TwilioApiKey::new(
+fn test_key() -> TwilioCredentials {
+    TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         "keyward-golden-test-secret-32byt",
@@ -308,7 +316,7 @@ proptest! {
 
     #[test]
     fn garbage_never_panics(input in ".{0,600}") {
-        let v = AccessTokenVerifier::new(test_key());
+        let v = AccessTokenVerifier::new(test_key()).unwrap();
         let r = v.verify_at(&input, at(1_700_000_000));
         prop_assert!(r.is_err());
     }
@@ -316,7 +324,7 @@ proptest! {
     #[test]
     fn signed_garbage_never_panics(header in prop::collection::vec(any::<u8>(), 0..200),
                                    payload in prop::collection::vec(any::<u8>(), 0..400)) {
-        let v = AccessTokenVerifier::new(test_key());
+        let v = AccessTokenVerifier::new(test_key()).unwrap();
         let r = v.verify_at(&sign_raw(&header, &payload), at(1_700_000_000));
         prop_assert!(r.is_err());
     }
@@ -328,7 +336,7 @@ proptest! {
         let payload = format!(
             r#"{{"jti":"SKfedcba9876543210fedcba9876543210-1700000000","grants":{grants},"iss":"SKfedcba9876543210fedcba9876543210","exp":{exp},"nbf":{nbf},"sub":"AC0123456789abcdef0123456789abcdef"}}"#
         );
-        let v = AccessTokenVerifier::new(test_key()).leeway(Duration::from_secs(u64::MAX));
+        let v = AccessTokenVerifier::new(test_key()).unwrap().leeway(Duration::from_secs(u64::MAX));
         let _ = v.verify_at(&sign_raw(header, payload.as_bytes()), at(u64::MAX / 2));
     }
 
@@ -346,7 +354,7 @@ proptest! {
         // Python-style escaping keeps the payload pure ASCII.
         let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
         prop_assert!(payload.iter().all(|b| (0x20..0x7f).contains(b)));
-        let v = AccessTokenVerifier::new(key).verify_at(jwt, at(1_700_000_000)).unwrap();
+        let v = AccessTokenVerifier::new(key).unwrap().verify_at(jwt, at(1_700_000_000)).unwrap();
         prop_assert_eq!(v.identity.as_deref(), Some(identity.as_str()));
         prop_assert_eq!(v.video_room(), Some(Some(room.as_str())));
     }
@@ -363,7 +371,7 @@ proptest! {
         let pos = pos % bytes.len();
         bytes[pos] ^= 1 << bit;
         if let Ok(text) = String::from_utf8(bytes) {
-            let r = AccessTokenVerifier::new(key).verify_at(&text, at(1_700_000_000));
+            let r = AccessTokenVerifier::new(key).unwrap().verify_at(&text, at(1_700_000_000));
             prop_assert!(r.is_err());
         }
     }

@@ -214,11 +214,11 @@ async fn each_assertion_check_has_its_own_reason() {
         ),
         (
             Box::new(|k| k.origin = "https://evil.example".into()),
-            F::OriginNotAllowed,
+            F::OriginNotAllowed("https://evil.example".into()),
         ),
         (
             Box::new(|k| k.origin = "https://a.example.com".into()),
-            F::OriginNotAllowed,
+            F::OriginNotAllowed("https://a.example.com".into()),
         ),
         (
             Box::new(|k| k.cross_origin = Some(true)),
@@ -226,7 +226,7 @@ async fn each_assertion_check_has_its_own_reason() {
         ),
         (
             Box::new(|k| k.top_origin = Some("https://top.example".into())),
-            F::TopOriginNotAllowed,
+            F::TopOriginNotAllowed("https://top.example".into()),
         ),
         (
             Box::new(|k| k.rp_id = Some("evil.example".into())),
@@ -346,7 +346,7 @@ async fn uv_registered_credentials_keep_requiring_uv() {
         .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
         .await
         .unwrap();
-    assert_eq!(options.user_verification.as_deref(), Some("required"));
+    assert_eq!(options.user_verification, Some(UserVerification::Required));
     let err = rp
         .finish_authentication(state, &auth.authenticate(&options).unwrap())
         .await
@@ -397,7 +397,7 @@ async fn registration_checks() {
             "android:apk-key-hash:x".into())
         .await
         .unwrap_err(),
-        F::OriginNotAllowed
+        F::OriginNotAllowed("android:apk-key-hash:x".into())
     );
     let android = config().origin("android:apk-key-hash:x").unwrap();
     assert!(
@@ -607,4 +607,182 @@ async fn tampered_state_and_duplicate_credentials_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(reason(err), WebAuthnFailure::StateConsumed);
+}
+
+/// #14 item 8: a UTF-8 byte order mark before clientDataJSON is stripped, as the specification's
+/// "UTF-8 decode" does; the signature still covers the bytes as sent.
+#[tokio::test]
+async fn client_data_with_a_byte_order_mark_is_accepted_in_both_ceremonies() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| k.client_data_bom = true);
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let response = auth.register(&options).unwrap();
+    assert!(
+        response
+            .response
+            .client_data_json
+            .as_slice()
+            .starts_with(b"\xEF\xBB\xBF")
+    );
+    rp.finish_registration(state, &response).await.unwrap();
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    rp.finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap();
+}
+
+/// #14 item 8: a test-hook challenge longer than client data can carry (64 bytes) or shorter
+/// than the specification's 16 is refused when the ceremony starts, not later as a mismatch.
+#[tokio::test]
+async fn test_hook_challenges_must_be_16_to_64_bytes() {
+    let (rp, _) = rp_with(config());
+    for len in [0usize, 15, 65, 1000] {
+        let err = rp
+            .start_registration_with_challenge(RegistrationRequest::new(user(1)), vec![7; len])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &keyward::ErrorKind::InvalidInput, "{len}");
+        let err = rp
+            .start_authentication_with_challenge(
+                AuthenticationRequest::discoverable(),
+                vec![7; len],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &keyward::ErrorKind::InvalidInput, "{len}");
+    }
+    // 64 bytes works end to end.
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let (options, state) = rp
+        .start_registration_with_challenge(RegistrationRequest::new(user(1)), vec![7; 64])
+        .await
+        .unwrap();
+    rp.finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap();
+}
+
+/// #15: a refused origin is named in the failure (bounded, so a huge origin cannot bloat logs).
+#[tokio::test]
+async fn an_origin_refusal_names_the_origin_received() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, "https://example.com:8443").unwrap();
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("https://example.com:8443"),
+        "{err}"
+    );
+    assert_eq!(
+        reason(err),
+        WebAuthnFailure::OriginNotAllowed("https://example.com:8443".into())
+    );
+    let long = format!("https://{}.example\n", "a".repeat(500));
+    auth.set_knobs(|k| k.origin = long.clone());
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(2)))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.len() < 200, "{text}");
+    assert!(
+        !text.contains('\n'),
+        "control characters are escaped: {text}"
+    );
+}
+
+/// #15: typed options reach the browser as their WebAuthn strings.
+#[tokio::test]
+async fn typed_registration_options_serialize_to_webauthn_strings() {
+    use keyward::webauthn::{
+        AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
+        ResidentKeyRequirement,
+    };
+    let (rp, _) = rp_with(config().attestation_preference(AttestationConveyance::Direct));
+    let (options, _) = rp
+        .start_registration(
+            RegistrationRequest::new(user(1))
+                .resident_key(ResidentKeyRequirement::Required)
+                .authenticator_attachment(AuthenticatorAttachment::Platform)
+                .hint(PublicKeyCredentialHint::ClientDevice),
+        )
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&options).unwrap();
+    let sel = &json["authenticatorSelection"];
+    assert_eq!(sel["residentKey"], "required");
+    assert_eq!(sel["requireResidentKey"], true);
+    assert_eq!(sel["authenticatorAttachment"], "platform");
+    assert_eq!(sel["userVerification"], "preferred");
+    assert_eq!(json["hints"], serde_json::json!(["client-device"]));
+    assert_eq!(json["attestation"], "direct");
+}
+
+/// #15: the relying-party configuration is validated when it is built.
+#[test]
+fn relying_party_config_is_validated_when_built() {
+    let ok = |rp: &str, origin: &str| RelyingPartyConfig::new(rp, "Ex", origin).is_ok();
+    assert!(ok("example.com", "https://example.com"));
+    assert!(ok("example.com", "https://login.example.com:8443"));
+    assert!(ok("login.example.com", "https://login.example.com"));
+    assert!(ok("localhost", "http://localhost:8080"));
+    assert!(ok("127.0.0.1", "http://127.0.0.1:8080"));
+    assert!(ok("spectral.local", "https://spectral.local:8443"));
+    // rp id unrelated to the origin, a parent of it that is a public suffix, or a child of it.
+    assert!(!ok("example.com", "https://example.org"));
+    assert!(!ok("example.com", "https://badexample.com"));
+    assert!(!ok("login.example.com", "https://example.com"));
+    assert!(!ok("com", "https://example.com"));
+    assert!(!ok("co.uk", "https://example.co.uk"));
+    assert!(!ok("github.io", "https://alice.github.io"));
+    assert!(ok("alice.github.io", "https://alice.github.io"));
+    // Origins without a scheme, with a path, plain http off localhost, other schemes.
+    assert!(!ok("example.com", "example.com"));
+    assert!(!ok("example.com", "https://example.com/"));
+    assert!(!ok("example.com", "https://example.com/login"));
+    assert!(!ok("example.com", "http://example.com"));
+    assert!(!ok("example.com", "ftp://example.com"));
+    assert!(!ok("example.com", "https://example.com:0"));
+    assert!(!ok("example.com", "https://example.com:99999"));
+    assert!(!ok("example.com", "https://user@example.com"));
+    // rp ids are lowercase domain names without scheme or port.
+    assert!(!ok("https://example.com", "https://example.com"));
+    assert!(!ok("example.com:443", "https://example.com"));
+    assert!(!ok("Example.com", "https://example.com"));
+    assert!(!ok("", "https://example.com"));
+    // An IP-literal rp id covers only that IP.
+    assert!(!ok("127.0.0.1", "http://localhost:8080"));
+    // Opaque Android origins are allowed as extra origins; not scheme-less junk.
+    let c = RelyingPartyConfig::new("example.com", "Ex", "https://example.com").unwrap();
+    assert!(c.clone().origin("android:apk-key-hash:AbC-d_e").is_ok());
+    assert!(c.clone().origin("android:apk-key-hash:").is_err());
+    assert!(c.clone().origin("ios:bundle-id:x").is_err());
+    assert!(c.clone().origin("https://evil.com").is_err());
+    // Top origins embed the RP and may be any https site.
+    assert!(c.clone().top_origin("https://partner.example.net").is_ok());
+    assert!(c.clone().top_origin("partner.example.net").is_err());
+    // Errors name the value refused.
+    let err = RelyingPartyConfig::new("example.com", "Ex", "https://example.org").unwrap_err();
+    assert_eq!(err.kind(), &keyward::ErrorKind::Config);
+    assert!(err.to_string().contains("https://example.org"), "{err}");
+    // Origins are normalized as browsers serialize them.
+    let c = RelyingPartyConfig::new("example.com", "Ex", "HTTPS://Example.COM:443").unwrap();
+    assert!(c.origin_allowed("https://example.com"));
 }

@@ -236,9 +236,47 @@ async fn run_registration(v: &Value) -> Result<RegisteredCredential, keyward::Er
         .await?;
     let response: RegistrationResponseJson = serde_json::from_value(v["response"].clone()).unwrap();
     let credential = rp.finish_registration(state, &response).await?;
-    // Stored, and a replay of the same state is refused.
-    assert!(rp.credential(&credential.credential_id).await?.is_some());
+    // Stored as returned, attestation chain included.
+    assert_eq!(
+        rp.credential(&credential.credential_id).await?.as_ref(),
+        Some(&credential)
+    );
+    assert_eq!(
+        credential
+            .attestation_chain
+            .iter()
+            .map(|c| c.as_slice().to_vec())
+            .collect::<Vec<_>>(),
+        x5c_of(&response),
+        "the x5c chain is kept with the credential"
+    );
     Ok(credential)
+}
+
+/// The `x5c` certificates of a registration's attestation statement (empty when it has none).
+fn x5c_of(response: &RegistrationResponseJson) -> Vec<Vec<u8>> {
+    use ciborium::Value as Cbor;
+    let object: Cbor =
+        ciborium::from_reader(response.response.attestation_object.as_slice()).unwrap();
+    let stmt = object
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("attStmt"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    stmt.as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("x5c"))
+        .map(|(_, v)| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_bytes().unwrap().clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn run_authentication(
@@ -256,24 +294,18 @@ async fn run_authentication(
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| b"vector-user".to_vec());
     let public_key_cose = b64(&cred["public_key_cose"]);
-    let algorithm = CredentialPublicKey::from_cose(&public_key_cose)?.algorithm();
-    rp.import_credential(RegisteredCredential {
-        credential_id: b64(&cred["id"]),
-        user_id: user_id.clone(),
+    let mut record = RegisteredCredential::imported(
+        b64(&cred["id"]),
+        user_id.clone(),
         public_key_cose,
-        algorithm,
-        sign_count: cred["sign_count"].as_u64().unwrap() as u32,
-        aaguid: [0; 16],
-        transports: Vec::new(),
-        user_verified: cred["user_verified"].as_bool().unwrap(),
-        backup_eligible: cred["backup_eligible"].as_bool().unwrap(),
-        backed_up: cred["backed_up"].as_bool().unwrap(),
-        attestation_format: "none".into(),
-        attestation_type: AttestationType::None,
-        created_at: UNIX_EPOCH + Duration::from_secs(1),
-        discoverable: None,
-    })
-    .await?;
+        cred["sign_count"].as_u64().unwrap() as u32,
+    )?;
+    let algorithm = record.algorithm;
+    record.user_verified = cred["user_verified"].as_bool().unwrap();
+    record.backup_eligible = cred["backup_eligible"].as_bool().unwrap();
+    record.backed_up = cred["backed_up"].as_bool().unwrap();
+    record.created_at = UNIX_EPOCH + Duration::from_secs(1);
+    rp.import_credential(record).await?;
     let (_, state) = rp
         .start_authentication_with_challenge(
             AuthenticationRequest::for_user(user_id),

@@ -47,7 +47,7 @@ use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
 use keyward::video::{AccessToken, VideoTokenRequest};
 use keyward::webauthn::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, RegistrationRequest,
-    RegistrationResponseJson, RegistrationState, UserEntity,
+    RegistrationResponseJson, RegistrationState, ResidentKeyRequirement, UserEntity,
 };
 use keyward::{
     AuthenticatorVerifier, Error, ErrorKind, OtpProvider, Secret, SecureRandom, VideoTokenIssuer,
@@ -598,7 +598,9 @@ async fn register_start(State(state): State<AppState>, headers: HeaderMap) -> Ap
     let handle = user_handle(&state, &username).await?;
     let user = UserEntity::new(handle, username.clone(), username.clone())?;
     let (options, registration) = webauthn
-        .start_registration(RegistrationRequest::new(user).resident_key("required"))
+        .start_registration(
+            RegistrationRequest::new(user).resident_key(ResidentKeyRequirement::Required),
+        )
         .await?;
     sid.update(&state, |s| s.registration = Some(registration.clone()))
         .await?;

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
 use keyward::store::{MemoryStore, StateStore};
-use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+use keyward::twilio::TwilioCredentials;
+use keyward::video::twilio::TwilioAccessTokenIssuer;
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
 use keyward::{OtpProvider, Secret, SecureRandom, SystemRandom, random_array};
 
@@ -60,10 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("TWILIO_API_KEY_SECRET"),
     ) {
         (Ok(account), Ok(key_sid), Ok(secret)) => {
-            (TwilioApiKey::new(account, key_sid, secret)?, true)
+            (TwilioCredentials::api_key(account, key_sid, secret)?, true)
         }
         _ => (
-            TwilioApiKey::new(
+            TwilioCredentials::api_key(
                 "AC00000000000000000000000000000000",
                 "SK00000000000000000000000000000000",
                 Secret::new(random_array::<32>(rng.as_ref())?),
@@ -71,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             false,
         ),
     };
-    let video = Arc::new(TwilioAccessTokenIssuer::new(key));
+    let video = Arc::new(TwilioAccessTokenIssuer::new(key)?);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let port = listener.local_addr()?.port();

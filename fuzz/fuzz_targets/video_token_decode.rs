@@ -9,20 +9,24 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyward::video::twilio::{AccessTokenVerifier, TwilioApiKey};
+use keyward::twilio::TwilioCredentials;
+use keyward::video::twilio::AccessTokenVerifier;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8] = b"keyward-fuzz-secret-0123456789ab";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(key) = TwilioApiKey::new(
+    let Ok(key) = TwilioCredentials::api_key(
         "AC0123456789abcdef0123456789abcdef",
         "SKfedcba9876543210fedcba9876543210",
         SECRET,
     ) else {
         return;
     };
-    let verifier = AccessTokenVerifier::new(key).leeway(Duration::from_secs(60));
+    let Ok(verifier) = AccessTokenVerifier::new(key) else {
+        return;
+    };
+    let verifier = verifier.leeway(Duration::from_secs(60));
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let Some((&mode, rest)) = data.split_first() else {
         return;

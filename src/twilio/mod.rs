@@ -76,7 +76,9 @@ enum Auth {
     AuthToken(Secret),
 }
 
-/// Twilio account credentials: an API key (preferred) or the account auth token.
+/// Twilio account credentials: an API key (preferred) or the account auth token. The one
+/// credentials type of the crate: REST backends (Verify, Messaging) take either kind; access
+/// tokens are signed with an API key only (Twilio refuses tokens signed with the auth token).
 ///
 /// `Debug` shows the account SID and the API key SID, never the key secret or the auth token.
 ///
@@ -98,14 +100,17 @@ pub struct TwilioCredentials {
 }
 
 impl TwilioCredentials {
-    /// Authenticate with an API key (`SK…` and its secret) of account `AC…`.
+    /// Authenticate with an API key (`SK…` and its secret) of account `AC…`. Checks the SIDs'
+    /// shapes (`AC` / `SK` and 32 hex digits) and that the secret is not empty;
+    /// [`Config`](ErrorKind::Config) otherwise.
     pub fn api_key(
         account_sid: impl Into<String>,
         key_sid: impl Into<String>,
-        key_secret: Secret,
+        key_secret: impl Into<Secret>,
     ) -> Result<Self> {
         let account_sid = account_sid.into();
         let key_sid = key_sid.into();
+        let key_secret = key_secret.into();
         check_sid("AC", &account_sid)?;
         check_sid("SK", &key_sid)?;
         if key_secret.is_empty() {
@@ -185,6 +190,14 @@ impl TwilioCredentials {
     pub fn api_key_sid(&self) -> Option<&str> {
         match &self.auth {
             Auth::ApiKey { sid, .. } => Some(sid),
+            Auth::AuthToken(_) => None,
+        }
+    }
+
+    /// The API key SID and its secret, when authenticating with an API key.
+    pub(crate) fn api_key_parts(&self) -> Option<(&str, &Secret)> {
+        match &self.auth {
+            Auth::ApiKey { sid, secret } => Some((sid, secret)),
             Auth::AuthToken(_) => None,
         }
     }

@@ -370,13 +370,14 @@ impl RoomGateBuilder {
 /// use keyward::otp::{LocalOtpProvider, Outbox};
 /// use keyward::store::MemoryStore;
 /// use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
-/// use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+/// use keyward::twilio::TwilioCredentials;
+/// use keyward::video::twilio::{TwilioAccessTokenIssuer};
 ///
-/// let issuer = Arc::new(TwilioAccessTokenIssuer::new(TwilioApiKey::new(
+/// let issuer = Arc::new(TwilioAccessTokenIssuer::new(TwilioCredentials::api_key(
 ///     "AC00000000000000000000000000000000",
 ///     "SK00000000000000000000000000000000",
 ///     "test-secret-test-secret-test-sec",
-/// )?));
+/// )?)?);
 /// let store = Arc::new(MemoryStore::new());
 /// let outbox = Outbox::new();
 /// let otp = LocalOtpProvider::new(store.clone(), Arc::new(outbox.clone()), Secret::new([7u8; 32]))?;

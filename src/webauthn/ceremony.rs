@@ -11,8 +11,11 @@ use subtle::ConstantTimeEq;
 use super::attestation::{self, AttestationInput};
 use super::attestation_object::AttestationObject;
 use super::auth_data::{AuthenticatorData, MAX_CREDENTIAL_ID_LEN};
+use super::b64::Base64UrlBytes;
 use super::client_data::ClientData;
-use super::config::{CounterPolicy, RelyingPartyConfig, UserVerification};
+use super::config::{CounterPolicy, RelyingPartyConfig};
+use super::failure::shown_origin;
+use super::options::UserVerification;
 use super::verify::CredentialPublicKey;
 use super::{
     AuthenticationResponseJson, AuthenticationState, RegisteredCredential,
@@ -99,14 +102,16 @@ fn check_client_data(
         return Err(WebAuthnFailure::ChallengeMismatch);
     }
     if !config.origin_allowed(client_data.origin()) {
-        return Err(WebAuthnFailure::OriginNotAllowed);
+        return Err(WebAuthnFailure::OriginNotAllowed(shown_origin(
+            client_data.origin(),
+        )));
     }
     if client_data.cross_origin() && config.top_origins.is_empty() {
         return Err(WebAuthnFailure::CrossOriginNotAllowed);
     }
     if let Some(top) = client_data.top_origin() {
         if !config.top_origin_allowed(top) {
-            return Err(WebAuthnFailure::TopOriginNotAllowed);
+            return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
         }
     }
     Ok(())
@@ -199,6 +204,7 @@ pub(crate) fn check_registration(
         attestation_type: outcome.attestation_type,
         created_at: now,
         discoverable,
+        attestation_chain: outcome.chain.into_iter().map(Base64UrlBytes).collect(),
     })
 }
 

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 /// Largest challenge accepted in client data, in bytes.
 pub(crate) const MAX_CHALLENGE_LEN: usize = 64;
 
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Parsed clientDataJSON.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ClientData<'a> {
@@ -41,6 +44,9 @@ impl<'a> ClientData<'a> {
         if bytes.len() > max_len {
             return Err(WebAuthnFailure::TooLarge("clientDataJSON"));
         }
+        // WebAuthn Level 3 §7.1 step 5 / §7.2 step 10: "UTF-8 decode" (Encoding Standard), which
+        // strips one leading byte order mark. The hash is still taken over the raw bytes.
+        let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
         serde_json::from_slice(bytes).map_err(|_| WebAuthnFailure::Malformed("clientDataJSON"))
     }
 
@@ -120,5 +126,26 @@ mod tests {
             ClientData::parse_raw(&[b' '; 5000], 4096),
             Err(WebAuthnFailure::TooLarge("clientDataJSON"))
         );
+    }
+
+    #[test]
+    fn one_leading_byte_order_mark_is_stripped_as_utf8_decode_does() {
+        let json = br#"{"type":"webauthn.get","challenge":"AQID","origin":"https://example.com"}"#;
+        let mut with_bom = UTF8_BOM.to_vec();
+        with_bom.extend_from_slice(json);
+        let c = ClientData::parse_raw(&with_bom, 4096).unwrap();
+        assert_eq!(c.origin(), "https://example.com");
+        assert!(c.challenge_matches(&[1, 2, 3]));
+        // UTF-8 decode strips one BOM only; a second one is a character JSON refuses.
+        let mut two = UTF8_BOM.to_vec();
+        two.extend_from_slice(&with_bom);
+        assert_eq!(
+            ClientData::parse_raw(&two, 4096),
+            Err(WebAuthnFailure::Malformed("clientDataJSON"))
+        );
+        // A BOM elsewhere is not stripped.
+        let mut inside = b" ".to_vec();
+        inside.extend_from_slice(&with_bom);
+        assert!(ClientData::parse_raw(&inside, 4096).is_err());
     }
 }

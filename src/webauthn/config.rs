@@ -3,44 +3,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::alg;
 use super::attestation::AttestationPolicy;
+use super::options::{AttestationConveyance, UserVerification};
 use super::verify::SignatureBackend;
 use crate::error::{Error, Result};
-
-/// The user-verification requirement (`userVerification`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UserVerification {
-    /// UV must be performed; assertions without the UV flag are refused.
-    Required,
-    /// UV is asked for but not enforced (the WebAuthn default).
-    #[default]
-    Preferred,
-    /// UV is not asked for.
-    Discouraged,
-}
-
-impl UserVerification {
-    /// The WebAuthn string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserVerification::Required => "required",
-            UserVerification::Preferred => "preferred",
-            UserVerification::Discouraged => "discouraged",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Self {
-        match s {
-            "required" => UserVerification::Required,
-            "discouraged" => UserVerification::Discouraged,
-            _ => UserVerification::Preferred,
-        }
-    }
-}
 
 /// What to do when an authenticator's signature counter did not increase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,7 +70,7 @@ pub struct RelyingPartyConfig {
     pub(crate) require_uv_after_uv_registration: bool,
     pub(crate) algorithms: Vec<i64>,
     pub(crate) counter_policy: CounterPolicy,
-    pub(crate) attestation_preference: String,
+    pub(crate) attestation_preference: AttestationConveyance,
     pub(crate) attestation_policy: AttestationPolicy,
     pub(crate) backend: SignatureBackend,
     pub(crate) appid: Option<String>,
@@ -117,23 +84,155 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-fn check_origin(origin: &str) -> Result<()> {
-    if origin.is_empty() || origin.len() > 512 {
-        return Err(Error::config("origin must be 1 to 512 characters"));
+/// The prefix of the opaque origins Android apps present (`android:apk-key-hash:<b64url
+/// SHA-256 of the signing certificate>`).
+const ANDROID_APK_ORIGIN: &str = "android:apk-key-hash:";
+
+/// Hosts browsers treat as secure contexts over plain `http`.
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks an RP id: a lowercase domain name (or IP literal) that is not a public suffix.
+pub(crate) fn check_rp_id(rp_id: &str) -> Result<()> {
+    let refuse = |why: &str| Err(Error::config(format!("rp id {rp_id:?} {why}")));
+    if rp_id.is_empty() || rp_id.len() > 253 {
+        return refuse("must be a domain name of 1 to 253 characters");
     }
-    if let Some((_, rest)) = origin.split_once("://") {
-        if rest.is_empty() || rest.contains('/') {
-            return Err(Error::config(
-                "web origins are scheme://host[:port] without a path or trailing slash",
-            ));
-        }
+    if rp_id.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let labels_ok = rp_id.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if !labels_ok {
+        return refuse(
+            "must be a lowercase domain name (letters, digits, hyphens; punycode for IDNs) \
+             without scheme, port or path",
+        );
+    }
+    // A public suffix (`com`, `co.uk`, `github.io`) cannot be an RP id: browsers refuse it. A
+    // single label that is not a known suffix (`localhost`, an intranet name) is allowed.
+    if psl::suffix(rp_id.as_bytes())
+        .is_some_and(|s| s.is_known() && s.as_bytes() == rp_id.as_bytes())
+    {
+        return refuse("is a public suffix; use the registrable domain (example.com)");
     }
     Ok(())
 }
 
+/// `host` is `rp_id` or a subdomain of it (IP literals only when equal).
+fn host_within_rp_id(host: &str, rp_id: &str) -> bool {
+    if host == rp_id {
+        return true;
+    }
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return false;
+    }
+    host.len() > rp_id.len() + 1
+        && host.ends_with(rp_id)
+        && host.as_bytes().get(host.len() - rp_id.len() - 1) == Some(&b'.')
+}
+
+/// Checks and normalizes a configured origin the way browsers serialize origins: lowercase
+/// scheme and host, no default port, no path. `rp_id`, when given, must be a registrable suffix of
+/// the host (the origins of a relying party; top origins are any site that embeds it).
+pub(crate) fn normalize_origin(origin: &str, rp_id: Option<&str>) -> Result<String> {
+    let refuse = |why: &str| Err(Error::config(format!("origin {origin:?} {why}")));
+    if origin.is_empty() || origin.len() > 512 {
+        return refuse("must be 1 to 512 characters");
+    }
+    if let Some(hash) = origin.strip_prefix(ANDROID_APK_ORIGIN) {
+        let valid = !hash.is_empty()
+            && hash.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=')
+            });
+        if !valid {
+            return refuse("must carry the base64 SHA-256 of the app's signing certificate");
+        }
+        return Ok(origin.to_owned());
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return refuse(
+            "must be a web origin (https://host[:port]) or an android:apk-key-hash: origin",
+        );
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return refuse("must be scheme://host[:port] without a path or trailing slash");
+    }
+    let (host, port) = if rest.starts_with('[') {
+        match rest.find(']') {
+            Some(end) => {
+                let (host, after) = rest.split_at(end + 1);
+                match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None if after.is_empty() => (host, None),
+                    None => return refuse("has a malformed host"),
+                }
+            }
+            None => return refuse("has a malformed host"),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return refuse("has an empty host");
+    }
+    let host = host.to_ascii_lowercase();
+    let port = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 && !p.starts_with('0') => Some(n),
+            _ => return refuse("has an invalid port"),
+        },
+        None => None,
+    };
+    match scheme.as_str() {
+        "https" => {}
+        "http" if is_loopback_host(&host) => {}
+        "http" => {
+            return refuse(
+                "uses http: browsers offer WebAuthn only to https origins (and http://localhost)",
+            );
+        }
+        _ => return refuse("must use https (or http on localhost)"),
+    }
+    if let Some(rp_id) = rp_id {
+        if !host_within_rp_id(&host, rp_id) {
+            return Err(Error::config(format!(
+                "origin {origin:?}: rp id {rp_id:?} is not its host or a parent domain of it"
+            )));
+        }
+    }
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Ok(match port {
+        Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
 impl RelyingPartyConfig {
     /// A relying party `rp_id` (a registrable domain, `example.com`) named `rp_name`, reached from
-    /// `origin` (`https://example.com`). Defaults: 5-minute timeout, UV preferred, ES256, EdDSA,
+    /// `origin` (`https://example.com`).
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config), naming the value, when the rp id
+    /// is not a lowercase domain name (or IP literal) or is a public suffix (`com`, `github.io`),
+    /// or when the origin is not `https://host[:port]` (`http` only on localhost) whose host is
+    /// the rp id or a subdomain of it. Defaults: 5-minute timeout, UV preferred, ES256, EdDSA,
     /// ES384, PS256 and RS256, counter regressions rejected, attestation `none`, `ring`.
     pub fn new(
         rp_id: impl Into<String>,
@@ -141,11 +240,8 @@ impl RelyingPartyConfig {
         origin: impl Into<String>,
     ) -> Result<Self> {
         let rp_id = rp_id.into();
-        if rp_id.is_empty() || rp_id.len() > 253 || rp_id.contains('/') || rp_id.contains(':') {
-            return Err(Error::config("rp id must be a domain name"));
-        }
-        let origin = origin.into();
-        check_origin(&origin)?;
+        check_rp_id(&rp_id)?;
+        let origin = normalize_origin(&origin.into(), Some(&rp_id))?;
         Ok(RelyingPartyConfig {
             rp_id_hash: sha256(rp_id.as_bytes()),
             rp_id,
@@ -158,7 +254,7 @@ impl RelyingPartyConfig {
             require_uv_after_uv_registration: true,
             algorithms: vec![alg::ES256, alg::EDDSA, alg::ES384, alg::PS256, alg::RS256],
             counter_policy: CounterPolicy::Reject,
-            attestation_preference: "none".to_owned(),
+            attestation_preference: AttestationConveyance::None,
             attestation_policy: AttestationPolicy::default(),
             backend: SignatureBackend::Ring,
             appid: None,
@@ -166,11 +262,12 @@ impl RelyingPartyConfig {
         })
     }
 
-    /// Allows another origin. Web origins (`https://host[:port]`) and opaque origins
-    /// (`android:apk-key-hash:...`) are compared exactly.
+    /// Allows another origin. Web origins (`https://host[:port]`, or `http` on localhost) must
+    /// have the rp id as host or parent domain; they are normalized as browsers serialize them
+    /// (lowercase, no default port) and then compared exactly, as are opaque Android origins
+    /// (`android:apk-key-hash:...`).
     pub fn origin(mut self, origin: impl Into<String>) -> Result<Self> {
-        let origin = origin.into();
-        check_origin(&origin)?;
+        let origin = normalize_origin(&origin.into(), Some(&self.rp_id))?;
         self.origins.push(origin);
         Ok(self)
     }
@@ -184,8 +281,7 @@ impl RelyingPartyConfig {
     /// Allows ceremonies from a cross-origin iframe embedded in `top_origin`. Without any top
     /// origin, `crossOrigin: true` is refused.
     pub fn top_origin(mut self, top_origin: impl Into<String>) -> Result<Self> {
-        let origin = top_origin.into();
-        check_origin(&origin)?;
+        let origin = normalize_origin(&top_origin.into(), None)?;
         self.top_origins.push(origin);
         Ok(self)
     }
@@ -228,10 +324,10 @@ impl RelyingPartyConfig {
         self
     }
 
-    /// The attestation conveyance preference sent to browsers (`none`, `indirect`, `direct`,
-    /// `enterprise`).
-    pub fn attestation_preference(mut self, preference: impl Into<String>) -> Self {
-        self.attestation_preference = preference.into();
+    /// The attestation conveyance preference sent to browsers (default
+    /// [`AttestationConveyance::None`]).
+    pub fn attestation_preference(mut self, preference: AttestationConveyance) -> Self {
+        self.attestation_preference = preference;
         self
     }
 

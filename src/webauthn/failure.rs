@@ -22,15 +22,17 @@ pub enum WebAuthnFailure {
     /// The challenge in client data is not the one issued.
     #[error("challenge does not match the one issued")]
     ChallengeMismatch,
-    /// The origin is not in the allowed list.
-    #[error("origin is not allowed")]
-    OriginNotAllowed,
+    /// The origin is not in the allowed list. Carries the origin the client data named (at most
+    /// 128 characters, control characters escaped), so a log says which site or port it was.
+    #[error("origin {0:?} is not allowed")]
+    OriginNotAllowed(String),
     /// The response came from a cross-origin iframe and that is not allowed.
     #[error("cross-origin use is not allowed")]
     CrossOriginNotAllowed,
-    /// The top-level origin is not in the allowed list.
-    #[error("top origin is not allowed")]
-    TopOriginNotAllowed,
+    /// The top-level origin is not in the allowed list. Carries the top origin received, bounded
+    /// and escaped as for [`OriginNotAllowed`](Self::OriginNotAllowed).
+    #[error("top origin {0:?} is not allowed")]
+    TopOriginNotAllowed(String),
     /// `rpIdHash` is not SHA-256 of the RP id.
     #[error("rpIdHash does not match the relying party id")]
     RpIdHashMismatch,
@@ -89,4 +91,15 @@ pub enum WebAuthnFailure {
     /// (`android-safetynet`: Google shut the SafetyNet Attestation API down in January 2025).
     #[error("attestation format {0} is unsupported: deprecated by its vendor")]
     DeprecatedAttestationFormat(&'static str),
+}
+
+/// How a received origin is shown in a failure: at most 128 characters; `Debug` formatting of the
+/// message escapes control characters, so a hostile origin cannot forge log lines.
+#[cfg(feature = "webauthn")]
+pub(crate) fn shown_origin(origin: &str) -> String {
+    const MAX: usize = 128;
+    match origin.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &origin[..cut]),
+        None => origin.to_owned(),
+    }
 }

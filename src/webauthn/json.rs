@@ -5,6 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::b64::Base64UrlBytes;
+use super::options::{
+    AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
+    ResidentKeyRequirement, UserVerification,
+};
 
 /// `PublicKeyCredentialRpEntity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,17 +69,17 @@ pub struct CredentialDescriptorJson {
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorSelectionJson {
     /// `platform` or `cross-platform`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authenticator_attachment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resident_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_key: Option<ResidentKeyRequirement>,
     /// Level 1 form of `residentKey == required`.
     #[serde(default)]
     pub require_resident_key: bool,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
 }
 
 /// `PublicKeyCredentialCreationOptionsJSON`: what `navigator.credentials.create()` needs.
@@ -101,10 +105,10 @@ pub struct CreationOptionsJson {
     pub authenticator_selection: Option<AuthenticatorSelectionJson>,
     /// UI hints (`security-key`, `client-device`, `hybrid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<PublicKeyCredentialHint>,
     /// `none`, `indirect`, `direct` or `enterprise`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attestation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationConveyance>,
     /// Preferred attestation formats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestation_formats: Vec<String>,
@@ -129,11 +133,11 @@ pub struct RequestOptionsJson {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_credentials: Vec<CredentialDescriptorJson>,
     /// `discouraged`, `preferred` or `required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_verification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
     /// UI hints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<PublicKeyCredentialHint>,
     /// Extension inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<serde_json::Map<String, serde_json::Value>>,

@@ -25,6 +25,7 @@ mod config;
 pub(crate) mod cose;
 mod failure;
 pub mod json;
+mod options;
 #[cfg(feature = "webauthn")]
 mod rp;
 #[cfg(all(feature = "webauthn", any(test, feature = "testing")))]
@@ -54,10 +55,14 @@ pub use ceremony::ParsedCredential;
 #[cfg(feature = "webauthn")]
 pub use client_data::ClientData;
 #[cfg(feature = "webauthn")]
-pub use config::{CounterPolicy, Limits, RelyingPartyConfig, UserVerification};
+pub use config::{CounterPolicy, Limits, RelyingPartyConfig};
 pub use failure::WebAuthnFailure;
 pub use json::{
     AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
+};
+pub use options::{
+    AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
+    ResidentKeyRequirement, UserVerification,
 };
 #[cfg(feature = "webauthn")]
 pub use rp::{MAX_CREDENTIALS_PER_USER, RelyingParty, verify_assertion};
@@ -125,12 +130,13 @@ impl fmt::Debug for UserEntity {
 pub struct RegistrationRequest {
     /// The user registering a credential.
     pub user: UserEntity,
-    /// Ask for a discoverable credential (passkey): `discouraged`, `preferred` or `required`.
-    pub resident_key: Option<String>,
-    /// `platform` or `cross-platform`.
-    pub authenticator_attachment: Option<String>,
-    /// UI hints (`security-key`, `client-device`, `hybrid`).
-    pub hints: Vec<String>,
+    /// Ask for a discoverable credential (passkey); `None` leaves the browser's default
+    /// (`discouraged`).
+    pub resident_key: Option<ResidentKeyRequirement>,
+    /// Platform or roaming authenticator; `None` accepts both.
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
+    /// UI hints, most preferred first.
+    pub hints: Vec<PublicKeyCredentialHint>,
 }
 
 impl RegistrationRequest {
@@ -145,20 +151,20 @@ impl RegistrationRequest {
     }
 
     /// Sets the resident-key requirement.
-    pub fn resident_key(mut self, requirement: impl Into<String>) -> Self {
-        self.resident_key = Some(requirement.into());
+    pub fn resident_key(mut self, requirement: ResidentKeyRequirement) -> Self {
+        self.resident_key = Some(requirement);
         self
     }
 
     /// Sets the authenticator attachment.
-    pub fn authenticator_attachment(mut self, attachment: impl Into<String>) -> Self {
-        self.authenticator_attachment = Some(attachment.into());
+    pub fn authenticator_attachment(mut self, attachment: AuthenticatorAttachment) -> Self {
+        self.authenticator_attachment = Some(attachment);
         self
     }
 
     /// Adds a UI hint.
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hints.push(hint.into());
+    pub fn hint(mut self, hint: PublicKeyCredentialHint) -> Self {
+        self.hints.push(hint);
         self
     }
 }
@@ -252,7 +258,11 @@ pub enum AttestationType {
 }
 
 /// A credential registered by `finish_registration`, as stored.
+///
+/// Non-exhaustive: build one for [`RelyingParty::import_credential`] with
+/// [`RegisteredCredential::imported`] and set the public fields.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RegisteredCredential {
     /// The credential id.
     pub credential_id: Vec<u8>,
@@ -284,6 +294,48 @@ pub struct RegisteredCredential {
     /// browser said.
     #[serde(default)]
     pub discoverable: Option<bool>,
+    /// The attestation certificate chain (`x5c`, DER, leaf first) the statement was verified
+    /// with; empty for `none` and self attestation. Kept so a host can re-evaluate trust later
+    /// (a new root, a revoked intermediate) without asking the user to register again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestation_chain: Vec<Base64UrlBytes>,
+}
+
+#[cfg(feature = "webauthn")]
+impl RegisteredCredential {
+    /// A credential registered elsewhere (a migration), to pass to
+    /// [`RelyingParty::import_credential`]: the algorithm is read from the COSE key, the other
+    /// fields start empty (no attestation, not verified, not backed up, created at the Unix
+    /// epoch) and may be set afterwards.
+    ///
+    /// Fails with [`WebAuthnFailure::InvalidPublicKey`] or
+    /// [`WebAuthnFailure::UnsupportedAlgorithm`] if the key does not decode.
+    pub fn imported(
+        credential_id: impl Into<Vec<u8>>,
+        user_id: impl Into<Vec<u8>>,
+        public_key_cose: impl Into<Vec<u8>>,
+        sign_count: u32,
+    ) -> Result<Self> {
+        let public_key_cose = public_key_cose.into();
+        let algorithm = CredentialPublicKey::from_cose(&public_key_cose)?.algorithm();
+        Ok(RegisteredCredential {
+            credential_id: credential_id.into(),
+            user_id: user_id.into(),
+            public_key_cose,
+            algorithm,
+            sign_count,
+            aaguid: [0; 16],
+            transports: Vec::new(),
+            user_verified: false,
+            backup_eligible: false,
+            backed_up: false,
+            attestation_format: "none".to_owned(),
+            attestation_type: AttestationType::None,
+            created_at: SystemTime::UNIX_EPOCH,
+            discoverable: None,
+            attestation_chain: Vec::new(),
+        })
+    }
 }
 
 impl fmt::Debug for RegisteredCredential {

@@ -17,11 +17,14 @@ use subtle::ConstantTimeEq;
 
 use super::b64::Base64UrlBytes;
 use super::ceremony::{self, ParsedCredential};
-use super::config::{RelyingPartyConfig, UserVerification};
+#[cfg(feature = "testing")]
+use super::client_data::MAX_CHALLENGE_LEN;
+use super::config::RelyingPartyConfig;
 use super::json::{
     AuthenticatorSelectionJson, CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType,
     RpEntityJson, UserEntityJson,
 };
+use super::options::{ResidentKeyRequirement, UserVerification};
 use super::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, AuthenticatorVerifier,
     CreationOptionsJson, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
@@ -265,13 +268,14 @@ impl RelyingParty {
                 })
                 .collect(),
             authenticator_selection: Some(AuthenticatorSelectionJson {
-                authenticator_attachment: request.authenticator_attachment.clone(),
-                require_resident_key: request.resident_key.as_deref() == Some("required"),
-                resident_key: request.resident_key.clone(),
-                user_verification: Some(uv.clone()),
+                authenticator_attachment: request.authenticator_attachment,
+                require_resident_key: request.resident_key
+                    == Some(ResidentKeyRequirement::Required),
+                resident_key: request.resident_key,
+                user_verification: Some(self.config.user_verification),
             }),
             hints: request.hints.clone(),
-            attestation: Some(self.config.attestation_preference.clone()),
+            attestation: Some(self.config.attestation_preference),
             attestation_formats: Vec::new(),
             extensions: Some(extensions),
         };
@@ -326,7 +330,7 @@ impl RelyingParty {
                     transports: c.transports.clone(),
                 })
                 .collect(),
-            user_verification: Some(uv.as_str().to_owned()),
+            user_verification: Some(uv),
             hints: Vec::new(),
             extensions,
         };
@@ -463,6 +467,16 @@ impl RelyingParty {
     }
 }
 
+/// WebAuthn Level 3 §13.4.3: challenges of at least 16 bytes; client data is read with a 64-byte
+/// bound, so a longer challenge could never be matched.
+#[cfg(feature = "testing")]
+fn check_challenge_len(challenge: &[u8]) -> Result<()> {
+    if challenge.len() < 16 || challenge.len() > MAX_CHALLENGE_LEN {
+        return Err(Error::invalid_input("challenge must be 16 to 64 bytes"));
+    }
+    Ok(())
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, max_len: usize) -> Result<T> {
     if text.len() > max_len {
         return Err(Error::webauthn(WebAuthnFailure::TooLarge("response JSON")));
@@ -522,21 +536,28 @@ impl AuthenticatorVerifier for RelyingParty {
 impl RelyingParty {
     /// Test hook: starts a registration with a given challenge (to replay a captured response).
     /// Never use it in production: challenges must be random.
+    ///
+    /// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) unless the
+    /// challenge is 16 to 64 bytes: longer ones can never match client data (which is parsed with
+    /// a 64-byte bound), shorter ones are below the specification's minimum.
     pub async fn start_registration_with_challenge(
         &self,
         request: RegistrationRequest,
         challenge: Vec<u8>,
     ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        check_challenge_len(&challenge)?;
         self.start_registration_inner(request, challenge).await
     }
 
     /// Test hook: starts an authentication with a given challenge (to replay a captured
-    /// response). Never use it in production.
+    /// response). Never use it in production. The challenge must be 16 to 64 bytes, as for
+    /// [`start_registration_with_challenge`](Self::start_registration_with_challenge).
     pub async fn start_authentication_with_challenge(
         &self,
         request: AuthenticationRequest,
         challenge: Vec<u8>,
     ) -> Result<(RequestOptionsJson, AuthenticationState)> {
+        check_challenge_len(&challenge)?;
         self.start_authentication_inner(request, challenge).await
     }
 }

@@ -68,6 +68,8 @@ pub struct SoftKnobs {
     pub send_user_handle: bool,
     /// Flip a bit of the signature.
     pub corrupt_signature: bool,
+    /// Prefix clientDataJSON with a UTF-8 byte order mark (as some clients do).
+    pub client_data_bom: bool,
 }
 
 impl SoftKnobs {
@@ -89,6 +91,7 @@ impl SoftKnobs {
             attestation: SoftAttestation::None,
             send_user_handle: true,
             corrupt_signature: false,
+            client_data_bom: false,
         }
     }
 }
@@ -282,7 +285,14 @@ impl SoftAuthenticator {
         if let Some(top) = &knobs.top_origin {
             map.insert("topOrigin".into(), top.clone().into());
         }
-        serde_json::to_vec(&map).map_err(|_| Error::invalid_input("json encoding failed"))
+        let json =
+            serde_json::to_vec(&map).map_err(|_| Error::invalid_input("json encoding failed"))?;
+        if knobs.client_data_bom {
+            let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+            with_bom.extend_from_slice(&json);
+            return Ok(with_bom);
+        }
+        Ok(json)
     }
 
     fn flags(knobs: &SoftKnobs) -> u8 {

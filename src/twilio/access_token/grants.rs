@@ -1,8 +1,8 @@
 //! The grants of a Twilio access token, written field by field in the order of Twilio's helpers.
 
-use super::is_sid;
 use super::json::{JsonValue, ObjectWriter, write_value};
 use crate::error::{Error, Result};
+use crate::twilio::is_sid;
 
 /// One grant of an access token. A token holds at most one grant per [`key`](Grant::key); adding
 /// a second one with the same key replaces the first in place (as the Python helper's `dict`
@@ -290,7 +290,7 @@ impl VideoGrant {
     /// A grant for the room with this SID (`RM` and 32 hex digits).
     pub fn room_sid(sid: impl Into<String>) -> Result<Self> {
         let sid = sid.into();
-        if !is_sid(&sid, "RM") {
+        if !is_sid("RM", &sid) {
             return Err(Error::invalid_input(
                 "a room sid is RM followed by 32 hex digits",
             ));

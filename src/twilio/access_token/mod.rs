@@ -1,6 +1,6 @@
 //! Twilio access tokens (HS256 JWTs), byte-identical to those of Twilio's own helper libraries.
 //!
-//! - [`TwilioApiKey`]: the account SID, API key SID and API key secret that sign tokens.
+//! - [`TwilioCredentials`]: the account SID, API key SID and API key secret that sign tokens.
 //! - [`AccessTokenBuilder`]: any Twilio access token: identity, [`Grant`]s (video, chat, sync,
 //!   voice, TaskRouter, player), lifetime, `nbf`, region. [`AccessTokenBuilder::sign`] is a pure
 //!   function of its inputs and `now`.
@@ -16,9 +16,10 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use keyward::video::twilio::{AccessTokenBuilder, TwilioApiKey, VideoGrant};
+//! use keyward::twilio::TwilioCredentials;
+//! use keyward::video::twilio::{AccessTokenBuilder, VideoGrant};
 //!
-//! let key = TwilioApiKey::new(
+//! let key = TwilioCredentials::api_key(
 //!     "AC00000000000000000000000000000000",
 //!     "SK00000000000000000000000000000000",
 //!     "test-secret-test-secret-test-sec",
@@ -48,6 +49,7 @@ use ring::hmac;
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::twilio::TwilioCredentials;
 use crate::video::{AccessToken, DEFAULT_TTL, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
 
 pub use grants::{
@@ -64,75 +66,37 @@ pub const CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// Longest identity Twilio Video accepts, in characters (error 53200 beyond).
 pub const MAX_VIDEO_IDENTITY_CHARS: usize = 128;
 
-/// Whether `s` is `prefix` followed by 32 hexadecimal digits.
-pub(crate) fn is_sid(s: &str, prefix: &str) -> bool {
-    match s.strip_prefix(prefix) {
-        Some(rest) => rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()),
-        None => false,
-    }
-}
-
-/// The credentials that sign access tokens: account SID (`AC…`), API key SID (`SK…`) and the API
-/// key's secret.
-///
-/// `Debug` shows the SIDs and hides the secret.
-///
-/// ```
-/// use keyward::video::twilio::TwilioApiKey;
-/// let key = TwilioApiKey::new(
-///     "AC00000000000000000000000000000000",
-///     "SK00000000000000000000000000000000",
-///     "hunter2-hunter2-hunter2-hunter2-",
-/// )?;
-/// assert!(!format!("{key:?}").contains("hunter2"));
-/// assert!(TwilioApiKey::new("AC123", "SK00000000000000000000000000000000", "s").is_err());
-/// # Ok::<(), keyward::Error>(())
-/// ```
+/// The API key that signs access tokens, taken from [`TwilioCredentials`] holding an API key.
 #[derive(Clone)]
-pub struct TwilioApiKey {
+pub(crate) struct SigningKey {
     account_sid: String,
     key_sid: String,
     secret: Secret,
 }
 
-impl TwilioApiKey {
-    /// Checks the SIDs' shapes (`AC` / `SK` and 32 hex digits) and that the secret is not empty;
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) otherwise.
-    pub fn new(
-        account_sid: impl Into<String>,
-        key_sid: impl Into<String>,
-        secret: impl Into<Secret>,
-    ) -> Result<Self> {
-        let account_sid = account_sid.into();
-        let key_sid = key_sid.into();
-        let secret = secret.into();
-        if !is_sid(&account_sid, "AC") {
-            return Err(Error::config(
-                "account sid must be AC followed by 32 hex digits",
-            ));
-        }
-        if !is_sid(&key_sid, "SK") {
-            return Err(Error::config(
-                "api key sid must be SK followed by 32 hex digits",
-            ));
-        }
-        if secret.is_empty() {
-            return Err(Error::config("api key secret is empty"));
-        }
-        Ok(TwilioApiKey {
-            account_sid,
-            key_sid,
-            secret,
+impl SigningKey {
+    /// The API key of `credentials`; [`Config`](crate::ErrorKind::Config) for auth-token
+    /// credentials, which cannot sign access tokens.
+    pub(crate) fn from_credentials(credentials: &TwilioCredentials) -> Result<Self> {
+        let (key_sid, secret) = credentials.api_key_parts().ok_or_else(|| {
+            Error::config(
+                "access tokens are signed with an API key (SK...), not the account auth token",
+            )
+        })?;
+        Ok(SigningKey {
+            account_sid: credentials.account_sid().to_owned(),
+            key_sid: key_sid.to_owned(),
+            secret: secret.clone(),
         })
     }
 
     /// The account SID (`sub`).
-    pub fn account_sid(&self) -> &str {
+    pub(crate) fn account_sid(&self) -> &str {
         &self.account_sid
     }
 
     /// The API key SID (`iss`, and the prefix of `jti`).
-    pub fn key_sid(&self) -> &str {
+    pub(crate) fn key_sid(&self) -> &str {
         &self.key_sid
     }
 
@@ -141,9 +105,9 @@ impl TwilioApiKey {
     }
 }
 
-impl fmt::Debug for TwilioApiKey {
+impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TwilioApiKey")
+        f.debug_struct("SigningKey")
             .field("account_sid", &self.account_sid)
             .field("key_sid", &self.key_sid)
             .field("secret", &self.secret)
@@ -271,11 +235,16 @@ impl AccessTokenBuilder {
         Ok(ttl)
     }
 
-    /// Signs the token at time `now` with `key`: the compact JWT, a bearer credential.
+    /// Signs the token at time `now` with the API key of `credentials`: the compact JWT, a
+    /// bearer credential.
     ///
     /// Errors: [`InvalidInput`](crate::ErrorKind::InvalidInput) for the rules above,
-    /// [`Config`](crate::ErrorKind::Config) for a malformed region.
-    pub fn sign(&self, key: &TwilioApiKey, now: SystemTime) -> Result<Secret> {
+    /// [`Config`](crate::ErrorKind::Config) for a malformed region or auth-token credentials.
+    pub fn sign(&self, credentials: &TwilioCredentials, now: SystemTime) -> Result<Secret> {
+        self.sign_with(&SigningKey::from_credentials(credentials)?, now)
+    }
+
+    pub(crate) fn sign_with(&self, key: &SigningKey, now: SystemTime) -> Result<Secret> {
         let ttl = self.validate()?;
         let now = unix_seconds(now);
         let exp = now
@@ -320,7 +289,7 @@ impl AccessTokenBuilder {
 }
 
 /// `b64(header) "." b64(payload) "." b64(HMAC-SHA256(secret, first two parts))`.
-pub(crate) fn sign_parts(key: &TwilioApiKey, header: &str, payload: &str) -> String {
+pub(crate) fn sign_parts(key: &SigningKey, header: &str, payload: &str) -> String {
     let mut jwt = URL_SAFE_NO_PAD.encode(header);
     jwt.push('.');
     jwt.push_str(&URL_SAFE_NO_PAD.encode(payload));
@@ -353,14 +322,15 @@ fn check_region(region: &str) -> Result<()> {
 /// use std::sync::Arc;
 /// use keyward::{ManualClock, VideoTokenIssuer};
 /// use keyward::video::VideoTokenRequest;
-/// use keyward::video::twilio::{TwilioAccessTokenIssuer, TwilioApiKey};
+/// use keyward::twilio::TwilioCredentials;
+/// use keyward::video::twilio::TwilioAccessTokenIssuer;
 ///
-/// let key = TwilioApiKey::new(
+/// let key = TwilioCredentials::api_key(
 ///     "AC00000000000000000000000000000000",
 ///     "SK00000000000000000000000000000000",
 ///     "test-secret-test-secret-test-sec",
 /// )?;
-/// let issuer = TwilioAccessTokenIssuer::new(key)
+/// let issuer = TwilioAccessTokenIssuer::new(key)?
 ///     .with_clock(Arc::new(ManualClock::at_unix(1_700_000_000)));
 /// let token = issuer.issue(VideoTokenRequest::new("alice").room("My Room")).await?;
 /// let verified = issuer.verifier().verify(token.jwt())?;
@@ -369,19 +339,22 @@ fn check_region(region: &str) -> Result<()> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TwilioAccessTokenIssuer {
-    key: TwilioApiKey,
+    credentials: TwilioCredentials,
+    key: SigningKey,
     clock: Arc<dyn Clock>,
     region: Option<String>,
 }
 
 impl TwilioAccessTokenIssuer {
-    /// An issuer signing with `key` on the system clock.
-    pub fn new(key: TwilioApiKey) -> Self {
-        TwilioAccessTokenIssuer {
-            key,
+    /// An issuer signing with the API key of `credentials` on the system clock;
+    /// [`Config`](crate::ErrorKind::Config) for auth-token credentials.
+    pub fn new(credentials: TwilioCredentials) -> Result<Self> {
+        Ok(TwilioAccessTokenIssuer {
+            key: SigningKey::from_credentials(&credentials)?,
+            credentials,
             clock: Arc::new(SystemClock),
             region: None,
-        }
+        })
     }
 
     /// Uses `clock` for the token times.
@@ -396,14 +369,14 @@ impl TwilioAccessTokenIssuer {
         self
     }
 
-    /// The signing key.
-    pub fn key(&self) -> &TwilioApiKey {
-        &self.key
+    /// The credentials whose API key signs the tokens.
+    pub fn credentials(&self) -> &TwilioCredentials {
+        &self.credentials
     }
 
     /// A verifier for this issuer's tokens, on the same key and clock.
     pub fn verifier(&self) -> AccessTokenVerifier {
-        AccessTokenVerifier::new(self.key.clone()).with_clock(self.clock.clone())
+        AccessTokenVerifier::from_key(self.key.clone()).with_clock(self.clock.clone())
     }
 
     /// The builder this issuer signs for `request`.
@@ -437,7 +410,7 @@ impl VideoTokenIssuer for TwilioAccessTokenIssuer {
         let builder = self.builder_for(&request)?;
         let now = self.clock.unix_seconds();
         let issued_at = UNIX_EPOCH + Duration::from_secs(now);
-        let jwt = builder.sign(&self.key, issued_at)?;
+        let jwt = builder.sign_with(&self.key, issued_at)?;
         let expires_at = issued_at + Duration::from_secs(request.ttl.as_secs());
         Ok(AccessToken::new(
             jwt,
@@ -453,8 +426,8 @@ impl VideoTokenIssuer for TwilioAccessTokenIssuer {
 mod tests {
     use super::*;
 
-    fn key() -> TwilioApiKey {
-        TwilioApiKey::new(
+    fn key() -> TwilioCredentials {
+        TwilioCredentials::api_key(
             "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             "secret-secret-secret-secret-secr",
@@ -473,25 +446,34 @@ mod tests {
     }
 
     #[test]
-    fn sid_shapes() {
-        assert!(is_sid("AC0123456789abcdefABCDEF0123456789", "AC"));
-        assert!(!is_sid("AC0123456789abcdefABCDEF012345678", "AC"));
-        assert!(!is_sid("SK0123456789abcdefABCDEF0123456789", "AC"));
-        assert!(!is_sid("AC0123456789abcdefABCDEF012345678g", "AC"));
-        assert!(!is_sid("ac0123456789abcdefABCDEF0123456789", "AC"));
+    fn credentials_refuse_bad_sids_and_empty_secret() {
+        let ac = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let sk = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        assert!(TwilioCredentials::api_key(ac, sk, "s").is_ok());
+        assert_eq!(
+            TwilioCredentials::api_key(sk, sk, "s").unwrap_err().kind(),
+            &crate::ErrorKind::Config
+        );
+        assert!(TwilioCredentials::api_key(ac, ac, "s").is_err());
+        assert!(TwilioCredentials::api_key(ac, sk, "").is_err());
     }
 
     #[test]
-    fn key_refuses_bad_sids_and_empty_secret() {
-        let ac = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-        let sk = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-        assert!(TwilioApiKey::new(ac, sk, "s").is_ok());
-        assert_eq!(
-            TwilioApiKey::new(sk, sk, "s").unwrap_err().kind(),
-            &crate::ErrorKind::Config
-        );
-        assert!(TwilioApiKey::new(ac, ac, "s").is_err());
-        assert!(TwilioApiKey::new(ac, sk, "").is_err());
+    fn auth_token_credentials_cannot_sign() {
+        let creds = TwilioCredentials::auth_token(
+            "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            Secret::from("auth-token"),
+        )
+        .unwrap();
+        let err = TwilioAccessTokenIssuer::new(creds.clone()).unwrap_err();
+        assert_eq!(err.kind(), &crate::ErrorKind::Config);
+        assert!(!err.to_string().contains("auth-token"));
+        let err = AccessTokenBuilder::new()
+            .identity("alice")
+            .sign(&creds, at(1000))
+            .unwrap_err();
+        assert_eq!(err.kind(), &crate::ErrorKind::Config);
+        assert!(AccessTokenVerifier::new(creds).is_err());
     }
 
     #[test]

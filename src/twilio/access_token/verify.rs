@@ -12,9 +12,10 @@ use serde::de::IgnoredAny;
 
 use super::grants::Grant;
 use super::json::JsonValue;
-use super::{CONTENT_TYPE, TwilioApiKey};
+use super::{CONTENT_TYPE, SigningKey};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, ErrorKind, Result};
+use crate::twilio::TwilioCredentials;
 use crate::video::MAX_TTL;
 
 /// Longest token [`AccessTokenVerifier`] reads by default, in bytes. Real tokens are a few
@@ -38,15 +39,22 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// It never panics, whatever the input.
 #[derive(Debug, Clone)]
 pub struct AccessTokenVerifier {
-    key: TwilioApiKey,
+    key: SigningKey,
     clock: Arc<dyn Clock>,
     leeway: Duration,
     max_len: usize,
 }
 
 impl AccessTokenVerifier {
-    /// A verifier for tokens signed with `key`, on the system clock, no leeway.
-    pub fn new(key: TwilioApiKey) -> Self {
+    /// A verifier for tokens signed with the API key of `credentials`, on the system clock, no
+    /// leeway; [`Config`](ErrorKind::Config) for auth-token credentials.
+    pub fn new(credentials: TwilioCredentials) -> Result<Self> {
+        Ok(AccessTokenVerifier::from_key(SigningKey::from_credentials(
+            &credentials,
+        )?))
+    }
+
+    pub(crate) fn from_key(key: SigningKey) -> Self {
         AccessTokenVerifier {
             key,
             clock: Arc::new(SystemClock),
@@ -287,8 +295,8 @@ mod tests {
     use super::super::{AccessTokenBuilder, NotBefore, VideoGrant, sign_parts};
     use super::*;
 
-    fn key() -> TwilioApiKey {
-        TwilioApiKey::new(
+    fn key() -> TwilioCredentials {
+        TwilioCredentials::api_key(
             "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             "secret-secret-secret-secret-secr",
@@ -319,7 +327,7 @@ mod tests {
 
     #[test]
     fn time_window_and_leeway() {
-        let v = AccessTokenVerifier::new(key());
+        let v = AccessTokenVerifier::new(key()).unwrap();
         let t = token(NotBefore::Now);
         assert!(v.verify_at(&t, at(1000)).is_ok());
         assert!(v.verify_at(&t, at(1099)).is_ok());
@@ -335,7 +343,7 @@ mod tests {
 
     #[test]
     fn decodes_claims() {
-        let v = AccessTokenVerifier::new(key());
+        let v = AccessTokenVerifier::new(key()).unwrap();
         let d = v.verify_at(&token(NotBefore::Now), at(1000)).unwrap();
         assert_eq!(d.identity.as_deref(), Some("alice"));
         assert_eq!(d.video_room(), Some(Some("r")));
@@ -348,7 +356,7 @@ mod tests {
 
     #[test]
     fn refuses_tampering_and_wrong_key() {
-        let v = AccessTokenVerifier::new(key());
+        let v = AccessTokenVerifier::new(key()).unwrap();
         let t = token(NotBefore::Now);
         let mut bytes = t.clone().into_bytes();
         bytes[10] ^= 1;
@@ -357,7 +365,7 @@ mod tests {
             kind(v.verify_at(&tampered, at(1000))),
             ErrorKind::InvalidToken
         );
-        let other = TwilioApiKey::new(
+        let other = TwilioCredentials::api_key(
             "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             "another-secret",
@@ -365,6 +373,7 @@ mod tests {
         .unwrap();
         assert!(
             AccessTokenVerifier::new(other)
+                .unwrap()
                 .verify_at(&t, at(1000))
                 .is_err()
         );
@@ -374,7 +383,11 @@ mod tests {
     }
 
     fn signed(header: &str, payload: &str) -> String {
-        sign_parts(&key(), header, payload)
+        sign_parts(
+            &SigningKey::from_credentials(&key()).unwrap(),
+            header,
+            payload,
+        )
     }
 
     const H: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
@@ -387,7 +400,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_headers_and_claims() {
-        let v = AccessTokenVerifier::new(key());
+        let v = AccessTokenVerifier::new(key()).unwrap();
         let good = payload(&format!("{ISS}-1000"), "{}", 1100);
         assert!(v.verify_at(&signed(H, &good), at(1000)).is_ok());
         for header in [

@@ -1,0 +1,620 @@
+//! The self-hosted [`TotpProvider`]: factors sealed in a [`StateStore`], codes checked here.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::{aead, hmac};
+use serde::{Deserialize, Serialize};
+
+use super::hotp::{MIN_SECRET_LEN, base32_encode, hotp, time_step};
+use super::uri::totp_uri;
+use super::{
+    CheckTotp, EnrollTotp, FactorStatus, TotpApproved, TotpEnrollment, TotpOutcome, TotpParams,
+    TotpProvider, check_names, code_shape,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::secret::Secret;
+use crate::secret::subtle_eq::constant_time_eq;
+use crate::store::{StateStore, Ttl, Update, update_json};
+
+/// Shortest accepted server secret, in bytes.
+const MIN_SERVER_SECRET_LEN: usize = 16;
+
+/// Limits and defaults of a [`LocalTotp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalTotpConfig {
+    /// The issuer the app shows (your service's name).
+    pub issuer: String,
+    /// Parameters of enrolments that do not choose their own.
+    pub params: TotpParams,
+    /// Bytes of each new secret, at least 20 (160 bits). Default 20.
+    pub secret_len: usize,
+    /// Code checks (confirmations included) per identity per `attempt_window`. Default 5.
+    pub max_attempts: u32,
+    /// Window of the attempt counter, from the first attempt; a success resets it. Default 15
+    /// minutes.
+    pub attempt_window: Duration,
+    /// How long an enrolment may wait for its confirming code. Default 15 minutes.
+    pub enrollment_ttl: Duration,
+    /// Factors per identity, pending ones included. Default 5.
+    pub max_factors: usize,
+}
+
+impl LocalTotpConfig {
+    /// The defaults, with `issuer` as the name apps show.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        LocalTotpConfig {
+            issuer: issuer.into(),
+            params: TotpParams::default(),
+            secret_len: MIN_SECRET_LEN,
+            max_attempts: 5,
+            attempt_window: Duration::from_secs(900),
+            enrollment_ttl: Duration::from_secs(900),
+            max_factors: 5,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.issuer.is_empty() || self.issuer.contains(':') {
+            return Err(Error::config("the totp issuer is empty or contains ':'"));
+        }
+        self.params
+            .validate()
+            .map_err(|e| Error::config(e.message().to_owned()))?;
+        if !(MIN_SECRET_LEN..=128).contains(&self.secret_len) {
+            return Err(Error::config("a totp secret is 20 to 128 bytes"));
+        }
+        if self.max_attempts == 0 || self.max_factors == 0 {
+            return Err(Error::config("totp limits must allow at least one"));
+        }
+        if self.attempt_window < Duration::from_secs(1)
+            || self.enrollment_ttl < Duration::from_secs(1)
+        {
+            return Err(Error::config("totp windows must be at least one second"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`LocalTotp`]; see [`LocalTotp::builder`].
+pub struct LocalTotpBuilder {
+    store: Arc<dyn StateStore>,
+    server_secret: Secret,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+    config: LocalTotpConfig,
+}
+
+impl fmt::Debug for LocalTotpBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTotpBuilder")
+            .field("store", &self.store)
+            .field("server_secret", &self.server_secret)
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalTotpBuilder {
+    /// Uses this clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses this random source for secrets, factor ids and nonces (default: [`SystemRandom`]).
+    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: LocalTotpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Default parameters of new factors.
+    pub fn params(mut self, params: TotpParams) -> Self {
+        self.config.params = params;
+        self
+    }
+
+    /// Code checks per identity per window.
+    pub fn max_attempts(mut self, attempts: u32, window: Duration) -> Self {
+        self.config.max_attempts = attempts;
+        self.config.attempt_window = window;
+        self
+    }
+
+    /// Bytes of new secrets (at least 20).
+    pub fn secret_len(mut self, bytes: usize) -> Self {
+        self.config.secret_len = bytes;
+        self
+    }
+
+    /// How long an enrolment waits for its confirmation.
+    pub fn enrollment_ttl(mut self, ttl: Duration) -> Self {
+        self.config.enrollment_ttl = ttl;
+        self
+    }
+
+    /// Checks the configuration ([`ErrorKind::Config`]) and builds the provider.
+    pub fn build(self) -> Result<LocalTotp> {
+        if self.server_secret.len() < MIN_SERVER_SECRET_LEN {
+            return Err(Error::config(
+                "the totp server secret must be at least 16 bytes",
+            ));
+        }
+        self.config.validate()?;
+        let derive = |label: &[u8]| {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, self.server_secret.expose());
+            hmac::sign(&key, label)
+        };
+        let seal_key = derive(b"keyward-totp-seal-v1");
+        let seal = aead::UnboundKey::new(&aead::AES_256_GCM, seal_key.as_ref())
+            .map_err(|_| Error::config("cannot derive the totp sealing key"))?;
+        let id_key = derive(b"keyward-totp-identity-v1");
+        Ok(LocalTotp {
+            store: self.store,
+            clock: self.clock,
+            rng: self.rng,
+            config: self.config,
+            seal: aead::LessSafeKey::new(seal),
+            identity_key: hmac::Key::new(hmac::HMAC_SHA256, id_key.as_ref()),
+        })
+    }
+}
+
+/// The self-hosted TOTP backend.
+///
+/// # What is stored
+/// One entry per identity, `totp:user:{tag}` (the tag is a keyed hash of the identity, so keys
+/// do not name users), holding that identity's factors: id, status, parameters, the last time
+/// step accepted, and the secret sealed with AES-256-GCM under a key derived from the server
+/// secret (bound to the identity tag and factor id, so a sealed secret moved to another record
+/// does not open). Every change is one compare-and-swap on that entry, so of two instances
+/// accepting the same code at once exactly one wins. Failed-check counters live at
+/// `totp:attempts:{tag}` with the attempt window as TTL.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use keyward::{Clock, ManualClock, Secret};
+/// use keyward::store::MemoryStore;
+/// use keyward::totp::{CheckTotp, EnrollTotp, LocalTotp, TotpOutcome, TotpProvider, base32_decode, totp_at};
+///
+/// let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+/// let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+/// let totp = LocalTotp::builder(store, Secret::new([7u8; 32]), "Example")
+///     .clock(clock.clone())
+///     .build()?;
+///
+/// let enrollment = totp.enroll(EnrollTotp::new("user-42", "alice@example.com")).await?;
+/// // The user scans enrollment.uri (or enrollment.qr_svg()); their app computes:
+/// let secret = base32_decode(enrollment.secret.expose_str().unwrap()).unwrap();
+/// let p = enrollment.params;
+/// let code = totp_at(&secret, clock.unix_seconds(), p.period, p.digits, p.algorithm)?;
+/// let sid = enrollment.factor_sid.clone();
+/// let confirmed = totp.confirm(CheckTotp::new("user-42", &sid, code.clone())).await?;
+/// assert!(matches!(confirmed, TotpOutcome::Approved(_)));
+/// // The same code (same time step) never passes twice.
+/// let again = totp.check(CheckTotp::new("user-42", &sid, code)).await?;
+/// assert_eq!(again, TotpOutcome::Rejected);
+/// # Ok::<(), keyward::Error>(()) }).unwrap();
+/// ```
+pub struct LocalTotp {
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+    config: LocalTotpConfig,
+    seal: aead::LessSafeKey,
+    identity_key: hmac::Key,
+}
+
+impl fmt::Debug for LocalTotp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTotp")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .field("keys", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// One identity's factors, as stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UserRecord {
+    factors: Vec<FactorRecord>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct FactorRecord {
+    sid: String,
+    status: FactorStatus,
+    params: TotpParams,
+    /// base64url(nonce || AES-256-GCM(secret) || tag).
+    sealed: String,
+    created_ms: u64,
+    /// Deadline of an unverified factor's confirmation.
+    confirm_by_ms: Option<u64>,
+    /// The last time step a code was accepted at: later codes must be of a later step.
+    last_step: Option<u64>,
+}
+
+impl fmt::Debug for FactorRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FactorRecord")
+            .field("sid", &self.sid)
+            .field("status", &self.status)
+            .field("params", &self.params)
+            .field("sealed", &"[REDACTED]")
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Checked {
+    Approved,
+    Rejected,
+}
+
+impl LocalTotp {
+    /// A provider over `store`, with `server_secret` (at least 16 bytes; the same on every
+    /// instance sharing the store) sealing the secrets, and `issuer` shown by the apps.
+    pub fn builder(
+        store: Arc<dyn StateStore>,
+        server_secret: Secret,
+        issuer: impl Into<String>,
+    ) -> LocalTotpBuilder {
+        LocalTotpBuilder {
+            store,
+            server_secret,
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(SystemRandom::new()),
+            config: LocalTotpConfig::new(issuer),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LocalTotpConfig {
+        &self.config
+    }
+
+    fn tag(&self, identity: &str) -> String {
+        let tag = hmac::sign(&self.identity_key, identity.as_bytes());
+        hex(tag.as_ref().get(..16).unwrap_or_default())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn aad(tag: &str, sid: &str) -> Vec<u8> {
+        let mut aad = b"keyward-totp-v1:".to_vec();
+        aad.extend_from_slice(tag.as_bytes());
+        aad.push(b':');
+        aad.extend_from_slice(sid.as_bytes());
+        aad
+    }
+
+    fn seal(&self, tag: &str, sid: &str, secret: &Secret) -> Result<String> {
+        let nonce_bytes: [u8; 12] = random_array(self.rng.as_ref())?;
+        let mut buf = secret.expose().to_vec();
+        self.seal
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce_bytes),
+                aead::Aad::from(Self::aad(tag, sid)),
+                &mut buf,
+            )
+            .map_err(|_| Error::storage("cannot seal the totp secret"))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    fn open(&self, tag: &str, factor: &FactorRecord) -> Result<Secret> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&factor.sealed)
+            .map_err(|_| Error::storage("stored totp secret is corrupt"))?;
+        let (nonce, sealed) = bytes
+            .split_at_checked(12)
+            .ok_or_else(|| Error::storage("stored totp secret is corrupt"))?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| Error::storage("stored totp secret is corrupt"))?;
+        let mut work = sealed.to_vec();
+        let opened = self
+            .seal
+            .open_in_place(
+                nonce,
+                aead::Aad::from(Self::aad(tag, &factor.sid)),
+                &mut work,
+            )
+            .map(|plain| Secret::new(&*plain))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::CannotOpen,
+                    "stored totp secret does not open (wrong server secret?)",
+                )
+            });
+        zeroize::Zeroize::zeroize(&mut work);
+        opened
+    }
+
+    fn ttl_of(record: &UserRecord, now_ms: u64) -> Ttl {
+        if record
+            .factors
+            .iter()
+            .any(|f| f.status == FactorStatus::Verified)
+        {
+            return Ttl::Never;
+        }
+        let last = record
+            .factors
+            .iter()
+            .filter_map(|f| f.confirm_by_ms)
+            .max()
+            .unwrap_or(now_ms);
+        Ttl::After(Duration::from_millis(last.saturating_sub(now_ms).max(1)))
+    }
+
+    fn prune(record: &mut UserRecord, now_ms: u64) {
+        record
+            .factors
+            .retain(|f| f.confirm_by_ms.is_none_or(|deadline| now_ms < deadline));
+    }
+
+    async fn check_code(&self, request: CheckTotp, want: FactorStatus) -> Result<TotpOutcome> {
+        check_names(&request.identity, None)?;
+        let typed = code_shape(&request.code)?.to_owned();
+        let typed = Secret::from(typed);
+        let tag = self.tag(&request.identity);
+        let attempts_key = format!("totp:attempts:{tag}");
+        let attempts = self
+            .store
+            .increment(&attempts_key, 1, Some(self.config.attempt_window))
+            .await?;
+        if attempts > u64::from(self.config.max_attempts) {
+            // Counted but never compared: the limit holds however many checks race.
+            return Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many totp attempts for this identity; try again later",
+            ));
+        }
+        let now = self.clock.unix_seconds();
+        let now_ms = self.now_ms();
+        let key = format!("totp:user:{tag}");
+        let sid = request.factor_sid.as_str();
+        let checked = update_json::<UserRecord, Checked, _>(self.store.as_ref(), &key, |record| {
+            let Some(mut record) = record else {
+                return Err(not_found());
+            };
+            Self::prune(&mut record, now_ms);
+            let Some(factor) = record
+                .factors
+                .iter_mut()
+                .find(|f| f.sid == sid && f.status == want)
+            else {
+                return Err(not_found());
+            };
+            let secret = self.open(&tag, factor)?;
+            let p = factor.params;
+            let current = time_step(now, p.period);
+            let skew = u64::from(p.skew);
+            let mut matched = None;
+            // Every step of the window is computed and compared, whatever matches first.
+            for step in current.saturating_sub(skew)..=current.saturating_add(skew) {
+                let code = hotp(secret.expose(), step, p.digits, p.algorithm)?;
+                let fresh = factor.last_step.is_none_or(|last| step > last);
+                if constant_time_eq(code.expose(), typed.expose()) && fresh && matched.is_none() {
+                    matched = Some(step);
+                }
+            }
+            let Some(step) = matched else {
+                return Ok(Update::Keep(Checked::Rejected));
+            };
+            factor.last_step = Some(step);
+            factor.status = FactorStatus::Verified;
+            factor.confirm_by_ms = None;
+            let ttl = Self::ttl_of(&record, now_ms);
+            Ok(Update::Set(record, ttl, Checked::Approved))
+        })
+        .await?;
+        match checked {
+            Checked::Approved => {
+                // A success resets the counter; failing to only delays the user.
+                let _ = self.store.delete(&attempts_key).await;
+                Ok(TotpOutcome::Approved(TotpApproved::from_backend(
+                    request.identity,
+                    request.factor_sid,
+                )))
+            }
+            Checked::Rejected => Ok(TotpOutcome::Rejected),
+        }
+    }
+}
+
+fn not_found() -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        "no such totp factor for this identity (or not in that state)",
+    )
+}
+
+#[async_trait]
+impl TotpProvider for LocalTotp {
+    async fn enroll(&self, request: EnrollTotp) -> Result<TotpEnrollment> {
+        check_names(&request.identity, Some(&request.account_name))?;
+        let params = request.params.unwrap_or(self.config.params);
+        params.validate()?;
+        let mut raw = vec![0u8; self.config.secret_len];
+        self.rng.fill(&mut raw)?;
+        let secret = Secret::from(raw);
+        let sid_bytes: [u8; 16] = random_array(self.rng.as_ref())?;
+        let sid = format!("YF{}", hex(&sid_bytes));
+        let tag = self.tag(&request.identity);
+        let sealed = self.seal(&tag, &sid, &secret)?;
+        let now_ms = self.now_ms();
+        let ttl_ms = u64::try_from(self.config.enrollment_ttl.as_millis()).unwrap_or(u64::MAX);
+        let confirm_by_ms = now_ms.saturating_add(ttl_ms);
+        let factor = FactorRecord {
+            sid: sid.clone(),
+            status: FactorStatus::Unverified,
+            params,
+            sealed,
+            created_ms: now_ms,
+            confirm_by_ms: Some(confirm_by_ms),
+            last_step: None,
+        };
+        let max = self.config.max_factors;
+        update_json::<UserRecord, (), _>(
+            self.store.as_ref(),
+            &format!("totp:user:{tag}"),
+            |record| {
+                let mut record = record.unwrap_or_default();
+                Self::prune(&mut record, now_ms);
+                if record.factors.len() >= max {
+                    return Err(Error::new(
+                        ErrorKind::RateLimited { retry_after: None },
+                        "this identity has the maximum number of totp factors",
+                    ));
+                }
+                record.factors.push(factor.clone());
+                let ttl = Self::ttl_of(&record, now_ms);
+                Ok(Update::Set(record, ttl, ()))
+            },
+        )
+        .await?;
+        let b32 = Secret::from(base32_encode(secret.expose()));
+        let uri = totp_uri(
+            &self.config.issuer,
+            &request.account_name,
+            b32.expose_str().unwrap_or_default(),
+            &params,
+        );
+        Ok(TotpEnrollment {
+            factor_sid: sid,
+            identity: request.identity,
+            secret: b32,
+            uri,
+            params,
+            confirm_by: Some(UNIX_EPOCH + Duration::from_millis(confirm_by_ms)),
+        })
+    }
+
+    async fn confirm(&self, request: CheckTotp) -> Result<TotpOutcome> {
+        self.check_code(request, FactorStatus::Unverified).await
+    }
+
+    async fn check(&self, request: CheckTotp) -> Result<TotpOutcome> {
+        self.check_code(request, FactorStatus::Verified).await
+    }
+
+    async fn remove(&self, identity: &str, factor_sid: &str) -> Result<()> {
+        check_names(identity, None)?;
+        let tag = self.tag(identity);
+        let now_ms = self.now_ms();
+        update_json::<UserRecord, (), _>(
+            self.store.as_ref(),
+            &format!("totp:user:{tag}"),
+            |record| {
+                let Some(mut record) = record else {
+                    return Err(not_found());
+                };
+                let before = record.factors.len();
+                record.factors.retain(|f| f.sid != factor_sid);
+                if record.factors.len() == before {
+                    return Err(not_found());
+                }
+                Self::prune(&mut record, now_ms);
+                if record.factors.is_empty() {
+                    return Ok(Update::Delete(()));
+                }
+                let ttl = Self::ttl_of(&record, now_ms);
+                Ok(Update::Set(record, ttl, ()))
+            },
+        )
+        .await
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::testing::SeededRandom;
+
+    #[test]
+    fn sealed_secret_is_bound_to_identity_and_factor() {
+        let totp = LocalTotp::builder(Arc::new(MemoryStore::new()), Secret::new([3u8; 32]), "X")
+            .rng(Arc::new(SeededRandom::new(b"seal")))
+            .build()
+            .unwrap();
+        let secret = Secret::new([9u8; 20]);
+        let sealed = totp.seal("aa", "YF1", &secret).unwrap();
+        let mut factor = FactorRecord {
+            sid: "YF1".into(),
+            status: FactorStatus::Verified,
+            params: TotpParams::default(),
+            sealed,
+            created_ms: 0,
+            confirm_by_ms: None,
+            last_step: None,
+        };
+        assert_eq!(totp.open("aa", &factor).unwrap(), secret);
+        assert_eq!(
+            totp.open("bb", &factor).unwrap_err().kind(),
+            &ErrorKind::CannotOpen
+        );
+        factor.sid = "YF2".into();
+        assert!(totp.open("aa", &factor).is_err());
+        assert!(!format!("{factor:?}").contains(&factor.sealed));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let build = |f: fn(LocalTotpBuilder) -> LocalTotpBuilder| {
+            f(LocalTotp::builder(
+                Arc::new(MemoryStore::new()),
+                Secret::new([3u8; 32]),
+                "X",
+            ))
+            .build()
+        };
+        assert!(build(|b| b).is_ok());
+        assert!(build(|b| b.secret_len(19)).is_err());
+        assert!(build(|b| b.max_attempts(0, Duration::from_secs(60))).is_err());
+        assert!(
+            LocalTotp::builder(Arc::new(MemoryStore::new()), Secret::new([3u8; 8]), "X")
+                .build()
+                .is_err()
+        );
+        assert!(
+            LocalTotp::builder(Arc::new(MemoryStore::new()), Secret::new([3u8; 32]), "a:b")
+                .build()
+                .is_err()
+        );
+    }
+}
