@@ -26,6 +26,7 @@
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
+//! | `fast-p256` | no | [`p256v`]: verification-only ECDSA P-256 with per-key precomputed tables; the WebAuthn ES256 default |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
 //! ## Holding backends as trait objects
@@ -59,17 +60,19 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use keyward::ManualClock;
-//! use keyward::store::{MemoryStore, StateStore};
+//! use keyward::store::{Key, MemoryStore, StateStore};
 //!
 //! let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
 //! let store = MemoryStore::with_clock(clock.clone());
-//! store.put("otp:ve1", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
-//! assert_eq!(store.take("otp:ve1").await?, Some(b"pending".to_vec())); // single use
-//! assert_eq!(store.take("otp:ve1").await?, None);
+//! let ve1 = Key::ephemeral("otp").part("ve1");
+//! store.put(&ve1, b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! assert_eq!(store.take(&ve1).await?, Some(b"pending".to_vec())); // single use
+//! assert_eq!(store.take(&ve1).await?, None);
 //!
-//! store.put("otp:ve2", b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
+//! let ve2 = Key::ephemeral("otp").part("ve2");
+//! store.put(&ve2, b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
 //! clock.advance(Duration::from_secs(600));
-//! assert!(store.get("otp:ve2").await?.is_none()); // expired at the injected clock's time
+//! assert!(store.get(&ve2).await?.is_none()); // expired at the injected clock's time
 //! # Ok::<(), keyward::Error>(()) }).unwrap();
 //! ```
 
@@ -85,6 +88,8 @@ pub mod http;
 pub mod keysplit;
 pub mod normalize;
 pub mod otp;
+#[cfg(feature = "fast-p256")]
+pub mod p256v;
 pub mod store;
 pub mod totp;
 #[cfg(feature = "twilio")]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keyward::store::{CasOutcome, Entry, MemoryStore, StateStore, Write};
+use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
 use keyward::totp::{
     CheckTotp, EnrollTotp, LocalTotp, TotpAlgorithm, TotpEnrollment, TotpOutcome, TotpParams,
     TotpProvider, base32_decode, base32_encode, hotp, totp_at, totp_uri,
@@ -126,26 +126,31 @@ struct Recording {
 
 #[async_trait]
 impl StateStore for Recording {
-    async fn get(&self, key: &str) -> keyward::Result<Option<Entry>> {
+    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
         self.inner.get(key).await
     }
     async fn insert(
         &self,
-        key: &str,
+        key: &Key,
         value: Vec<u8>,
         ttl: Option<Duration>,
-    ) -> keyward::Result<Option<u64>> {
+    ) -> keyward::Result<Option<Version>> {
         self.written.lock().unwrap().push(value.clone());
         self.inner.insert(key, value, ttl).await
     }
-    async fn put(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> keyward::Result<u64> {
+    async fn put(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<Version> {
         self.written.lock().unwrap().push(value.clone());
         self.inner.put(key, value, ttl).await
     }
     async fn compare_and_swap(
         &self,
-        key: &str,
-        expected: u64,
+        key: &Key,
+        expected: Version,
         write: Write,
     ) -> keyward::Result<CasOutcome> {
         if let Write::Set { value, .. } = &write {
@@ -153,15 +158,12 @@ impl StateStore for Recording {
         }
         self.inner.compare_and_swap(key, expected, write).await
     }
-    async fn take(&self, key: &str) -> keyward::Result<Option<Vec<u8>>> {
+    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
         self.inner.take(key).await
-    }
-    async fn delete(&self, key: &str) -> keyward::Result<bool> {
-        self.inner.delete(key).await
     }
     async fn increment(
         &self,
-        key: &str,
+        key: &Key,
         delta: u64,
         ttl: Option<Duration>,
     ) -> keyward::Result<u64> {

@@ -58,7 +58,12 @@ async fn register(rp: &RelyingParty, auth: &SoftAuthenticator, u: u8) -> Registe
 async fn every_algorithm_registers_and_authenticates_with_both_attestations() {
     for algorithm in [alg::ES256, alg::ES384, alg::EDDSA, alg::RS256, alg::PS256] {
         for attestation in [SoftAttestation::None, SoftAttestation::PackedSelf] {
-            for backend in [SignatureBackend::Ring, SignatureBackend::P256] {
+            for backend in [
+                SignatureBackend::Ring,
+                SignatureBackend::P256,
+                #[cfg(feature = "fast-p256")]
+                SignatureBackend::Precomputed,
+            ] {
                 let (rp, _) = rp_with(config().signature_backend(backend));
                 let auth = SoftAuthenticator::new(algorithm, ORIGIN).unwrap();
                 auth.set_knobs(|k| k.attestation = attestation);

@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
-use crate::store::{StateStore, Ttl, Update, update_json};
+use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update};
 
 /// Shortest accepted server secret, in bytes.
 const MIN_SERVER_SECRET_LEN: usize = 16;
@@ -177,13 +177,13 @@ impl LocalTotpBuilder {
 /// The self-hosted TOTP backend.
 ///
 /// # What is stored
-/// One entry per identity, `totp:user:{tag}` (the tag is a keyed hash of the identity, so keys
+/// One durable entry per identity, `d:totp:user:{tag}` (the tag is a keyed hash of the identity, so keys
 /// do not name users), holding that identity's factors: id, status, parameters, the last time
 /// step accepted, and the secret sealed with AES-256-GCM under a key derived from the server
 /// secret (bound to the identity tag and factor id, so a sealed secret moved to another record
 /// does not open). Every change is one compare-and-swap on that entry, so of two instances
 /// accepting the same code at once exactly one wins. Failed-check counters live at
-/// `totp:attempts:{tag}` with the attempt window as TTL.
+/// `e:totp:attempts:{tag}` (ephemeral) with the attempt window as TTL.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -382,7 +382,7 @@ impl LocalTotp {
         let typed = code_shape(&request.code)?.to_owned();
         let typed = Secret::from(typed);
         let tag = self.tag(&request.identity);
-        let attempts_key = format!("totp:attempts:{tag}");
+        let attempts_key = Key::ephemeral("totp").part("attempts").part(&tag);
         let attempts = self
             .store
             .increment(&attempts_key, 1, Some(self.config.attempt_window))
@@ -396,43 +396,46 @@ impl LocalTotp {
         }
         let now = self.clock.unix_seconds();
         let now_ms = self.now_ms();
-        let key = format!("totp:user:{tag}");
+        let key = Key::durable("totp").part("user").part(&tag);
         let sid = request.factor_sid.as_str();
-        let checked = update_json::<UserRecord, Checked, _>(self.store.as_ref(), &key, |record| {
-            let Some(mut record) = record else {
-                return Err(not_found());
-            };
-            Self::prune(&mut record, now_ms);
-            let Some(factor) = record
-                .factors
-                .iter_mut()
-                .find(|f| f.sid == sid && f.status == want)
-            else {
-                return Err(not_found());
-            };
-            let secret = self.open(&tag, factor)?;
-            let p = factor.params;
-            let current = time_step(now, p.period);
-            let skew = u64::from(p.skew);
-            let mut matched = None;
-            // Every step of the window is computed and compared, whatever matches first.
-            for step in current.saturating_sub(skew)..=current.saturating_add(skew) {
-                let code = hotp(secret.expose(), step, p.digits, p.algorithm)?;
-                let fresh = factor.last_step.is_none_or(|last| step > last);
-                if constant_time_eq(code.expose(), typed.expose()) && fresh && matched.is_none() {
-                    matched = Some(step);
+        let checked = self
+            .store
+            .update_json::<UserRecord, Checked, _>(&key, |record| {
+                let Some(mut record) = record else {
+                    return Err(not_found());
+                };
+                Self::prune(&mut record, now_ms);
+                let Some(factor) = record
+                    .factors
+                    .iter_mut()
+                    .find(|f| f.sid == sid && f.status == want)
+                else {
+                    return Err(not_found());
+                };
+                let secret = self.open(&tag, factor)?;
+                let p = factor.params;
+                let current = time_step(now, p.period);
+                let skew = u64::from(p.skew);
+                let mut matched = None;
+                // Every step of the window is computed and compared, whatever matches first.
+                for step in current.saturating_sub(skew)..=current.saturating_add(skew) {
+                    let code = hotp(secret.expose(), step, p.digits, p.algorithm)?;
+                    let fresh = factor.last_step.is_none_or(|last| step > last);
+                    if constant_time_eq(code.expose(), typed.expose()) && fresh && matched.is_none()
+                    {
+                        matched = Some(step);
+                    }
                 }
-            }
-            let Some(step) = matched else {
-                return Ok(Update::Keep(Checked::Rejected));
-            };
-            factor.last_step = Some(step);
-            factor.status = FactorStatus::Verified;
-            factor.confirm_by_ms = None;
-            let ttl = Self::ttl_of(&record, now_ms);
-            Ok(Update::Set(record, ttl, Checked::Approved))
-        })
-        .await?;
+                let Some(step) = matched else {
+                    return Ok(Update::Keep(Checked::Rejected));
+                };
+                factor.last_step = Some(step);
+                factor.status = FactorStatus::Verified;
+                factor.confirm_by_ms = None;
+                let ttl = Self::ttl_of(&record, now_ms);
+                Ok(Update::Set(record, ttl, Checked::Approved))
+            })
+            .await?;
         match checked {
             Checked::Approved => {
                 // A success resets the counter; failing to only delays the user.
@@ -480,24 +483,24 @@ impl TotpProvider for LocalTotp {
             last_step: None,
         };
         let max = self.config.max_factors;
-        update_json::<UserRecord, (), _>(
-            self.store.as_ref(),
-            &format!("totp:user:{tag}"),
-            |record| {
-                let mut record = record.unwrap_or_default();
-                Self::prune(&mut record, now_ms);
-                if record.factors.len() >= max {
-                    return Err(Error::new(
-                        ErrorKind::RateLimited { retry_after: None },
-                        "this identity has the maximum number of totp factors",
-                    ));
-                }
-                record.factors.push(factor.clone());
-                let ttl = Self::ttl_of(&record, now_ms);
-                Ok(Update::Set(record, ttl, ()))
-            },
-        )
-        .await?;
+        self.store
+            .update_json::<UserRecord, (), _>(
+                &Key::durable("totp").part("user").part(&tag),
+                |record| {
+                    let mut record = record.unwrap_or_default();
+                    Self::prune(&mut record, now_ms);
+                    if record.factors.len() >= max {
+                        return Err(Error::new(
+                            ErrorKind::RateLimited { retry_after: None },
+                            "this identity has the maximum number of totp factors",
+                        ));
+                    }
+                    record.factors.push(factor.clone());
+                    let ttl = Self::ttl_of(&record, now_ms);
+                    Ok(Update::Set(record, ttl, ()))
+                },
+            )
+            .await?;
         let b32 = Secret::from(base32_encode(secret.expose()));
         let uri = totp_uri(
             &self.config.issuer,
@@ -527,27 +530,27 @@ impl TotpProvider for LocalTotp {
         check_names(identity, None)?;
         let tag = self.tag(identity);
         let now_ms = self.now_ms();
-        update_json::<UserRecord, (), _>(
-            self.store.as_ref(),
-            &format!("totp:user:{tag}"),
-            |record| {
-                let Some(mut record) = record else {
-                    return Err(not_found());
-                };
-                let before = record.factors.len();
-                record.factors.retain(|f| f.sid != factor_sid);
-                if record.factors.len() == before {
-                    return Err(not_found());
-                }
-                Self::prune(&mut record, now_ms);
-                if record.factors.is_empty() {
-                    return Ok(Update::Delete(()));
-                }
-                let ttl = Self::ttl_of(&record, now_ms);
-                Ok(Update::Set(record, ttl, ()))
-            },
-        )
-        .await
+        self.store
+            .update_json::<UserRecord, (), _>(
+                &Key::durable("totp").part("user").part(&tag),
+                |record| {
+                    let Some(mut record) = record else {
+                        return Err(not_found());
+                    };
+                    let before = record.factors.len();
+                    record.factors.retain(|f| f.sid != factor_sid);
+                    if record.factors.len() == before {
+                        return Err(not_found());
+                    }
+                    Self::prune(&mut record, now_ms);
+                    if record.factors.is_empty() {
+                        return Ok(Update::Delete(()));
+                    }
+                    let ttl = Self::ttl_of(&record, now_ms);
+                    Ok(Update::Set(record, ttl, ()))
+                },
+            )
+            .await
     }
 }
 

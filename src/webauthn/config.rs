@@ -256,7 +256,7 @@ impl RelyingPartyConfig {
             counter_policy: CounterPolicy::Reject,
             attestation_preference: AttestationConveyance::None,
             attestation_policy: AttestationPolicy::default(),
-            backend: SignatureBackend::Ring,
+            backend: SignatureBackend::default(),
             appid: None,
             limits: Limits::default(),
         })

@@ -13,18 +13,25 @@ use super::WebAuthnFailure;
 use super::alg;
 use crate::error::{Error, Result};
 
-/// Which implementation verifies ES256 (ECDSA P-256) signatures. Both give the same verdict on
-/// every input; `ring` is several times faster, `p256` is pure Rust.
+/// Which implementation verifies ES256 (ECDSA P-256) signatures. All give the same verdict on
+/// every input; `ring` is several times faster than `p256`, which is pure Rust, and
+/// `Precomputed` (feature `fast-p256`) is faster than `ring` from a key's second verification on.
 ///
 /// ES384, EdDSA, RS256 and PS256 always go through `ring`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SignatureBackend {
-    /// `ring` (the default).
-    #[default]
+    /// `ring` (the default without the `fast-p256` feature).
+    #[cfg_attr(not(feature = "fast-p256"), default)]
     Ring,
     /// RustCrypto's `p256`.
     P256,
+    /// [`keyward::p256v`](crate::p256v): per-key precomputed tables, kept with the decoded key
+    /// and in [`TableCache::global`](crate::p256v::TableCache::global); the default with the
+    /// `fast-p256` feature.
+    #[cfg(feature = "fast-p256")]
+    #[cfg_attr(feature = "fast-p256", default)]
+    Precomputed,
 }
 
 #[derive(Clone)]
@@ -32,6 +39,10 @@ pub(crate) enum KeyMaterial {
     P256 {
         sec1: [u8; 65],
         rust: p256::ecdsa::VerifyingKey,
+        /// The precomputed table, once a verification or [`CredentialPublicKey::precompute`]
+        /// fetched it.
+        #[cfg(feature = "fast-p256")]
+        fast: std::sync::OnceLock<std::sync::Arc<crate::p256v::PrecomputedKey>>,
     },
     P384([u8; 97]),
     Ed25519([u8; 32]),
@@ -101,7 +112,12 @@ impl CredentialPublicKey {
             .map_err(|_| WebAuthnFailure::InvalidPublicKey)?;
         Ok(CredentialPublicKey::new(
             alg::ES256,
-            KeyMaterial::P256 { sec1, rust },
+            KeyMaterial::P256 {
+                sec1,
+                rust,
+                #[cfg(feature = "fast-p256")]
+                fast: std::sync::OnceLock::new(),
+            },
         ))
     }
 
@@ -116,6 +132,21 @@ impl CredentialPublicKey {
     /// The COSE algorithm of the key.
     pub fn algorithm(&self) -> i64 {
         self.alg
+    }
+
+    /// For an ES256 key, fetches its precomputed table from
+    /// [`TableCache::global`](crate::p256v::TableCache::global) (building it on a miss) and keeps
+    /// it with this key, so the next [`SignatureBackend::Precomputed`] verification starts at
+    /// full speed: call it at registration or when a credential is loaded. Returns the table's
+    /// size in bytes, `None` for other algorithms.
+    #[cfg(feature = "fast-p256")]
+    pub fn precompute(&self) -> Option<usize> {
+        match &self.key {
+            KeyMaterial::P256 { sec1, fast, .. } => {
+                fast_table(sec1, fast).map(|t| t.memory_bytes())
+            }
+            _ => None,
+        }
     }
 
     /// Verifies `signature` over `message` (ECDSA signatures are DER encoded).
@@ -166,7 +197,17 @@ impl CredentialPublicKey {
         signature: &[u8],
     ) -> std::result::Result<(), WebAuthnFailure> {
         let ok = match &self.key {
-            KeyMaterial::P256 { sec1, rust } => match backend {
+            KeyMaterial::P256 {
+                sec1,
+                rust,
+                #[cfg(feature = "fast-p256")]
+                fast,
+            } => match backend {
+                #[cfg(feature = "fast-p256")]
+                SignatureBackend::Precomputed => match fast_table(sec1, fast) {
+                    Some(table) => table.verify(message, signature).is_ok(),
+                    None => false,
+                },
                 SignatureBackend::Ring => {
                     rs::UnparsedPublicKey::new(&rs::ECDSA_P256_SHA256_ASN1, &sec1[..])
                         .verify(message, signature)
@@ -208,4 +249,18 @@ impl CredentialPublicKey {
             Err(WebAuthnFailure::InvalidSignature)
         }
     }
+}
+
+/// The table of an ES256 key: the one kept with the key, else from the global cache (and kept).
+#[cfg(feature = "fast-p256")]
+fn fast_table<'a>(
+    sec1: &[u8; 65],
+    fast: &'a std::sync::OnceLock<std::sync::Arc<crate::p256v::PrecomputedKey>>,
+) -> Option<&'a crate::p256v::PrecomputedKey> {
+    if let Some(table) = fast.get() {
+        return Some(table);
+    }
+    // The point was validated when the key was decoded; this parse cannot fail.
+    let key = crate::p256v::PublicKey::from_sec1(sec1).ok()?;
+    Some(fast.get_or_init(|| crate::p256v::TableCache::global().get(&key)))
 }
