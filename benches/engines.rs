@@ -183,7 +183,8 @@ fn bench_engines(c: &mut Criterion) {
 
 fn drop_schema(rt: &tokio::runtime::Runtime) {
     rt.block_on(async {
-        if let Ok((client, conn)) = tokio_postgres::connect(POSTGRES_URL, tokio_postgres::NoTls).await
+        if let Ok((client, conn)) =
+            tokio_postgres::connect(POSTGRES_URL, tokio_postgres::NoTls).await
         {
             tokio::spawn(conn);
             let _ = client
@@ -222,7 +223,12 @@ impl StateStore for Counting {
         self.tick();
         self.inner.insert(key, value, ttl).await
     }
-    async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> keyward::Result<Version> {
+    async fn put(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<Version> {
         self.tick();
         self.inner.put(key, value, ttl).await
     }
@@ -239,7 +245,12 @@ impl StateStore for Counting {
         self.tick();
         self.inner.take(key).await
     }
-    async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> keyward::Result<u64> {
+    async fn increment(
+        &self,
+        key: &Key,
+        delta: u64,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<u64> {
         self.tick();
         self.inner.increment(key, delta, ttl).await
     }
@@ -291,7 +302,9 @@ async fn report(engines: &[Engine]) {
             // Each client is its own relying party (an instance) on the shared store.
             let mut passkeys = Vec::new();
             for c in 0..clients {
-                passkeys.push(Arc::new(Passkey::new(store.clone(), &format!("lat-{c}")).await));
+                passkeys.push(Arc::new(
+                    Passkey::new(store.clone(), &format!("lat-{c}")).await,
+                ));
             }
             let finish_ops = Arc::new(AtomicU64::new(0));
             let (lat, wall) = {
@@ -304,7 +317,11 @@ async fn report(engines: &[Engine]) {
                         let (state, response) = passkey.prepared().await;
                         let before = counting.ops.load(Ordering::Relaxed);
                         let started = Instant::now();
-                        passkey.rp.finish_authentication(state, &response).await.unwrap();
+                        passkey
+                            .rp
+                            .finish_authentication(state, &response)
+                            .await
+                            .unwrap();
                         let elapsed = started.elapsed();
                         // Exact with one client; with two, the other client's operations in
                         // the window are counted too, so only the one-client figure is printed.
@@ -318,7 +335,10 @@ async fn report(engines: &[Engine]) {
                 .await
             };
             let trips = if clients == 1 {
-                format!("{:.2}", finish_ops.load(Ordering::Relaxed) as f64 / N as f64)
+                format!(
+                    "{:.2}",
+                    finish_ops.load(Ordering::Relaxed) as f64 / N as f64
+                )
             } else {
                 "(as 1)".to_owned()
             };
@@ -346,7 +366,8 @@ async fn report(engines: &[Engine]) {
                 }
             })
             .await;
-            let trips = (counting.ops.load(Ordering::Relaxed) - before) as f64 / (N * clients) as f64;
+            let trips =
+                (counting.ops.load(Ordering::Relaxed) - before) as f64 / (N * clients) as f64;
             println!(
                 "| {} | otp start + check | {clients} | {:.0} µs | {:.0} µs | {:.0} | {trips:.2} |",
                 engine.name,

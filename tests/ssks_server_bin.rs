@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use keyward::Secret;
 use keyward::keysplit::TwoManRuleClient;
-use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest};
+use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::store::{MemoryStore, StateStore};
 
 const APP_ID: &str = "00000000-0000-0000-0000-0000000000aa";
@@ -58,7 +58,12 @@ impl Server {
         let url = first
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected first line: {first:?}; stderr {:?}", lines.lock().unwrap()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line: {first:?}; stderr {:?}",
+                    lines.lock().unwrap()
+                )
+            })
             .to_owned();
         Server {
             child,
@@ -126,19 +131,32 @@ async fn an_identity_survives_a_restart_of_the_server() {
 
     let server = Server::start(&env);
     let ssks = Arc::new(
-        SsksClient::new(SsksConfig::new(&server.url, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY)).unwrap(),
+        SsksClient::new(
+            SsksConfig::new(&server.url, APP_ID)
+                .http(keyward::http::HttpConfig::default().allow_http_loopback(true))
+                .api_key(API_KEY),
+        )
+        .unwrap(),
     );
     let backend = TwoManRuleBackend::new(ssks.clone(), keys.clone());
     let device = TwoManRuleClient::new(ssks, APP_ID);
     let session = backend.session(request()).await.unwrap();
-    device.save_identity(&session, None, &identity).await.unwrap();
+    device
+        .save_identity(&session, None, &identity)
+        .await
+        .unwrap();
     let first_log = server.stderr.lock().unwrap().join("\n");
     assert!(!first_log.contains("never-printed-pw"), "{first_log}");
     drop(server);
 
     let server = Server::start(&env);
     let ssks = Arc::new(
-        SsksClient::new(SsksConfig::new(&server.url, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY)).unwrap(),
+        SsksClient::new(
+            SsksConfig::new(&server.url, APP_ID)
+                .http(keyward::http::HttpConfig::default().allow_http_loopback(true))
+                .api_key(API_KEY),
+        )
+        .unwrap(),
     );
     let backend = TwoManRuleBackend::new(ssks.clone(), keys);
     let device = TwoManRuleClient::new(ssks, APP_ID);
@@ -165,7 +183,10 @@ fn it_refuses_to_start_without_durable_storage_or_credentials() {
             command.env(k, v);
         }
         let out = command.output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, err) = run(&[]);
     assert!(!ok);

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use keyward::store::{
-    CasOutcome, Key, PostgresConfig, PostgresStore, StateStore, Ttl, Write,
-};
+use keyward::store::{CasOutcome, Key, PostgresConfig, PostgresStore, StateStore, Ttl, Write};
 use keyward::testing::conformance::{self, StoreCapabilities};
 use servers::unique;
 
@@ -39,9 +37,10 @@ impl Drop for Schema {
 }
 
 async fn raw() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(servers::POSTGRES_URL, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, connection) =
+        tokio_postgres::connect(servers::POSTGRES_URL, tokio_postgres::NoTls)
+            .await
+            .unwrap();
     tokio::spawn(connection);
     client
 }
@@ -131,7 +130,11 @@ async fn expired_rows_are_invisible_then_swept() {
     let count = async |client: &tokio_postgres::Client| {
         client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
     };
-    assert_eq!(count(&client).await, 2_501, "expired rows wait for the sweep");
+    assert_eq!(
+        count(&client).await,
+        2_501,
+        "expired rows wait for the sweep"
+    );
     assert_eq!(store.sweep_expired().await.unwrap(), 2_500);
     assert_eq!(count(&client).await, 1);
     assert_eq!(store.get(&durable).await.unwrap().unwrap().value, b"d");
@@ -197,7 +200,14 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
         let (store, k) = (store.clone(), k.clone());
         tokio::spawn(async move {
             store
-                .compare_and_swap(&k, v0, Write::Set { value: value(9), ttl: Ttl::Keep })
+                .compare_and_swap(
+                    &k,
+                    v0,
+                    Write::Set {
+                        value: value(9),
+                        ttl: Ttl::Keep,
+                    },
+                )
                 .await
         })
     };
@@ -218,12 +228,19 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(killed_blocked, 1, "the blocked statement was found and killed");
+    assert_eq!(
+        killed_blocked, 1,
+        "the blocked statement was found and killed"
+    );
     let err = blocked.await.unwrap().unwrap_err();
     assert_eq!(*err.kind(), keyward::ErrorKind::Storage, "{err:?}");
     tx.rollback().await.unwrap();
     let entry = store.get(&k).await.unwrap().unwrap();
-    assert_eq!((entry.value, entry.version), (value(0), v0), "the row is the old one");
+    assert_eq!(
+        (entry.value, entry.version),
+        (value(0), v0),
+        "the row is the old one"
+    );
 
     // Then a storm: kills at random moments while writes go on.
     let stop = Arc::new(AtomicBool::new(false));
@@ -262,7 +279,8 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
             }
         };
         assert!(
-            current.value.iter().all(|b| *b == current.value[0]) && current.value.len() == 256 * 1024,
+            current.value.iter().all(|b| *b == current.value[0])
+                && current.value.len() == 256 * 1024,
             "a mixed row was read"
         );
         match store
@@ -290,7 +308,10 @@ async fn a_connection_killed_inside_an_operation_leaves_the_row_old_or_new() {
     stop.store(true, Ordering::Relaxed);
     let killed = killer.await.unwrap();
     let end = store.get(&k).await.unwrap().unwrap();
-    assert!(end.value.iter().all(|b| *b == end.value[0]), "the row is whole");
+    assert!(
+        end.value.iter().all(|b| *b == end.value[0]),
+        "the row is whole"
+    );
     assert_eq!(end.value.len(), 256 * 1024);
     // The final row is the last write that reported success, or a later one whose answer was
     // lost with its connection (its version is then one no caller saw).

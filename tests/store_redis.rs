@@ -109,7 +109,10 @@ async fn keys_are_prefixed_and_ttls_kept_by_the_server() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!((1..=1500).contains(&counter_ttl), "counter pttl {counter_ttl}");
+    assert!(
+        (1..=1500).contains(&counter_ttl),
+        "counter pttl {counter_ttl}"
+    );
     // Another store with another prefix on the same server sees none of it.
     let other = RedisStore::connect(RedisConfig::new(servers::REDIS_URL).prefix("other:"))
         .await
@@ -136,7 +139,11 @@ async fn scripts_are_reloaded_after_script_flush() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(store.increment(&c, 1, None).await.unwrap(), 2, "NOSCRIPT reloads");
+    assert_eq!(
+        store.increment(&c, 1, None).await.unwrap(),
+        2,
+        "NOSCRIPT reloads"
+    );
     let v = store.get(&c).await.unwrap().unwrap().version;
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")

@@ -272,14 +272,22 @@ async fn sign_in(
 /// The user's device: the 2-man-rule client talking to one instance's SSKS server.
 fn device(instance: &Instance) -> keyward::keysplit::TwoManRuleClient {
     use keyward::keysplit::ssks::{SsksClient, SsksConfig};
-    let ssks = SsksClient::new(SsksConfig::new(&instance.ssks, APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true))).unwrap();
+    let ssks = SsksClient::new(
+        SsksConfig::new(&instance.ssks, APP_ID)
+            .http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
+    )
+    .unwrap();
     keyward::keysplit::TwoManRuleClient::new(Arc::new(ssks), APP_ID)
 }
 
 /// The backend's `getSSKSSession` answer from `instance`, as the frontend rebuilds it.
-async fn tmr_session(instance: &Instance, user: &str, email: &str) -> keyward::keysplit::SsksSession {
-    use keyward::keysplit::{SsksSession, TwoManRuleKey};
+async fn tmr_session(
+    instance: &Instance,
+    user: &str,
+    email: &str,
+) -> keyward::keysplit::SsksSession {
     use keyward::keysplit::{AuthFactor, SessionId};
+    use keyward::keysplit::{SsksSession, TwoManRuleKey};
     let s = instance
         .call("/tmr/session", json!({ "user_id": user, "email": email }))
         .await
@@ -306,9 +314,19 @@ async fn cross_instance_proofs(a: &Instance, b: &Instance) {
         )
         .await;
     assert!(replay.is_err(), "a replayed registration was accepted");
-    let listed = b.call("/credentials", json!({ "user_id": "alice" })).await.unwrap();
-    assert_eq!(listed["ids"], json!([credential_id]), "one credential, visible to B");
-    let listed_a = a.call("/credentials", json!({ "user_id": "alice" })).await.unwrap();
+    let listed = b
+        .call("/credentials", json!({ "user_id": "alice" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["ids"],
+        json!([credential_id]),
+        "one credential, visible to B"
+    );
+    let listed_a = a
+        .call("/credentials", json!({ "user_id": "alice" }))
+        .await
+        .unwrap();
     assert_eq!(listed_a, listed, "and to A");
 
     // The passkey registered through A signs in through B (and the other way round); a
@@ -374,7 +392,10 @@ async fn cross_instance_proofs(a: &Instance, b: &Instance) {
     let identity = b"seald identity of alice: keys and certificates".to_vec();
     let email = "alice@example.com";
     let session = tmr_session(a, "alice", email).await;
-    device(a).save_identity(&session, None, &identity).await.unwrap();
+    device(a)
+        .save_identity(&session, None, &identity)
+        .await
+        .unwrap();
     let session = tmr_session(b, "alice", email).await;
     let code = keyward::Secret::from(b.code_sent_to(email));
     let got = device(b)
@@ -433,15 +454,25 @@ fn postgres_durable_state_survives_restart() {
     let (credential_id, key_before) = rt.block_on(async {
         let (credential_id, _, _) = register(&first, &first, &soft, "bob").await;
         let session = tmr_session(&first, "bob", email).await;
-        device(&first).save_identity(&session, None, &identity).await.unwrap();
+        device(&first)
+            .save_identity(&session, None, &identity)
+            .await
+            .unwrap();
         (credential_id, session.two_man_rule_key.expose().to_owned())
     });
     first.kill();
 
     let second = Instance::start(&env);
     rt.block_on(async {
-        let listed = second.call("/credentials", json!({ "user_id": "bob" })).await.unwrap();
-        assert_eq!(listed["ids"], json!([credential_id]), "the credential survived");
+        let listed = second
+            .call("/credentials", json!({ "user_id": "bob" }))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed["ids"],
+            json!([credential_id]),
+            "the credential survived"
+        );
         let (done, _, _) = sign_in(&second, &second, &soft, "bob").await;
         assert_eq!(done.unwrap()["user_id"], "bob", "and signs in");
         let session = tmr_session(&second, "bob", email).await;
@@ -455,7 +486,11 @@ fn postgres_durable_state_survives_restart() {
             .retrieve_identity(&session, Some(&code))
             .await
             .unwrap();
-        assert_eq!(got.identity.expose(), identity.as_slice(), "the identity survived");
+        assert_eq!(
+            got.identity.expose(),
+            identity.as_slice(),
+            "the identity survived"
+        );
     });
     drop(second);
     let _ = Command::new("psql")
@@ -479,7 +514,10 @@ fn redis_outage_mid_flow_fails_closed_and_recovers() {
     let soft = authenticator();
     rt.block_on(async {
         // Ceremonies and a code started while Redis is up...
-        let reg = a.call("/reg/start", json!({ "user_id": "carol" })).await.unwrap();
+        let reg = a
+            .call("/reg/start", json!({ "user_id": "carol" }))
+            .await
+            .unwrap();
         let options = serde_json::from_value(reg["options"].clone()).unwrap();
         let reg_response = serde_json::to_value(soft.register(&options).unwrap()).unwrap();
         let to = "+15005550007";
@@ -494,11 +532,19 @@ fn redis_outage_mid_flow_fails_closed_and_recovers() {
                 json!({ "state": reg["state"], "response": reg_response.to_string() }),
             )
             .await;
-        assert_eq!(finish, Err("storage".to_owned()), "registration during the outage");
+        assert_eq!(
+            finish,
+            Err("storage".to_owned()),
+            "registration during the outage"
+        );
         let check = a
             .call("/otp/check", json!({ "sid": otp["sid"], "code": code }))
             .await;
-        assert_eq!(check, Err("storage".to_owned()), "the right code during the outage");
+        assert_eq!(
+            check,
+            Err("storage".to_owned()),
+            "the right code during the outage"
+        );
         let start = a.call("/auth/start", json!({ "user_id": "carol" })).await;
         assert_eq!(start, Err("storage".to_owned()));
 
@@ -533,7 +579,10 @@ fn redis_outage_mid_flow_fails_closed_and_recovers() {
 
         // ...and new flows work on the same instance, never restarted.
         let (credential_id, _, _) = register(&a, &a, &soft, "carol").await;
-        let listed = a.call("/credentials", json!({ "user_id": "carol" })).await.unwrap();
+        let listed = a
+            .call("/credentials", json!({ "user_id": "carol" }))
+            .await
+            .unwrap();
         assert_eq!(listed["ids"], json!([credential_id]));
         let (done, _, _) = sign_in(&a, &a, &soft, "carol").await;
         assert_eq!(done.unwrap()["user_id"], "carol");
@@ -561,11 +610,11 @@ mod instance {
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::post;
-    use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
     use keyward::keysplit::local::LocalKeySplitStore;
     use keyward::keysplit::server::{ServerConfig, serve};
     use keyward::keysplit::ssks::{SsksClient, SsksConfig};
     use keyward::keysplit::{AuthFactor, ChallengeRequest};
+    use keyward::keysplit::{KeyKind, TwoManRuleBackend, TwoManRuleKeys};
     use keyward::otp::{
         Channel, CheckCode, CodeSender, LocalOtpProvider, OtpProvider, OutgoingMessage,
         StartVerification,
@@ -580,7 +629,7 @@ mod instance {
     use keyward::{Error, Secret};
     use serde_json::{Value, json};
 
-    use super::{API_KEY, APP_ID, MAX_CHECKS, ORIGIN, OTP_SECRET, RP_ID, B64};
+    use super::{API_KEY, APP_ID, B64, MAX_CHECKS, ORIGIN, OTP_SECRET, RP_ID};
     use base64::Engine as _;
 
     /// Prints every message as one `MESSAGE {json}` line, code included: the driver reads it as
@@ -650,7 +699,9 @@ mod instance {
                 .await
                 .unwrap();
             let ssks = SsksClient::new(
-                SsksConfig::new(ssks_server.base_url(), APP_ID).http(keyward::http::HttpConfig::default().allow_http_loopback(true)).api_key(API_KEY),
+                SsksConfig::new(ssks_server.base_url(), APP_ID)
+                    .http(keyward::http::HttpConfig::default().allow_http_loopback(true))
+                    .api_key(API_KEY),
             )
             .unwrap();
             let keys = TwoManRuleKeys::new(store.clone(), APP_ID, KeyKind::Free).unwrap();
@@ -707,21 +758,32 @@ mod instance {
             .map_err(|_| Failure(Error::invalid_input("bad control request")))
     }
 
-    async fn reg_start(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn reg_start(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let user = body["user_id"].as_str().unwrap_or_default();
         let request = RegistrationRequest::new(UserEntity::new(user.as_bytes(), user, user)?);
         let (options, state) = app.rp.start_registration(request).await?;
         Ok(Json(json!({ "options": options, "state": state })))
     }
 
-    async fn reg_finish(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn reg_finish(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let state = decode(&body["state"])?;
         let response = body["response"].as_str().unwrap_or_default();
         let credential = app.rp.finish_registration_json(state, response).await?;
-        Ok(Json(json!({ "credential_id": B64.encode(&credential.credential_id) })))
+        Ok(Json(
+            json!({ "credential_id": B64.encode(&credential.credential_id) }),
+        ))
     }
 
-    async fn auth_start(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn auth_start(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let user = body["user_id"].as_str().unwrap_or_default();
         let (options, state) = app
             .rp
@@ -730,7 +792,10 @@ mod instance {
         Ok(Json(json!({ "options": options, "state": state })))
     }
 
-    async fn auth_finish(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn auth_finish(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let state = decode(&body["state"])?;
         let response = body["response"].as_str().unwrap_or_default();
         let verified = app.rp.finish_authentication_json(state, response).await?;
@@ -738,7 +803,10 @@ mod instance {
         Ok(Json(json!({ "user_id": user })))
     }
 
-    async fn credentials(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn credentials(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let user = body["user_id"].as_str().unwrap_or_default();
         let ids: Vec<String> = app
             .rp
@@ -750,13 +818,22 @@ mod instance {
         Ok(Json(json!({ "ids": ids })))
     }
 
-    async fn otp_start(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn otp_start(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let to = body["to"].as_str().unwrap_or_default();
-        let v = app.otp.start(StartVerification::new(to, Channel::Sms)).await?;
+        let v = app
+            .otp
+            .start(StartVerification::new(to, Channel::Sms))
+            .await?;
         Ok(Json(json!({ "sid": v.sid })))
     }
 
-    async fn otp_check(State(app): Shared, Json(body): Json<Value>) -> Result<Json<Value>, Failure> {
+    async fn otp_check(
+        State(app): Shared,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Failure> {
         let sid = body["sid"].as_str().unwrap_or_default();
         let code = body["code"].as_str().unwrap_or_default();
         let outcome = app.otp.check(CheckCode::sid(sid, code)).await?;
@@ -766,7 +843,8 @@ mod instance {
     async fn tmr_session(State(app): Shared, Json(body): Json<Value>) -> Result<Response, Failure> {
         let user = body["user_id"].as_str().unwrap_or_default();
         let email = body["email"].as_str().unwrap_or_default();
-        let mut request = ChallengeRequest::new(user, AuthFactor::email(email)?, "Code: $$CHALLENGE$$");
+        let mut request =
+            ChallengeRequest::new(user, AuthFactor::email(email)?, "Code: $$CHALLENGE$$");
         request.create_user = true;
         let session = app.tmr.session(request).await?;
         Ok(Json(serde_json::to_value(&session).unwrap_or_default()).into_response())

@@ -42,7 +42,7 @@ use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::otp::CodeSender;
-use keyward::store::{Key, MemoryStore, StateStore, StateStoreExt, Ttl, Update};
+use keyward::store::{Key, StateStore, StateStoreExt, Ttl, Update};
 use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
 use keyward::video::{AccessToken, VideoTokenRequest};
 use keyward::webauthn::{
@@ -798,7 +798,7 @@ pub(crate) fn ssks_router(
     ))
 }
 
-/// Starts keyward's local SSKS on 127.0.0.1 (its own store, challenges through `sender`) and
+/// Starts keyward's local SSKS on 127.0.0.1 (on `backend_store`, challenges through `sender`) and
 /// the demo backend's client of it. Returns the backend role, SSKS's URL and its server task.
 pub(crate) async fn local_two_man_rule(
     backend_store: Arc<dyn StateStore>,
@@ -812,7 +812,9 @@ pub(crate) async fn local_two_man_rule(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         43,
     )?;
-    let local = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), sender).with_rng(rng.clone());
+    // The local SSKS keeps its sessions and identities in the demo's store (its own `ssks`
+    // keys), so they are shared and durable whenever the store is.
+    let local = LocalKeySplitStore::new(backend_store.clone(), sender).with_rng(rng.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let router = ssks_router(

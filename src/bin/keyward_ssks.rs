@@ -82,7 +82,10 @@ async fn state() -> Result<(Arc<dyn StateStore>, String)> {
     )
     .await?;
     description = format!("ephemeral: {redis:?}, durable: {description}");
-    Ok((Arc::new(Stores::split(Arc::new(redis), durable)), description))
+    Ok((
+        Arc::new(Stores::split(Arc::new(redis), durable)),
+        description,
+    ))
 }
 
 fn sender() -> Result<Arc<dyn CodeSender>> {
@@ -133,7 +136,10 @@ async fn run() -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("keyward-ssks: cannot start the runtime: {e}");

@@ -36,12 +36,12 @@
 mod ext;
 mod key;
 mod memory;
-pub(crate) mod record;
-mod roles;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub(crate) mod record;
 #[cfg(feature = "redis")]
 mod redis;
+mod roles;
 
 use std::fmt;
 use std::time::Duration;
@@ -50,14 +50,14 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 
-pub use ext::{MAX_CAS_RETRIES, StateStoreExt, Update, decode_json, encode_json};
-pub use key::{Key, Role};
-pub use memory::{MemoryStore, MemoryStoreLimits};
-pub use roles::Stores;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresConfig, PostgresStore};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisConfig, RedisStore};
+pub use ext::{MAX_CAS_RETRIES, StateStoreExt, Update, decode_json, encode_json};
+pub use key::{Key, Role};
+pub use memory::{MemoryStore, MemoryStoreLimits};
+pub use roles::Stores;
 
 /// The version of one key's current value: an opaque token.
 ///

@@ -172,7 +172,10 @@ impl PostgresConfig {
             || self.operation_timeout.is_zero()
             || self.sweep_interval.is_some_and(|d| d.is_zero())
         {
-            return Err(Error::new(ErrorKind::Config, "postgres: a duration is zero"));
+            return Err(Error::new(
+                ErrorKind::Config,
+                "postgres: a duration is zero",
+            ));
         }
         Ok(())
     }
@@ -599,7 +602,8 @@ fn map_error(e: tokio_postgres::Error) -> Error {
 fn discard_if_broken(client: deadpool_postgres::Client, e: tokio_postgres::Error) -> Error {
     let broken = e.is_closed()
         || e.code().is_none()
-        || e.code().is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
+        || e.code()
+            .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
     if broken {
         drop(deadpool_postgres::Object::take(client));
     }
@@ -754,10 +758,7 @@ mod tests {
             redact_url("postgres://app:hunter2@db.internal:5433/auth?sslmode=require"),
             "postgres://***@db.internal:5433"
         );
-        assert_eq!(
-            redact_url("host=db user=app password=hunter2"),
-            "host=db"
-        );
+        assert_eq!(redact_url("host=db user=app password=hunter2"), "host=db");
         let shown = format!("{:?}", PostgresConfig::new("postgres://u:hunter2@h/db"));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
@@ -765,11 +766,27 @@ mod tests {
     #[test]
     fn schema_names_are_checked() {
         for bad in ["", "Auth", "1x", "a-b", "a\"b", "pg_x", &"x".repeat(64)] {
-            let e = PostgresConfig::new("postgres://h/db").schema(bad).validate();
-            assert_eq!(e.err().map(|e| e.kind().clone()), Some(ErrorKind::Config), "{bad}");
+            let e = PostgresConfig::new("postgres://h/db")
+                .schema(bad)
+                .validate();
+            assert_eq!(
+                e.err().map(|e| e.kind().clone()),
+                Some(ErrorKind::Config),
+                "{bad}"
+            );
         }
-        assert!(PostgresConfig::new("postgres://h/db").schema("keyward_t1").validate().is_ok());
-        assert!(PostgresConfig::new("postgres://h/db").pool_size(0).validate().is_err());
+        assert!(
+            PostgresConfig::new("postgres://h/db")
+                .schema("keyward_t1")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            PostgresConfig::new("postgres://h/db")
+                .pool_size(0)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

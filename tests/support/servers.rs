@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::external;
 
@@ -27,18 +27,15 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// URL of the machine's PostgreSQL (trust auth).
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// A name no other test (in this run or a parallel one) uses: `<tag>_<pid>_<time>_<n>`, lower
-/// case, usable as a key prefix and as a PostgreSQL schema name.
+/// A name no other test (in this run or a parallel one) uses: `<tag>_<pid>_<random>_<n>`,
+/// lower case, usable as a key prefix and as a PostgreSQL schema name.
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let random = keyward::random_array::<6>(&keyward::SystemRandom::new()).unwrap();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!(
-        "{tag}_{}_{:x}_{}",
+        "{tag}_{}_{hex}_{}",
         std::process::id(),
-        nanos & 0xffff_ffff_ffff,
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
