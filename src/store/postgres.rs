@@ -1,36 +1,4 @@
 //! [`PostgresStore`]: a [`StateStore`] on PostgreSQL (feature `postgres`).
-//!
-//! One table, `<schema>.keyward_state (key text primary key, value bytea, version bigint,
-//! expires_at timestamptz)`, and every operation is one SQL statement on one row, atomic under
-//! PostgreSQL's default `READ COMMITTED` isolation:
-//!
-//! | operation | statement |
-//! | --- | --- |
-//! | `get` | `SELECT … WHERE key = $1 AND <live>` |
-//! | `insert` | `INSERT … ON CONFLICT (key) DO UPDATE … WHERE <the old row expired>` |
-//! | `put` | `INSERT … ON CONFLICT (key) DO UPDATE` |
-//! | `compare_and_swap` | `UPDATE … WHERE key = $1 AND version = $2 AND <live> RETURNING` (or `DELETE`) |
-//! | `take` | `DELETE … WHERE key = $1 AND <live> RETURNING value` |
-//! | `increment` | one `INSERT … ON CONFLICT DO UPDATE SET value = value + $2 … RETURNING` |
-//!
-//! `<live>` is `expires_at IS NULL OR expires_at > now()`: expiry follows the database's clock,
-//! so every instance agrees on it, and an expired row is invisible to every operation at once. A
-//! background task deletes expired rows in bounded batches (see
-//! [`PostgresConfig::sweep_interval`]); it stops when the last clone of the store is dropped.
-//!
-//! Versions are random 64-bit numbers drawn on every write (never equal to the one they
-//! replace; a version read before a delete matches a later row of the same key only with
-//! probability 2⁻⁶⁴). Counters are ASCII decimal payloads over the full `u64` range, added as
-//! `numeric` and bounded by the `keyward_u64` domain.
-//!
-//! The schema and its migrations are embedded and applied by [`PostgresStore::connect`]
-//! (idempotent, serialized between instances by an advisory lock). The connection URL's
-//! password never appears in `Debug` output, logs or errors.
-//!
-//! Client: `tokio-postgres` with a `deadpool` pool and rustls (ring provider, the platform's
-//! root certificates). TLS: `sslmode=require` always uses TLS with the certificate verified,
-//! `sslmode=disable` never does, and the default (`prefer`) uses verified TLS for every host but
-//! loopback addresses and Unix sockets.
 
 use std::fmt;
 use std::sync::Arc;
@@ -288,7 +256,40 @@ impl Drop for Inner {
     }
 }
 
-/// A [`StateStore`] on PostgreSQL; see the [module docs](self).
+/// [`PostgresStore`]: a [`StateStore`] on PostgreSQL (feature `postgres`).
+///
+/// One table, `<schema>.keyward_state (key text primary key, value bytea, version bigint,
+/// expires_at timestamptz)`, and every operation is one SQL statement on one row, atomic under
+/// PostgreSQL's default `READ COMMITTED` isolation:
+///
+/// | operation | statement |
+/// | --- | --- |
+/// | `get` | `SELECT … WHERE key = $1 AND <live>` |
+/// | `insert` | `INSERT … ON CONFLICT (key) DO UPDATE … WHERE <the old row expired>` |
+/// | `put` | `INSERT … ON CONFLICT (key) DO UPDATE` |
+/// | `compare_and_swap` | `UPDATE … WHERE key = $1 AND version = $2 AND <live> RETURNING` (or `DELETE`) |
+/// | `take` | `DELETE … WHERE key = $1 AND <live> RETURNING value` |
+/// | `increment` | one `INSERT … ON CONFLICT DO UPDATE SET value = value + $2 … RETURNING` |
+///
+/// `<live>` is `expires_at IS NULL OR expires_at > now()`: expiry follows the database's clock,
+/// so every instance agrees on it, and an expired row is invisible to every operation at once. A
+/// background task deletes expired rows in bounded batches (see
+/// [`PostgresConfig::sweep_interval`]); it stops when the last clone of the store is dropped.
+///
+/// Versions are random 64-bit numbers drawn on every write (never equal to the one they
+/// replace; a version read before a delete matches a later row of the same key only with
+/// probability 2⁻⁶⁴). Counters are ASCII decimal payloads over the full `u64` range, added as
+/// `numeric` and bounded by the `keyward_u64` domain.
+///
+/// The schema and its migrations are embedded and applied by [`PostgresStore::connect`]
+/// (idempotent, serialized between instances by an advisory lock). The connection URL's
+/// password never appears in `Debug` output, logs or errors.
+///
+/// Client: `tokio-postgres` with a `deadpool` pool and rustls (ring provider, the platform's
+/// root certificates). TLS: `sslmode=require` always uses TLS with the certificate verified,
+/// `sslmode=disable` never does, and the default (`prefer`) uses verified TLS for every host but
+/// loopback addresses and Unix sockets.
+///
 ///
 /// Cloning is cheap and clones share the pool.
 ///

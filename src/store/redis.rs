@@ -1,35 +1,4 @@
 //! [`RedisStore`]: a [`StateStore`] on Redis, standalone or Redis Cluster (feature `redis`).
-//!
-//! Every operation is one command on one key, so each maps to one cluster slot and is atomic on
-//! the server:
-//!
-//! | operation | command |
-//! | --- | --- |
-//! | `get` | `GET` |
-//! | `insert` | `SET key value NX [PX ttl]` |
-//! | `put` | `SET key value [PX ttl]` |
-//! | `compare_and_swap` | a Lua script comparing the stored version |
-//! | `take` | `GETDEL` |
-//! | `increment` | a Lua script (create with `PX ttl`, or add keeping the expiry) |
-//!
-//! Scripts run with `EVALSHA` and are loaded again when the server answers `NOSCRIPT` (after a
-//! restart or a failover). Expiry is kept by the server (`PX`), so every instance agrees on it.
-//!
-//! A stored value is its version (16 lower-case hex digits) followed by the payload bytes.
-//! Versions are random 64-bit numbers drawn on every write, so a version is never equal to the one
-//! it replaces and a version read before a delete matches a later entry of the same key only with
-//! probability 2⁻⁶⁴. Counters are ASCII decimal payloads, as the contract says, over the full
-//! `u64` range (the script adds decimal strings digit by digit: Lua numbers are doubles).
-//!
-//! The connection is a reconnecting `ConnectionManager` (standalone) or a `ClusterConnection`
-//! (cluster), over TCP or TLS (`rediss://`, rustls with the ring provider). Every operation is
-//! bounded by [`RedisConfig::operation_timeout`]; a lost connection or a slow server gives an
-//! [`ErrorKind::Storage`] error marked retryable ([`Error::is_retryable`]), and the next
-//! operation reconnects by itself. Nothing is retried blindly: a write whose answer was lost is
-//! reported as failed, and every flow built on the store fails closed on such an error.
-//!
-//! The connection URLs (which may hold a user and password) never appear in `Debug` output,
-//! logs or errors: only the scheme and host do.
 
 use std::fmt;
 use std::time::Duration;
@@ -250,7 +219,39 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// A [`StateStore`] on Redis or Redis Cluster; see the [module docs](self).
+/// [`RedisStore`]: a [`StateStore`] on Redis, standalone or Redis Cluster (feature `redis`).
+///
+/// Every operation is one command on one key, so each maps to one cluster slot and is atomic on
+/// the server:
+///
+/// | operation | command |
+/// | --- | --- |
+/// | `get` | `GET` |
+/// | `insert` | `SET key value NX [PX ttl]` |
+/// | `put` | `SET key value [PX ttl]` |
+/// | `compare_and_swap` | a Lua script comparing the stored version |
+/// | `take` | `GETDEL` |
+/// | `increment` | a Lua script (create with `PX ttl`, or add keeping the expiry) |
+///
+/// Scripts run with `EVALSHA` and are loaded again when the server answers `NOSCRIPT` (after a
+/// restart or a failover). Expiry is kept by the server (`PX`), so every instance agrees on it.
+///
+/// A stored value is its version (16 lower-case hex digits) followed by the payload bytes.
+/// Versions are random 64-bit numbers drawn on every write, so a version is never equal to the one
+/// it replaces and a version read before a delete matches a later entry of the same key only with
+/// probability 2⁻⁶⁴. Counters are ASCII decimal payloads, as the contract says, over the full
+/// `u64` range (the script adds decimal strings digit by digit: Lua numbers are doubles).
+///
+/// The connection is a reconnecting `ConnectionManager` (standalone) or a `ClusterConnection`
+/// (cluster), over TCP or TLS (`rediss://`, rustls with the ring provider). Every operation is
+/// bounded by [`RedisConfig::operation_timeout`]; a lost connection or a slow server gives an
+/// [`ErrorKind::Storage`] error marked retryable ([`Error::is_retryable`]), and the next
+/// operation reconnects by itself. Nothing is retried blindly: a write whose answer was lost is
+/// reported as failed, and every flow built on the store fails closed on such an error.
+///
+/// The connection URLs (which may hold a user and password) never appear in `Debug` output,
+/// logs or errors: only the scheme and host do.
+///
 ///
 /// Cloning is cheap and clones share the connection.
 ///
