@@ -83,6 +83,7 @@ mod error;
 mod rng;
 mod secret;
 
+pub mod backend;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod keysplit;

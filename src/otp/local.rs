@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::sender::{CodeSender, OutgoingMessage};
 use super::template::MessageTemplates;
 use super::{
-    Approved, Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
+    Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
     VerificationRef, VerificationStatus,
 };
 use crate::clock::{Clock, SystemClock};
@@ -870,7 +870,7 @@ impl LocalOtpProvider {
             // exactly one wins.
             if self.end(&sid, version, Ended::Approved).await? {
                 record.updated_ms = self.now_ms();
-                return Approved::from_backend(Self::to_verification(
+                return crate::backend::approved(Self::to_verification(
                     &record,
                     VerificationStatus::Approved,
                 ))

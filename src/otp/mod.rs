@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::normalize;
 use crate::secret::Secret;
 
@@ -216,6 +216,22 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A `pending` verification `sid` towards `to` over `channel`, sent once, with no times; set
+    /// the other fields as the provider reports them.
+    pub fn new(sid: impl Into<String>, to: impl Into<String>, channel: Channel) -> Self {
+        Verification {
+            sid: sid.into(),
+            to: to.into(),
+            channel,
+            status: VerificationStatus::Pending,
+            valid: false,
+            send_attempts: 1,
+            created_at: None,
+            updated_at: None,
+            expires_at: None,
+        }
+    }
+
     /// The destination masked for display to the user (`**********21`).
     pub fn masked_to(&self) -> String {
         normalize::mask(&self.to)
@@ -340,23 +356,18 @@ impl CheckCode {
 }
 
 /// Proof that a verification was approved. Only obtainable from an [`OtpProvider::check`] that
-/// approved the code, or through [`Approved::from_backend`] for a verification whose status is
-/// `approved`.
+/// approved the code, or, for backend implementations, through
+/// [`backend::approved`](crate::backend::approved) for a verification whose status is `approved`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approved {
     verification: Verification,
 }
 
 impl Approved {
-    /// Builds the proof for a backend implementation of [`OtpProvider`]. Fails unless the
-    /// verification's status is `approved`.
-    pub fn from_backend(verification: Verification) -> Result<Approved> {
-        if verification.status != VerificationStatus::Approved {
-            return Err(Error::invalid_input(
-                "an approval proof needs a verification whose status is approved",
-            ));
-        }
-        Ok(Approved { verification })
+    /// The proof, without checking the status: only [`backend::approved`](crate::backend::approved)
+    /// calls it, after checking.
+    pub(crate) fn new_unchecked(verification: Verification) -> Approved {
+        Approved { verification }
     }
 
     /// The approved verification.

@@ -2,6 +2,8 @@
 
 use std::sync::Mutex;
 
+pub mod mock;
+
 use crate::error::Result;
 use crate::rng::SecureRandom;
 

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+#[cfg(feature = "twilio")]
+pub use crate::twilio::TwilioTotp;
 pub use hotp::{MIN_SECRET_LEN, base32_decode, base32_encode, hotp, time_step, totp_at};
 pub use local::{LocalTotp, LocalTotpBuilder, LocalTotpConfig};
 #[cfg(feature = "qr")]

@@ -3,6 +3,7 @@
 //! (this file), and every trait Twilio fills:
 //!
 //! - `verify.rs`: Twilio Verify v2 as an [`OtpProvider`](crate::OtpProvider) ([`TwilioVerify`]);
+//! - `totp.rs`: Verify's TOTP factors as a [`TotpProvider`](crate::TotpProvider) ([`TwilioTotp`]);
 //! - `messaging.rs`: Programmable Messaging as a [`CodeSender`](crate::otp::CodeSender)
 //!   ([`TwilioSmsSender`]);
 //! - [`access_token`]: Twilio access tokens and the [`VideoTokenIssuer`](crate::VideoTokenIssuer)
@@ -23,9 +24,11 @@ use crate::secret::Secret;
 
 pub mod access_token;
 pub(crate) mod messaging;
+pub(crate) mod totp;
 pub(crate) mod verify;
 
 pub use messaging::{SmsFrom, TWILIO_API_BASE_URL, TwilioSmsConfig, TwilioSmsSender};
+pub use totp::TwilioTotp;
 pub use verify::{TwilioVerify, TwilioVerifyConfig, VERIFY_BASE_URL};
 
 /// Environment variable holding the account SID (`AC…`).

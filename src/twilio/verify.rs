@@ -106,6 +106,11 @@ impl TwilioVerifyConfig {
     pub fn credentials(&self) -> &TwilioCredentials {
         &self.credentials
     }
+
+    /// Timeouts, retries and body limits (shared with the TOTP backend).
+    pub(crate) fn http_config(&self) -> &HttpConfig {
+        &self.http
+    }
 }
 
 /// The Twilio Verify v2 backend.
@@ -211,7 +216,7 @@ impl TwilioVerify {
     /// Not retried except on 20429.
     pub async fn approve(&self, sid: &str) -> Result<Approved> {
         let v = self.update_status(sid, "approved").await?;
-        Approved::from_backend(v).map_err(|_| {
+        crate::backend::approved(v).map_err(|_| {
             Error::new(
                 ErrorKind::Protocol,
                 "twilio did not report the verification approved",
@@ -311,7 +316,7 @@ impl OtpProvider for TwilioVerify {
             .await?;
         let v = self.verification(answer).await?;
         if v.status == VerificationStatus::Approved && v.valid {
-            Approved::from_backend(v).map(CheckOutcome::Approved)
+            crate::backend::approved(v).map(CheckOutcome::Approved)
         } else {
             Ok(CheckOutcome::Rejected(v))
         }

@@ -15,7 +15,7 @@ use super::b64::Base64UrlBytes;
 use super::client_data::ClientData;
 use super::config::{CounterPolicy, RelyingPartyConfig};
 use super::failure::shown_origin;
-use super::options::UserVerification;
+use super::options::{AuthenticatorAttachment, UserVerification};
 use super::verify::CredentialPublicKey;
 use super::{
     AuthenticationResponseJson, AuthenticationState, RegisteredCredential,
@@ -184,6 +184,12 @@ pub(crate) fn check_registration(
         },
         &config.attestation_policy,
     )?;
+    let (extensions, prf) = super::extensions::registration_outputs(
+        &state.extensions,
+        state.extensions.appid_exclude.is_some(),
+        &response.client_extension_results,
+        auth_data.extensions(),
+    )?;
     let discoverable = response
         .client_extension_results
         .get("credProps")
@@ -205,6 +211,12 @@ pub(crate) fn check_registration(
         created_at: now,
         discoverable,
         attestation_chain: outcome.chain.into_iter().map(Base64UrlBytes).collect(),
+        authenticator_attachment: response
+            .authenticator_attachment
+            .as_deref()
+            .and_then(AuthenticatorAttachment::parse),
+        extensions,
+        prf,
     })
 }
 
@@ -290,6 +302,12 @@ pub(crate) fn check_assertion(
     if counter_regressed && config.counter_policy == CounterPolicy::Reject {
         return Err(WebAuthnFailure::CounterRegression);
     }
+    let extensions = super::extensions::assertion_outputs(
+        &state.extensions,
+        state.appid.is_some(),
+        &response.client_extension_results,
+        auth_data.extensions(),
+    )?;
     Ok(VerifiedAssertion {
         credential_id: record.credential_id.clone(),
         user_id: record.user_id.clone(),
@@ -298,6 +316,11 @@ pub(crate) fn check_assertion(
         backup_eligible: auth_data.backup_eligible(),
         backed_up: auth_data.backed_up(),
         counter_regressed,
+        authenticator_attachment: response
+            .authenticator_attachment
+            .as_deref()
+            .and_then(AuthenticatorAttachment::parse),
+        extensions,
     })
 }
 

@@ -78,6 +78,10 @@ pub enum WebAuthnFailure {
     /// The signature counter did not increase: possibly a cloned authenticator.
     #[error("signature counter did not increase: possible cloned authenticator")]
     CounterRegression,
+    /// The authenticator did not apply an extension the ceremony enforced (`credProtect` below
+    /// the level asked for with `enforce`).
+    #[error("the authenticator did not honour the {0} extension")]
+    ExtensionNotHonored(&'static str),
     /// The attestation statement format is not supported.
     #[error("unsupported attestation format")]
     UnsupportedAttestationFormat,

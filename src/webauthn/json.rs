@@ -167,7 +167,7 @@ pub struct AttestationResponseJson {
 }
 
 /// `RegistrationResponseJSON`: what `credential.toJSON()` gives after `create()`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationResponseJson {
     /// Credential id, base64url (must equal `rawId`).
@@ -204,7 +204,7 @@ pub struct AssertionResponseJson {
 }
 
 /// `AuthenticationResponseJSON`: what `credential.toJSON()` gives after `get()`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationResponseJson {
     /// Credential id, base64url (must equal `rawId`).
@@ -222,4 +222,47 @@ pub struct AuthenticationResponseJson {
     /// Extension outputs.
     #[serde(default)]
     pub client_extension_results: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `Debug` shows which extensions answered, never their values (PRF outputs and large blobs are
+/// secrets).
+impl std::fmt::Debug for RegistrationResponseJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationResponseJson")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("response", &self.response)
+            .field("authenticator_attachment", &self.authenticator_attachment)
+            .field(
+                "client_extension_results",
+                &ExtensionKeys(&self.client_extension_results),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Debug` shows which extensions answered, never their values (PRF outputs and large blobs are
+/// secrets).
+impl std::fmt::Debug for AuthenticationResponseJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticationResponseJson")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("response", &self.response)
+            .field("authenticator_attachment", &self.authenticator_attachment)
+            .field(
+                "client_extension_results",
+                &ExtensionKeys(&self.client_extension_results),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prints the extension identifiers of a results map, not the values.
+struct ExtensionKeys<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl std::fmt::Debug for ExtensionKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }

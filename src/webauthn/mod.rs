@@ -23,6 +23,7 @@ mod client_data;
 mod config;
 #[cfg(feature = "webauthn")]
 pub(crate) mod cose;
+mod extensions;
 mod failure;
 pub mod json;
 mod options;
@@ -56,6 +57,11 @@ pub use ceremony::ParsedCredential;
 pub use client_data::ClientData;
 #[cfg(feature = "webauthn")]
 pub use config::{CounterPolicy, Limits, RelyingPartyConfig};
+pub use extensions::{
+    AssertionExtensionOutputs, AuthenticationExtensions, CredProtect, CredentialProtectionPolicy,
+    LargeBlobOutput, LargeBlobRequest, LargeBlobSupport, PrfInput, PrfOutput,
+    RegistrationExtensionOutputs, RegistrationExtensions,
+};
 pub use failure::WebAuthnFailure;
 pub use json::{
     AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
@@ -137,6 +143,8 @@ pub struct RegistrationRequest {
     pub authenticator_attachment: Option<AuthenticatorAttachment>,
     /// UI hints, most preferred first.
     pub hints: Vec<PublicKeyCredentialHint>,
+    /// Extensions to ask for (`credProps` is always asked for).
+    pub extensions: RegistrationExtensions,
 }
 
 impl RegistrationRequest {
@@ -147,7 +155,55 @@ impl RegistrationRequest {
             resident_key: None,
             authenticator_attachment: None,
             hints: Vec::new(),
+            extensions: RegistrationExtensions::default(),
         }
+    }
+
+    /// Enables the `prf` extension for the new credential, without evaluating it.
+    pub fn prf(mut self) -> Self {
+        if self.extensions.prf.is_none() {
+            self.extensions.prf = Some(None);
+        }
+        self
+    }
+
+    /// Enables `prf` and evaluates it at creation where the authenticator can (the outputs are in
+    /// [`RegisteredCredential::prf`]).
+    pub fn prf_eval(mut self, input: PrfInput) -> Self {
+        self.extensions.prf = Some(Some(input));
+        self
+    }
+
+    /// Asks for `largeBlob` support.
+    pub fn large_blob(mut self, support: LargeBlobSupport) -> Self {
+        self.extensions.large_blob = Some(support);
+        self
+    }
+
+    /// Asks for a `credProtect` level; with `enforce`, a credential without at least that level
+    /// is refused (see [`CredProtect`]).
+    pub fn cred_protect(mut self, policy: CredentialProtectionPolicy, enforce: bool) -> Self {
+        self.extensions.cred_protect = Some(CredProtect { policy, enforce });
+        self
+    }
+
+    /// Stores up to 32 bytes with the credential on the authenticator (`credBlob`).
+    pub fn cred_blob(mut self, blob: impl Into<Vec<u8>>) -> Self {
+        self.extensions.cred_blob = Some(blob.into());
+        self
+    }
+
+    /// Asks for the authenticator's minimum PIN length (`minPinLength`).
+    pub fn min_pin_length(mut self) -> Self {
+        self.extensions.min_pin_length = true;
+        self
+    }
+
+    /// Excludes U2F credentials registered under this FIDO AppID too (`appidExclude`). Without
+    /// it, the configured [`appid`](RelyingPartyConfig::appid) is used.
+    pub fn appid_exclude(mut self, appid: impl Into<String>) -> Self {
+        self.extensions.appid_exclude = Some(appid.into());
+        self
     }
 
     /// Sets the resident-key requirement.
@@ -179,6 +235,9 @@ pub struct RegistrationState {
     pub(crate) user_verification: String,
     pub(crate) algorithms: Vec<i64>,
     pub(crate) created_at_unix: u64,
+    /// The extensions asked for (the configured AppID filled in for `appidExclude`).
+    #[serde(default)]
+    pub(crate) extensions: RegistrationExtensions,
 }
 
 /// A request to start an authentication ceremony.
@@ -188,6 +247,11 @@ pub struct AuthenticationRequest {
     /// The user handle of the account signing in; `None` for a discoverable (usernameless)
     /// ceremony where the authenticator picks the credential.
     pub user_id: Option<Vec<u8>>,
+    /// Restricts `allowCredentials` to this one credential of the user (needed for a
+    /// `largeBlob` write).
+    pub credential_id: Option<Vec<u8>>,
+    /// Extensions to ask for.
+    pub extensions: AuthenticationExtensions,
 }
 
 impl AuthenticationRequest {
@@ -195,12 +259,60 @@ impl AuthenticationRequest {
     pub fn for_user(user_id: impl Into<Vec<u8>>) -> Self {
         AuthenticationRequest {
             user_id: Some(user_id.into()),
+            ..AuthenticationRequest::default()
+        }
+    }
+
+    /// Authentication with one given credential of a known user.
+    pub fn for_credential(user_id: impl Into<Vec<u8>>, credential_id: impl Into<Vec<u8>>) -> Self {
+        AuthenticationRequest {
+            user_id: Some(user_id.into()),
+            credential_id: Some(credential_id.into()),
+            ..AuthenticationRequest::default()
         }
     }
 
     /// Usernameless authentication with a discoverable credential.
     pub fn discoverable() -> Self {
-        AuthenticationRequest { user_id: None }
+        AuthenticationRequest::default()
+    }
+
+    /// Evaluates `prf` with these inputs for whichever credential signs.
+    pub fn prf_eval(mut self, input: PrfInput) -> Self {
+        self.extensions.prf_eval = Some(input);
+        self
+    }
+
+    /// Evaluates `prf` with these inputs if `credential_id` signs (`evalByCredential`). The
+    /// credential must be in the request's `allowCredentials` (so not in a discoverable
+    /// request), or starting the ceremony fails.
+    pub fn prf_eval_by_credential(
+        mut self,
+        credential_id: impl Into<Vec<u8>>,
+        input: PrfInput,
+    ) -> Self {
+        self.extensions
+            .prf_eval_by_credential
+            .insert(credential_id.into(), input);
+        self
+    }
+
+    /// Reads the credential's large blob.
+    pub fn large_blob_read(mut self) -> Self {
+        self.extensions.large_blob = Some(LargeBlobRequest::Read);
+        self
+    }
+
+    /// Writes the credential's large blob (only with [`for_credential`](Self::for_credential)).
+    pub fn large_blob_write(mut self, blob: impl Into<Vec<u8>>) -> Self {
+        self.extensions.large_blob = Some(LargeBlobRequest::Write(blob.into()));
+        self
+    }
+
+    /// Returns the blob stored with `credBlob` at registration.
+    pub fn get_cred_blob(mut self) -> Self {
+        self.extensions.get_cred_blob = true;
+        self
     }
 }
 
@@ -216,6 +328,9 @@ pub struct AuthenticationState {
     /// The FIDO AppID the request carried, if any.
     #[serde(default)]
     pub(crate) appid: Option<String>,
+    /// The extensions asked for.
+    #[serde(default)]
+    pub(crate) extensions: AuthenticationExtensions,
 }
 
 #[cfg(feature = "testing")]
@@ -237,6 +352,7 @@ impl AuthenticationState {
             user_verification: user_verification.to_owned(),
             created_at_unix: 0,
             appid: None,
+            extensions: AuthenticationExtensions::default(),
         }
     }
 }
@@ -299,6 +415,16 @@ pub struct RegisteredCredential {
     /// (a new root, a revoked intermediate) without asking the user to register again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestation_chain: Vec<Base64UrlBytes>,
+    /// The authenticator attachment the browser reported at registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
+    /// Extension outputs of the registration (client results and signed authenticator outputs).
+    #[serde(default)]
+    pub extensions: RegistrationExtensionOutputs,
+    /// PRF outputs when the registration evaluated `prf` (secret; only in the value
+    /// `finish_registration` returns, never stored, so `None` when read back from the store).
+    #[serde(skip)]
+    pub prf: Option<PrfOutput>,
 }
 
 #[cfg(feature = "webauthn")]
@@ -334,6 +460,9 @@ impl RegisteredCredential {
             created_at: SystemTime::UNIX_EPOCH,
             discoverable: None,
             attestation_chain: Vec::new(),
+            authenticator_attachment: None,
+            extensions: RegistrationExtensionOutputs::default(),
+            prf: None,
         })
     }
 }
@@ -349,11 +478,15 @@ impl fmt::Debug for RegisteredCredential {
             .field("user_verified", &self.user_verified)
             .field("backup_eligible", &self.backup_eligible)
             .field("backed_up", &self.backed_up)
+            .field("authenticator_attachment", &self.authenticator_attachment)
+            .field("extensions", &self.extensions)
+            .field("prf", &self.prf)
             .finish_non_exhaustive()
     }
 }
 
-/// Proof that an assertion verified: only `finish_authentication` builds it.
+/// Proof that an assertion verified: only `finish_authentication` builds it (a verifier written
+/// outside the crate builds it with [`backend::verified_assertion`](crate::backend::verified_assertion)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {
     pub(crate) credential_id: Vec<u8>,
@@ -363,6 +496,8 @@ pub struct VerifiedAssertion {
     pub(crate) backup_eligible: bool,
     pub(crate) backed_up: bool,
     pub(crate) counter_regressed: bool,
+    pub(crate) authenticator_attachment: Option<AuthenticatorAttachment>,
+    pub(crate) extensions: AssertionExtensionOutputs,
 }
 
 impl VerifiedAssertion {
@@ -394,6 +529,18 @@ impl VerifiedAssertion {
     /// authenticator the host may want to investigate.
     pub fn counter_regressed(&self) -> bool {
         self.counter_regressed
+    }
+    /// The authenticator attachment the browser reported.
+    pub fn authenticator_attachment(&self) -> Option<AuthenticatorAttachment> {
+        self.authenticator_attachment
+    }
+    /// Extension outputs (PRF outputs and large blobs are [`Secret`](crate::Secret)s).
+    pub fn extensions(&self) -> &AssertionExtensionOutputs {
+        &self.extensions
+    }
+    /// The PRF outputs, when the request evaluated `prf` and the authenticator answered.
+    pub fn prf(&self) -> Option<&PrfOutput> {
+        self.extensions.prf.as_ref()
     }
 }
 

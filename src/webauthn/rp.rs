@@ -20,6 +20,10 @@ use super::ceremony::{self, ParsedCredential};
 #[cfg(feature = "testing")]
 use super::client_data::MAX_CHALLENGE_LEN;
 use super::config::RelyingPartyConfig;
+use super::extensions::{
+    AuthenticationExtensions, LargeBlobRequest, MAX_LARGE_BLOB, PrfInput, RegistrationExtensions,
+    authentication_inputs, registration_inputs,
+};
 use super::json::{
     AuthenticatorSelectionJson, CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType,
     RpEntityJson, UserEntityJson,
@@ -226,6 +230,11 @@ impl RelyingParty {
         request: RegistrationRequest,
         challenge: Vec<u8>,
     ) -> Result<(CreationOptionsJson, RegistrationState)> {
+        let mut requested = request.extensions.clone();
+        check_registration_extensions(&requested)?;
+        if requested.appid_exclude.is_none() {
+            requested.appid_exclude = self.config.appid.clone();
+        }
         let existing = self.credentials_for_user(&request.user.id).await?;
         let ceremony_id = b64(&random_array::<16>(self.rng.as_ref())?);
         self.store
@@ -236,8 +245,7 @@ impl RelyingParty {
             )
             .await?;
         let uv = self.config.user_verification.as_str().to_owned();
-        let mut extensions = serde_json::Map::new();
-        extensions.insert("credProps".to_owned(), serde_json::Value::Bool(true));
+        let extensions = registration_inputs(&requested, None);
         let options = CreationOptionsJson {
             rp: RpEntityJson {
                 id: Some(self.config.rp_id.clone()),
@@ -286,6 +294,7 @@ impl RelyingParty {
             user_verification: uv,
             algorithms: self.config.algorithms.clone(),
             created_at_unix: self.clock.unix_seconds(),
+            extensions: requested,
         };
         Ok((options, state))
     }
@@ -295,10 +304,17 @@ impl RelyingParty {
         request: AuthenticationRequest,
         challenge: Vec<u8>,
     ) -> Result<(RequestOptionsJson, AuthenticationState)> {
-        let credentials = match &request.user_id {
+        let mut credentials = match &request.user_id {
             Some(user_id) => self.credentials_for_user(user_id).await?,
             None => Vec::new(),
         };
+        if let Some(only) = &request.credential_id {
+            credentials.retain(|c| c.credential_id == *only);
+            if credentials.is_empty() {
+                return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
+            }
+        }
+        check_authentication_extensions(&request.extensions, &credentials)?;
         let mut uv = self.config.user_verification;
         if self.config.require_uv_after_uv_registration
             && credentials.iter().any(|c| c.user_verified)
@@ -313,11 +329,7 @@ impl RelyingParty {
                 Some(self.config.timeout),
             )
             .await?;
-        let extensions = self.config.appid.as_ref().map(|appid| {
-            let mut m = serde_json::Map::new();
-            m.insert("appid".to_owned(), serde_json::Value::String(appid.clone()));
-            m
-        });
+        let extensions = authentication_inputs(&request.extensions, self.config.appid.as_deref());
         let options = RequestOptionsJson {
             challenge: Base64UrlBytes(challenge.clone()),
             timeout: timeout_ms(self.config.timeout),
@@ -342,6 +354,7 @@ impl RelyingParty {
             user_verification: uv.as_str().to_owned(),
             created_at_unix: self.clock.unix_seconds(),
             appid: self.config.appid.clone(),
+            extensions: request.extensions,
         };
         Ok((options, state))
     }
@@ -465,6 +478,65 @@ impl RelyingParty {
             ..verified
         })
     }
+}
+
+/// Largest PRF input accepted (inputs are hashed by the browser; bigger ones only bloat options).
+const MAX_PRF_INPUT: usize = 256;
+/// Largest credBlob: 32 bytes is the minimum `maxCredBlobLength` every CTAP 2.1 authenticator
+/// supports.
+const MAX_CRED_BLOB_INPUT: usize = 32;
+
+fn check_prf_input(input: &PrfInput) -> Result<()> {
+    let too_long = |b: &[u8]| b.is_empty() || b.len() > MAX_PRF_INPUT;
+    if too_long(&input.first) || input.second.as_deref().is_some_and(too_long) {
+        return Err(Error::invalid_input("prf inputs must be 1 to 256 bytes"));
+    }
+    Ok(())
+}
+
+fn check_registration_extensions(ext: &RegistrationExtensions) -> Result<()> {
+    if let Some(Some(input)) = &ext.prf {
+        check_prf_input(input)?;
+    }
+    if ext
+        .cred_blob
+        .as_ref()
+        .is_some_and(|b| b.is_empty() || b.len() > MAX_CRED_BLOB_INPUT)
+    {
+        return Err(Error::invalid_input("credBlob must be 1 to 32 bytes"));
+    }
+    Ok(())
+}
+
+/// The browser refuses (`NotSupportedError`) `evalByCredential` entries for credentials not in
+/// `allowCredentials`, and a `largeBlob` write unless exactly one credential is allowed: refuse
+/// both here, before anything is stored.
+fn check_authentication_extensions(
+    ext: &AuthenticationExtensions,
+    allowed: &[RegisteredCredential],
+) -> Result<()> {
+    if let Some(input) = &ext.prf_eval {
+        check_prf_input(input)?;
+    }
+    for (id, input) in &ext.prf_eval_by_credential {
+        check_prf_input(input)?;
+        if !allowed.iter().any(|c| c.credential_id == *id) {
+            return Err(Error::invalid_input(
+                "prf evalByCredential names a credential the request does not allow",
+            ));
+        }
+    }
+    if let Some(LargeBlobRequest::Write(blob)) = &ext.large_blob {
+        if allowed.len() != 1 {
+            return Err(Error::invalid_input(
+                "a largeBlob write needs exactly one allowed credential (for_credential)",
+            ));
+        }
+        if blob.len() > MAX_LARGE_BLOB {
+            return Err(Error::invalid_input("largeBlob write exceeds 64 KiB"));
+        }
+    }
+    Ok(())
 }
 
 /// WebAuthn Level 3 §13.4.3: challenges of at least 16 bytes; client data is read with a 64-byte

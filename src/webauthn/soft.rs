@@ -70,6 +70,17 @@ pub struct SoftKnobs {
     pub corrupt_signature: bool,
     /// Prefix clientDataJSON with a UTF-8 byte order mark (as some clients do).
     pub client_data_bom: bool,
+    /// Whether the authenticator (and its client) process extensions: `prf` (through
+    /// `hmac-secret`, as browsers map it), `largeBlob`, `credProtect`, `credBlob`,
+    /// `minPinLength`, `appidExclude`. On by default; off, every extension input is ignored.
+    pub extensions: bool,
+    /// Overrides the `credProtect` level written at registration (`Some(0)`: write none), to
+    /// play an authenticator that does not honour the request.
+    pub cred_protect_output: Option<u8>,
+    /// The minimum PIN length reported for `minPinLength` (default 4).
+    pub min_pin_length: u32,
+    /// The authenticator attachment the client reports (default `platform`).
+    pub attachment: Option<String>,
 }
 
 impl SoftKnobs {
@@ -92,6 +103,10 @@ impl SoftKnobs {
             send_user_handle: true,
             corrupt_signature: false,
             client_data_bom: false,
+            extensions: true,
+            cred_protect_output: None,
+            min_pin_length: 4,
+            attachment: Some("platform".to_owned()),
         }
     }
 }
@@ -109,6 +124,11 @@ struct SoftCredential {
     alg: i64,
     key: SigningKey,
     counter: u32,
+    /// The `hmac-secret` key behind PRF (`CredRandom`).
+    prf_key: [u8; 32],
+    large_blob_supported: bool,
+    large_blob: Option<Vec<u8>>,
+    cred_blob: Option<Vec<u8>>,
 }
 
 /// A software WebAuthn authenticator holding its credentials in memory. Test use only.
@@ -147,6 +167,34 @@ fn text(s: &str) -> ciborium::Value {
     ciborium::Value::Text(s.to_owned())
 }
 
+/// WebAuthn Level 3 §10.1.4: the client hashes each PRF input with a context string, then the
+/// authenticator's `hmac-secret` computes HMAC-SHA-256 with the credential's random key.
+fn prf_eval(key: &[u8; 32], input: &[u8]) -> Vec<u8> {
+    let mut salt_input = b"WebAuthn PRF\x00".to_vec();
+    salt_input.extend_from_slice(input);
+    let salt = sha256(&salt_input);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, &salt).as_ref().to_vec()
+}
+
+/// `{"first": b64, "second"?: b64}` PRF inputs evaluated into the same shape of outputs.
+fn prf_results(key: &[u8; 32], values: &serde_json::Value) -> Option<serde_json::Value> {
+    let eval = |name: &str| -> Option<String> {
+        let input = Base64UrlBytes::decode(values.get(name)?.as_str()?)?;
+        Some(Base64UrlBytes(prf_eval(key, input.as_slice())).encode())
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("first".into(), eval("first")?.into());
+    if let Some(second) = eval("second") {
+        out.insert("second".into(), second.into());
+    }
+    Some(serde_json::Value::Object(out))
+}
+
+fn b64_field(v: Option<&serde_json::Value>) -> Option<Vec<u8>> {
+    Base64UrlBytes::decode(v?.as_str()?).map(|b| b.0)
+}
+
 fn crypto_err(_: impl fmt::Debug) -> Error {
     Error::invalid_input("software authenticator key operation failed")
 }
@@ -182,6 +230,16 @@ impl SoftAuthenticator {
     pub fn credential_ids(&self) -> Vec<Vec<u8>> {
         let creds = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
         creds.iter().map(|c| c.id.clone()).collect()
+    }
+
+    /// What the credential's PRF gives for `input` (as the browser's `prf` extension computes
+    /// it), to check a relying party's outputs against.
+    pub fn prf_for(&self, credential_id: &[u8], input: &[u8]) -> Option<Vec<u8>> {
+        let creds = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        creds
+            .iter()
+            .find(|c| c.id == credential_id)
+            .map(|c| prf_eval(&c.prf_key, input))
     }
 
     fn new_key(&self) -> Result<(SigningKey, Vec<u8>)> {
@@ -326,16 +384,69 @@ impl SoftAuthenticator {
         let (key, cose) = self.new_key()?;
         let mut id = vec![0u8; 32];
         ring::rand::SecureRandom::fill(&self.rng, &mut id).map_err(crypto_err)?;
+        let mut prf_key = [0u8; 32];
+        ring::rand::SecureRandom::fill(&self.rng, &mut prf_key).map_err(crypto_err)?;
         let counter = knobs.counter.unwrap_or(0);
+        let inputs = options
+            .extensions
+            .clone()
+            .filter(|_| knobs.extensions)
+            .unwrap_or_default();
+        let mut client_ext = serde_json::Map::new();
+        let mut auth_ext: Vec<(ciborium::Value, ciborium::Value)> = Vec::new();
+        if inputs.contains_key("credProps") {
+            client_ext.insert("credProps".into(), serde_json::json!({"rk": true}));
+        }
+        if let Some(prf) = inputs.get("prf") {
+            auth_ext.push((text("hmac-secret"), ciborium::Value::Bool(true)));
+            let mut out = serde_json::Map::new();
+            out.insert("enabled".into(), true.into());
+            if let Some(results) = prf.get("eval").and_then(|e| prf_results(&prf_key, e)) {
+                out.insert("results".into(), results);
+            }
+            client_ext.insert("prf".into(), serde_json::Value::Object(out));
+        }
+        let large_blob_supported = inputs.contains_key("largeBlob");
+        if large_blob_supported {
+            client_ext.insert("largeBlob".into(), serde_json::json!({"supported": true}));
+        }
+        if let Some(policy) = inputs
+            .get("credentialProtectionPolicy")
+            .and_then(|p| p.as_str())
+        {
+            let level = match policy {
+                "userVerificationOptional" => 1,
+                "userVerificationOptionalWithCredentialIDList" => 2,
+                _ => 3,
+            };
+            let level = knobs.cred_protect_output.unwrap_or(level);
+            if level != 0 {
+                auth_ext.push((text("credProtect"), int(i64::from(level))));
+            }
+        }
+        let cred_blob = b64_field(inputs.get("credBlob")).filter(|b| b.len() <= 32);
+        if inputs.contains_key("credBlob") {
+            auth_ext.push((text("credBlob"), ciborium::Value::Bool(cred_blob.is_some())));
+        }
+        if inputs.contains_key("minPinLength") {
+            auth_ext.push((text("minPinLength"), int(i64::from(knobs.min_pin_length))));
+        }
+        if inputs.contains_key("appidExclude") {
+            client_ext.insert("appidExclude".into(), true.into());
+        }
 
         let mut auth_data = Vec::with_capacity(37 + 18 + id.len() + cose.len());
         auth_data.extend_from_slice(&sha256(rp_id.as_bytes()));
-        auth_data.push(Self::flags(&knobs) | flags::AT);
+        let ed = if auth_ext.is_empty() { 0 } else { flags::ED };
+        auth_data.push(Self::flags(&knobs) | flags::AT | ed);
         auth_data.extend_from_slice(&counter.to_be_bytes());
         auth_data.extend_from_slice(&self.aaguid);
         auth_data.extend_from_slice(&(id.len() as u16).to_be_bytes());
         auth_data.extend_from_slice(&id);
         auth_data.extend_from_slice(&cose);
+        if !auth_ext.is_empty() {
+            auth_data.extend_from_slice(&cbor(&ciborium::Value::Map(auth_ext))?);
+        }
 
         let (fmt, stmt) = match knobs.attestation {
             SoftAttestation::None => ("none", ciborium::Value::Map(vec![])),
@@ -368,9 +479,11 @@ impl SoftAuthenticator {
                 alg: self.alg,
                 key,
                 counter,
+                prf_key,
+                large_blob_supported,
+                large_blob: None,
+                cred_blob,
             });
-        let mut extensions = serde_json::Map::new();
-        extensions.insert("credProps".into(), serde_json::json!({"rk": true}));
         Ok(RegistrationResponseJson {
             id: Base64UrlBytes(id.clone()).encode(),
             raw_id: Base64UrlBytes(id),
@@ -383,8 +496,8 @@ impl SoftAuthenticator {
                 public_key: None,
                 public_key_algorithm: None,
             },
-            authenticator_attachment: Some("platform".to_owned()),
-            client_extension_results: extensions,
+            authenticator_attachment: knobs.attachment.clone(),
+            client_extension_results: client_ext,
         })
     }
 
@@ -412,10 +525,61 @@ impl SoftAuthenticator {
         let counter = knobs.counter.unwrap_or(cred.counter);
         let hashed_rp = knobs.rp_id.as_deref().unwrap_or(&rp_id);
         let client_data = Self::client_data(&knobs, "webauthn.get", options.challenge.as_slice())?;
+        let inputs = options
+            .extensions
+            .clone()
+            .filter(|_| knobs.extensions)
+            .unwrap_or_default();
+        let mut client_ext = serde_json::Map::new();
+        let mut auth_ext: Vec<(ciborium::Value, ciborium::Value)> = Vec::new();
+        if let Some(prf) = inputs.get("prf") {
+            let own = Base64UrlBytes(cred.id.clone()).encode();
+            let values = prf
+                .get("evalByCredential")
+                .and_then(|by| by.get(&own))
+                .or_else(|| prf.get("eval"));
+            if let Some(results) = values.and_then(|v| prf_results(&cred.prf_key, v)) {
+                client_ext.insert("prf".into(), serde_json::json!({ "results": results }));
+            }
+        }
+        if let Some(lb) = inputs.get("largeBlob") {
+            if lb.get("read").and_then(|r| r.as_bool()) == Some(true) {
+                let mut out = serde_json::Map::new();
+                if let Some(blob) = cred
+                    .large_blob
+                    .as_ref()
+                    .filter(|_| cred.large_blob_supported)
+                {
+                    out.insert("blob".into(), Base64UrlBytes(blob.clone()).encode().into());
+                }
+                client_ext.insert("largeBlob".into(), serde_json::Value::Object(out));
+            } else if let Some(blob) = b64_field(lb.get("write")) {
+                let written = cred.large_blob_supported;
+                if written {
+                    cred.large_blob = Some(blob);
+                }
+                client_ext.insert(
+                    "largeBlob".into(),
+                    serde_json::json!({ "written": written }),
+                );
+            }
+        }
+        if inputs.get("getCredBlob").and_then(|g| g.as_bool()) == Some(true) {
+            let blob = cred.cred_blob.clone().unwrap_or_default();
+            client_ext.insert(
+                "getCredBlob".into(),
+                Base64UrlBytes(blob.clone()).encode().into(),
+            );
+            auth_ext.push((text("credBlob"), ciborium::Value::Bytes(blob)));
+        }
         let mut auth_data = Vec::with_capacity(37);
         auth_data.extend_from_slice(&sha256(hashed_rp.as_bytes()));
-        auth_data.push(Self::flags(&knobs));
+        let ed = if auth_ext.is_empty() { 0 } else { flags::ED };
+        auth_data.push(Self::flags(&knobs) | ed);
         auth_data.extend_from_slice(&counter.to_be_bytes());
+        if !auth_ext.is_empty() {
+            auth_data.extend_from_slice(&cbor(&ciborium::Value::Map(auth_ext))?);
+        }
         let mut msg = auth_data.clone();
         msg.extend_from_slice(&sha256(&client_data));
         let signature = self.sign(&cred.key, cred.alg, &msg, knobs.corrupt_signature)?;
@@ -431,8 +595,8 @@ impl SoftAuthenticator {
                     .send_user_handle
                     .then(|| Base64UrlBytes(cred.user_id.clone())),
             },
-            authenticator_attachment: Some("platform".to_owned()),
-            client_extension_results: serde_json::Map::new(),
+            authenticator_attachment: knobs.attachment.clone(),
+            client_extension_results: client_ext,
         })
     }
 }

@@ -274,8 +274,11 @@ struct FakeState {
     outbox: Outbox,
     auth: String,
     verifications: Mutex<HashMap<String, FakeVerification>>,
+    factors: Mutex<HashMap<String, FakeFactor>>,
     counter: Mutex<u64>,
     requests: Mutex<Vec<Recorded>>,
+    /// Time every answer waits before it is sent (a slow Twilio).
+    delay: Duration,
 }
 
 /// Twilio Verify v2 with its documented rules, on a manual clock.
@@ -287,11 +290,18 @@ pub struct FakeVerify {
 
 impl FakeVerify {
     pub async fn start(clock: Arc<ManualClock>, outbox: Outbox) -> Self {
+        FakeVerify::start_slow(clock, outbox, Duration::ZERO).await
+    }
+
+    /// Like [`start`](Self::start), every answer delayed by `delay`.
+    pub async fn start_slow(clock: Arc<ManualClock>, outbox: Outbox, delay: Duration) -> Self {
         let state = Arc::new(FakeState {
+            delay,
             clock,
             outbox,
             auth: expected_basic_auth(),
             verifications: Mutex::new(HashMap::new()),
+            factors: Mutex::new(HashMap::new()),
             counter: Mutex::new(0),
             requests: Mutex::new(Vec::new()),
         });
@@ -373,6 +383,9 @@ async fn fake_verify_handler(
 ) -> Response<Body> {
     let req = record(&method, &uri, &headers, &body);
     state.requests.lock().unwrap().push(req.clone());
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
     if req.authorization.as_deref() != Some(state.auth.as_str()) {
         return error(401, 20003, "Authenticate");
     }
@@ -385,6 +398,25 @@ async fn fake_verify_handler(
         .retain(|_, v| now < v.created + CODE_TTL);
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
+        ("POST", ["v2", "Services", va, "Entities", identity, "Factors"]) if *va == VA => {
+            fake_create_factor(&state, &req, identity)
+        }
+        ("POST", ["v2", "Services", va, "Entities", identity, "Factors", sid]) if *va == VA => {
+            fake_verify_factor(&state, &req, identity, sid, now)
+        }
+        ("DELETE", ["v2", "Services", va, "Entities", identity, "Factors", sid]) if *va == VA => {
+            let mut factors = state.factors.lock().unwrap();
+            match factors.get(*sid) {
+                Some(f) if f.identity == *identity => {
+                    factors.remove(*sid);
+                    Response::builder().status(204).body(Body::empty()).unwrap()
+                }
+                _ => error(404, 20404, "The requested resource was not found"),
+            }
+        }
+        ("POST", ["v2", "Services", va, "Entities", identity, "Challenges"]) if *va == VA => {
+            fake_challenge(&state, &req, identity, now)
+        }
         ("POST", ["v2", "Services", va, "Verifications"]) if *va == VA => {
             fake_start(&state, &req, now).await
         }
@@ -529,4 +561,223 @@ fn random_digits() -> String {
     (0..6)
         .map(|_| char::from(b'0' + keyward::uniform_below(&rng, 10).unwrap() as u8))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verify's TOTP factors (Entities/{identity}/Factors, Challenges), as the OpenAPI examples show.
+
+/// The TOTP issuer the fake service is configured with (`totp.issuer` at the service level).
+pub const FAKE_TOTP_ISSUER: &str = "keyward-test";
+
+#[derive(Debug, Clone)]
+struct FakeFactor {
+    sid: String,
+    identity: String,
+    friendly_name: String,
+    secret: String,
+    alg: String,
+    digits: u8,
+    period: u32,
+    skew: u8,
+    status: &'static str,
+    last_step: Option<u64>,
+}
+
+impl FakeFactor {
+    fn uri(&self) -> String {
+        fn enc(s: &str) -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+        format!(
+            "otpauth://totp/{issuer}:{name}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&period={period}",
+            issuer = enc(FAKE_TOTP_ISSUER),
+            name = enc(&self.friendly_name),
+            secret = self.secret,
+            alg = self.alg.to_uppercase(),
+            digits = self.digits,
+            period = self.period,
+        )
+    }
+
+    fn json(&self, with_binding: bool) -> String {
+        let binding = if with_binding {
+            format!(
+                r#""binding":{{"secret":"{}","uri":"{}"}},"options":null,"#,
+                self.secret,
+                self.uri()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            concat!(
+                r#"{{"sid":"{sid}","account_sid":"{ac}","service_sid":"{va}","entity_sid":"YEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","#,
+                r#""identity":"{identity}",{binding}"date_created":"2015-07-30T20:00:00Z","date_updated":"2015-07-30T20:00:00Z","#,
+                r#""friendly_name":{name},"status":"{status}","factor_type":"totp","#,
+                r#""config":{{"alg":"{alg}","skew":{skew},"code_length":{digits},"time_step":{period}}},"metadata":null,"#,
+                r#""url":"https://verify.twilio.com/v2/Services/{va}/Entities/{identity}/Factors/{sid}"}}"#
+            ),
+            sid = self.sid,
+            ac = AC,
+            va = VA,
+            identity = self.identity,
+            binding = binding,
+            name = serde_json::to_string(&self.friendly_name).unwrap(),
+            status = self.status,
+            alg = self.alg,
+            skew = self.skew,
+            digits = self.digits,
+            period = self.period,
+        )
+    }
+
+    /// Accepts a code of a step in the window later than the last accepted one.
+    fn accepts(&mut self, code: &str, now: SystemTime) -> bool {
+        let secret = keyward::totp::base32_decode(&self.secret).unwrap();
+        let alg = keyward::totp::TotpAlgorithm::parse(&self.alg).unwrap();
+        let unix = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let current = unix / u64::from(self.period);
+        let skew = u64::from(self.skew);
+        for step in current.saturating_sub(skew)..=current + skew {
+            let want = keyward::totp::hotp(&secret, step, self.digits, alg).unwrap();
+            if want.expose_str() == Some(code) && self.last_step.is_none_or(|l| step > l) {
+                self.last_step = Some(step);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn next_sid(state: &FakeState, prefix: &str) -> String {
+    let mut n = state.counter.lock().unwrap();
+    *n += 1;
+    format!("{prefix}{:032x}", *n)
+}
+
+fn fake_create_factor(state: &FakeState, req: &Recorded, identity: &str) -> Response<Body> {
+    let Some(name) = req.field("FriendlyName").map(str::to_owned) else {
+        return error(400, 60200, "Invalid parameter: FriendlyName");
+    };
+    if req.field("FactorType") != Some("totp") {
+        return error(400, 60200, "Invalid parameter: FactorType");
+    }
+    let int =
+        |field: &str, default: u32, range: std::ops::RangeInclusive<u32>| match req.field(field) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|v| range.contains(v))
+                .ok_or(()),
+        };
+    let (Ok(period), Ok(skew), Ok(digits)) = (
+        int("Config.TimeStep", 30, 20..=60),
+        int("Config.Skew", 1, 0..=2),
+        int("Config.CodeLength", 6, 3..=8),
+    ) else {
+        return error(400, 60200, "Invalid parameter: Config");
+    };
+    let alg = req.field("Config.Alg").unwrap_or("sha1").to_owned();
+    if !matches!(alg.as_str(), "sha1" | "sha256" | "sha512") {
+        return error(400, 60200, "Invalid parameter: Config.Alg");
+    }
+    let secret = match req.field("Binding.Secret") {
+        Some(s) => s.to_owned(),
+        None => keyward::totp::base32_encode(
+            &keyward::random_array::<20>(&keyward::SystemRandom::new()).unwrap(),
+        ),
+    };
+    let factor = FakeFactor {
+        sid: next_sid(state, "YF"),
+        identity: identity.to_owned(),
+        friendly_name: name,
+        secret,
+        alg,
+        digits: digits as u8,
+        period,
+        skew: skew as u8,
+        status: "unverified",
+        last_step: None,
+    };
+    let json = factor.json(true);
+    state
+        .factors
+        .lock()
+        .unwrap()
+        .insert(factor.sid.clone(), factor);
+    Reply::json(201, &json).into()
+}
+
+fn fake_verify_factor(
+    state: &FakeState,
+    req: &Recorded,
+    identity: &str,
+    sid: &str,
+    now: SystemTime,
+) -> Response<Body> {
+    let mut factors = state.factors.lock().unwrap();
+    let Some(factor) = factors.get_mut(sid).filter(|f| f.identity == identity) else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    if let Some(code) = req.field("AuthPayload") {
+        if factor.status == "unverified" && factor.accepts(code, now) {
+            factor.status = "verified";
+        }
+    }
+    Reply::json(200, &factor.json(false)).into()
+}
+
+fn fake_challenge(
+    state: &FakeState,
+    req: &Recorded,
+    identity: &str,
+    now: SystemTime,
+) -> Response<Body> {
+    let Some(sid) = req.field("FactorSid") else {
+        return error(400, 60200, "Invalid parameter: FactorSid");
+    };
+    let mut factors = state.factors.lock().unwrap();
+    let Some(factor) = factors
+        .get_mut(sid)
+        .filter(|f| f.identity == identity && f.status == "verified")
+    else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    let approved = req
+        .field("AuthPayload")
+        .is_some_and(|code| factor.accepts(code, now));
+    let challenge = next_sid(state, "YC");
+    let status = if approved { "approved" } else { "pending" };
+    let json = format!(
+        concat!(
+            r#"{{"sid":"{sid}","account_sid":"{ac}","service_sid":"{va}","entity_sid":"YEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","#,
+            r#""identity":"{identity}","factor_sid":"{factor}","date_created":"{now}","date_updated":"{now}","#,
+            r#""date_responded":{responded},"expiration_date":"{now}","status":"{status}","responded_reason":"none","#,
+            r#""details":{{"message":null,"date":"{now}","fields":[]}},"hidden_details":null,"metadata":null,"factor_type":"totp","#,
+            r#""url":"https://verify.twilio.com/v2/Services/{va}/Entities/{identity}/Challenges/{sid}","#,
+            r#""links":{{"notifications":"https://verify.twilio.com/v2/Services/{va}/Entities/{identity}/Challenges/{sid}/Notifications"}}}}"#
+        ),
+        sid = challenge,
+        ac = AC,
+        va = VA,
+        identity = identity,
+        factor = factor.sid,
+        now = rfc3339(now),
+        responded = if approved {
+            format!("\"{}\"", rfc3339(now))
+        } else {
+            "null".to_owned()
+        },
+        status = status,
+    );
+    Reply::json(201, &json).into()
 }

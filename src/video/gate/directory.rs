@@ -1,0 +1,142 @@
+//! Who may join: [`Contact`], the [`ParticipantDirectory`] trait and [`MemoryDirectory`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use async_trait::async_trait;
+
+use super::decoy::{mask_email, mask_phone};
+use crate::error::Result;
+use crate::otp::Channel;
+
+/// How to reach a participant.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contact {
+    /// A phone number (E.164 or anything the provider normalizes); codes go by SMS.
+    Phone(String),
+    /// An email address; codes go by email.
+    Email(String),
+}
+
+impl Contact {
+    /// A phone contact.
+    pub fn phone(number: impl Into<String>) -> Contact {
+        Contact::Phone(number.into())
+    }
+
+    /// An email contact.
+    pub fn email(address: impl Into<String>) -> Contact {
+        Contact::Email(address.into())
+    }
+
+    pub(super) fn channel(&self) -> Channel {
+        match self {
+            Contact::Phone(_) => Channel::Sms,
+            Contact::Email(_) => Channel::Email,
+        }
+    }
+
+    pub(super) fn destination(&self) -> &str {
+        match self {
+            Contact::Phone(s) | Contact::Email(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Contact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contact::Phone(p) => f.debug_tuple("Phone").field(&mask_phone(p)).finish(),
+            Contact::Email(e) => f.debug_tuple("Email").field(&mask_email(e)).finish(),
+        }
+    }
+}
+
+/// Who may join: identity → how to reach them. Hosts implement it over their user database.
+///
+/// # Contract
+/// `contact` answers `Ok(None)` both for an unknown identity and for a known one without a
+/// usable contact (the gate treats them alike); errors are for the directory's own failures.
+/// Answer both cases in the same time (one indexed lookup either way): the gate hides everything
+/// after the lookup, not the lookup itself.
+#[async_trait]
+pub trait ParticipantDirectory: Send + Sync + fmt::Debug {
+    /// The participant's contact, if the identity is a participant with one.
+    async fn contact(&self, identity: &str) -> Result<Option<Contact>>;
+}
+
+/// A fixed participant list held in memory, for tests, demos and small deployments. It is
+/// configuration, built once and read-only afterwards.
+///
+/// ```
+/// use keyward::video::gate::{Contact, MemoryDirectory};
+/// let dir = MemoryDirectory::new()
+///     .with("mabel", Contact::phone("+18005554321"))
+///     .with_no_contact("ghost");
+/// assert_eq!(dir.len(), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryDirectory {
+    participants: HashMap<String, Option<Contact>>,
+}
+
+impl MemoryDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        MemoryDirectory::default()
+    }
+
+    /// Adds (or replaces) a participant.
+    pub fn with(mut self, identity: impl Into<String>, contact: Contact) -> Self {
+        self.participants.insert(identity.into(), Some(contact));
+        self
+    }
+
+    /// Adds a participant the host knows but cannot reach.
+    pub fn with_no_contact(mut self, identity: impl Into<String>) -> Self {
+        self.participants.insert(identity.into(), None);
+        self
+    }
+
+    /// Number of participants.
+    pub fn len(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// Whether there is no participant.
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+}
+
+impl fmt::Debug for MemoryDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDirectory")
+            .field("participants", &self.participants.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ParticipantDirectory for MemoryDirectory {
+    async fn contact(&self, identity: &str) -> Result<Option<Contact>> {
+        Ok(self.participants.get(identity).cloned().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_debug_is_masked() {
+        let shown = format!(
+            "{:?} {:?}",
+            Contact::phone("+18005554321"),
+            Contact::email("mabel@example.com")
+        );
+        assert!(!shown.contains("8005554321"), "{shown}");
+        assert!(!shown.contains("mabel"), "{shown}");
+    }
+}

@@ -1,0 +1,673 @@
+//! The room gate: a video access token only after a one-time code sent to the participant's
+//! known phone or email is approved (seed 000's flow as a reusable piece).
+//!
+//! ```text
+//! login(identity)        -> directory lookup -> counters -> [background] OtpProvider::start -> LoginChallenge { "********21" }
+//! verify(identity, code) -> counters -> OtpProvider::check -> Approved? -> VideoTokenIssuer::issue -> AccessToken
+//! ```
+//!
+//! The module is split by concern: [`directory`](ParticipantDirectory) (who may join), decoys
+//! ([`DecoyShape`]), limits and counters ([`GateLimits`], keys in the store), the runtime
+//! ([`GateRuntime`]: background sends and answer-time floors).
+//!
+//! # Not revealing who is invited
+//! An attacker who types names into the login form must not learn which ones are participants.
+//! The gate therefore gives an unknown identity (or a participant without a contact) the same
+//! answers, in the same shapes *and the same time*, as a real one, at every step:
+//! - **login** answers `Ok(LoginChallenge)` either way. For an unknown identity the masked
+//!   destination is a *decoy* (`********` and two digits derived from a keyed hash of the
+//!   identity, so it is stable across attempts and cannot be predicted without the gate's
+//!   secret), and no message is sent.
+//! - **verify** of an unknown identity answers exactly as a wrong code does:
+//!   [`ErrorKind::Rejected`]. Every "no valid code" outcome of a real one (wrong code, expired,
+//!   already used, never started, ended at the provider's attempt limit) is also `Rejected`.
+//! - **limits** are the gate's own, counted alike for every identity before the provider is
+//!   asked (see [`GateLimits`] and the key table in `docs/video.md`). Beyond them:
+//!   [`ErrorKind::RateLimited`] for logins, [`ErrorKind::TooManyAttempts`] for checks.
+//! - **time**: a login does not wait for the code to go out. It does the same work on both
+//!   paths (directory lookup, keyed hashes, store counters), hands the provider's
+//!   [`OtpProvider::start`] of a real participant to the [`GateRuntime`] to run in the
+//!   background, and answers no sooner than [`GateTiming::login_floor`] after it was called. A
+//!   verify must wait for the provider's answer: both paths make exactly one
+//!   [`OtpProvider::check`] (the decoy with the reserved fictional number [`DECOY_DESTINATION`],
+//!   one HTTPS request to Twilio Verify either way) and answer no sooner than
+//!   [`GateTiming::verify_floor`]; the floor covers the in-process difference of the
+//!   self-hosted provider (tens of microseconds). A delivery that fails in the background
+//!   (provider limits, transport, a malformed stored contact) is reported to the host's
+//!   [`on_send_failure`](RoomGateBuilder::on_send_failure) hook, never to the caller, since it
+//!   would tell a participant apart.
+//!
+//! # Lockouts
+//! Counters are per identity *and client* (the host's key for the requester: an address, a
+//! device cookie), with a higher per-identity total across clients from which clients that
+//! already completed a login for that identity are exempt, and a per-client total across
+//! identities. A stranger exhausts only their own allowance; locking a participant out needs
+//! `max_logins_per_identity / max_logins` distinct clients every window, and even then does not
+//! lock out the participant's known devices. Pass the client with
+//! [`login_from`](RoomGate::login_from) / [`verify_from`](RoomGate::verify_from).
+//!
+//! Errors that concern the request itself ([`ErrorKind::InvalidInput`]: empty or over-long
+//! identity, malformed code) are the same for every identity. The directory's and the store's
+//! failures, and the provider's transport and backend failures during a verify, are passed
+//! through: see `docs/video.md` for these residual differences.
+//!
+//! # Proof before token
+//! [`RoomGate::verify`] issues a token only from a [`CheckOutcome::Approved`] answer; login holds
+//! no token, and every other answer is an error. An approved code is single use (the provider
+//! ends the verification), so replaying it is `Rejected`.
+
+mod decoy;
+mod directory;
+mod limits;
+mod runtime;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ring::hmac;
+
+use super::{AccessToken, DEFAULT_TTL, VideoTokenIssuer, VideoTokenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::otp::{Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification};
+use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::secret::Secret;
+use crate::store::StateStore;
+
+pub use decoy::DecoyShape;
+pub use directory::{Contact, MemoryDirectory, ParticipantDirectory};
+pub use limits::{GateLimits, GateTiming};
+#[cfg(feature = "http")]
+pub use runtime::TokioRuntime;
+pub use runtime::{GateRuntime, GateTask};
+
+use decoy::{mask_email, mask_phone};
+use limits::{Counters, Keys, Op, Verdict};
+
+/// Longest identity the gate accepts (Twilio Video's limit), in characters.
+pub const MAX_IDENTITY_CHARS: usize = 128;
+
+/// Longest client key the gate accepts, in bytes.
+pub const MAX_CLIENT_BYTES: usize = 256;
+
+/// The fictional number decoy verifies ask the provider about (the 555-0100 block is reserved
+/// for fiction in the North American numbering plan).
+pub const DECOY_DESTINATION: &str = "+15555550100";
+
+/// The host's hook for deliveries that failed in the background.
+pub type SendFailureHook = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// What [`RoomGate::login`] answers: where the code went, masked. It holds no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoginChallenge {
+    /// The destination masked for display: `********21` for a phone, `m****@example.com` for an
+    /// email. Decoys have the same shape.
+    pub masked_destination: String,
+    /// The channel the code went out on.
+    pub channel: Channel,
+}
+
+/// Builds a [`RoomGate`]; see [`RoomGate::builder`].
+pub struct RoomGateBuilder {
+    directory: Arc<dyn ParticipantDirectory>,
+    otp: Arc<dyn OtpProvider>,
+    issuer: Arc<dyn VideoTokenIssuer>,
+    store: Arc<dyn StateStore>,
+    room: Option<String>,
+    token_ttl: Duration,
+    limits: GateLimits,
+    timing: GateTiming,
+    decoy: DecoyShape,
+    secret: Option<Secret>,
+    rng: Arc<dyn SecureRandom>,
+    runtime: Option<Arc<dyn GateRuntime>>,
+    on_send_failure: Option<SendFailureHook>,
+}
+
+impl fmt::Debug for RoomGateBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomGateBuilder")
+            .field("directory", &self.directory)
+            .field("otp", &self.otp)
+            .field("issuer", &self.issuer)
+            .field("room", &self.room)
+            .field("token_ttl", &self.token_ttl)
+            .field("limits", &self.limits)
+            .field("timing", &self.timing)
+            .field("decoy", &self.decoy)
+            .field("secret", &self.secret)
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoomGateBuilder {
+    /// Admits to this room only (default: any room).
+    pub fn room(mut self, room: impl Into<String>) -> Self {
+        self.room = Some(room.into());
+        self
+    }
+
+    /// Lifetime of issued tokens (default one hour).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Replaces the limits.
+    pub fn limits(mut self, limits: GateLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the per-client check limit.
+    pub fn max_verify_attempts(mut self, attempts: u32) -> Self {
+        self.limits.max_verify_attempts = attempts;
+        self
+    }
+
+    /// Sets the per-client login limit and the login window.
+    pub fn max_logins(mut self, logins: u32, window: Duration) -> Self {
+        self.limits.max_logins = logins;
+        self.limits.login_window = window;
+        self
+    }
+
+    /// Replaces the answer-time floors.
+    pub fn timing(mut self, timing: GateTiming) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Shapes decoy answers like your contacts.
+    pub fn decoy(mut self, shape: DecoyShape) -> Self {
+        self.decoy = shape;
+        self
+    }
+
+    /// The key of the decoy digits and of the gate's store keys. Set the same secret (32 random
+    /// bytes) on every instance sharing a store, so counters and decoys agree across instances
+    /// and restarts; without it, the gate draws one at build time.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The random source for the default secret.
+    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// The runtime for background sends and answer floors (default [`TokioRuntime`] when tokio
+    /// is compiled in, features `twilio` or `ssks`; required otherwise).
+    pub fn runtime(mut self, runtime: Arc<dyn GateRuntime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Called with the error of a code delivery that failed in the background (log it, alert).
+    /// The error never reaches the person logging in.
+    pub fn on_send_failure(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_send_failure = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks the configuration ([`ErrorKind::Config`]) and builds the gate.
+    pub fn build(self) -> Result<RoomGate> {
+        self.limits.validate()?;
+        if matches!(&self.room, Some(r) if r.is_empty()) {
+            return Err(Error::config("room is empty; leave it unset for any room"));
+        }
+        if let DecoyShape::Email { domain } = &self.decoy {
+            if !domain.contains('.') || domain.contains('@') {
+                return Err(Error::config("decoy email domain is malformed"));
+            }
+        }
+        let key = match &self.secret {
+            Some(s) if s.len() < 16 => {
+                return Err(Error::config("gate secret must be at least 16 bytes"));
+            }
+            Some(s) => hmac::Key::new(hmac::HMAC_SHA256, s.expose()),
+            None => {
+                let bytes: [u8; 32] = random_array(self.rng.as_ref())?;
+                hmac::Key::new(hmac::HMAC_SHA256, &bytes)
+            }
+        };
+        let runtime = match self.runtime {
+            Some(r) => r,
+            None => default_runtime()?,
+        };
+        Ok(RoomGate {
+            directory: self.directory,
+            otp: self.otp,
+            issuer: self.issuer,
+            counters: Counters {
+                store: self.store,
+                limits: self.limits,
+            },
+            room: self.room,
+            token_ttl: self.token_ttl,
+            timing: self.timing,
+            decoy: self.decoy,
+            key,
+            runtime,
+            on_send_failure: self.on_send_failure,
+        })
+    }
+}
+
+#[cfg(feature = "http")]
+fn default_runtime() -> Result<Arc<dyn GateRuntime>> {
+    Ok(Arc::new(TokioRuntime))
+}
+
+#[cfg(not(feature = "http"))]
+fn default_runtime() -> Result<Arc<dyn GateRuntime>> {
+    Err(Error::config(
+        "the room gate needs a GateRuntime: pass one with RoomGateBuilder::runtime",
+    ))
+}
+
+/// Issues video access tokens only to participants who proved their contact with a one-time
+/// code. See the [module docs](self) for how unknown identities are kept indistinguishable.
+///
+/// ```
+/// # #[cfg(feature = "twilio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use keyward::{ErrorKind, Secret};
+/// use keyward::otp::{LocalOtpProvider, Outbox};
+/// use keyward::store::MemoryStore;
+/// use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+/// use keyward::twilio::TwilioCredentials;
+/// use keyward::video::twilio::TwilioAccessTokenIssuer;
+///
+/// let issuer = Arc::new(TwilioAccessTokenIssuer::new(TwilioCredentials::api_key(
+///     "AC00000000000000000000000000000000",
+///     "SK00000000000000000000000000000000",
+///     "test-secret-test-secret-test-sec",
+/// )?)?);
+/// let store = Arc::new(MemoryStore::new());
+/// let outbox = Outbox::new();
+/// let otp = LocalOtpProvider::new(store.clone(), Arc::new(outbox.clone()), Secret::new([7u8; 32]))?;
+/// let directory = MemoryDirectory::new().with("mabel", Contact::phone("+18005554321"));
+/// let gate = RoomGate::builder(Arc::new(directory), Arc::new(otp), issuer, store)
+///     .room("My Room")
+///     .build()?;
+///
+/// // The client key (an address, a device cookie) scopes the limits to the requester.
+/// let challenge = gate.login_from("mabel", "203.0.113.7").await?;
+/// assert_eq!(challenge.masked_destination, "********21");
+/// // The code goes out in the background; an in-process sender has delivered it by now.
+/// let code = outbox.last_code_to("+18005554321").unwrap();
+/// let token = gate.verify_from("mabel", code.expose_str().unwrap(), "203.0.113.7").await?;
+/// assert_eq!(token.room.as_deref(), Some("My Room"));
+///
+/// // An unknown name gets the same kind of answers, and never a token.
+/// let decoy = gate.login_from("mallory", "198.51.100.9").await?;
+/// assert_eq!(decoy.masked_destination.len(), 10);
+/// let err = gate.verify_from("mallory", "123456", "198.51.100.9").await.unwrap_err();
+/// assert_eq!(err.kind(), &ErrorKind::Rejected);
+/// # Ok::<(), keyward::Error>(()) }).unwrap();
+/// ```
+pub struct RoomGate {
+    directory: Arc<dyn ParticipantDirectory>,
+    otp: Arc<dyn OtpProvider>,
+    issuer: Arc<dyn VideoTokenIssuer>,
+    counters: Counters,
+    room: Option<String>,
+    token_ttl: Duration,
+    timing: GateTiming,
+    decoy: DecoyShape,
+    key: hmac::Key,
+    runtime: Arc<dyn GateRuntime>,
+    on_send_failure: Option<SendFailureHook>,
+}
+
+impl fmt::Debug for RoomGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomGate")
+            .field("directory", &self.directory)
+            .field("otp", &self.otp)
+            .field("issuer", &self.issuer)
+            .field("room", &self.room)
+            .field("token_ttl", &self.token_ttl)
+            .field("limits", &self.counters.limits)
+            .field("timing", &self.timing)
+            .field("decoy", &self.decoy)
+            .field("secret", &"[REDACTED]")
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rejected() -> Error {
+    Error::new(
+        ErrorKind::Rejected,
+        "code rejected: wrong, expired or already used; log in again for a new code",
+    )
+}
+
+fn rate_limited() -> Error {
+    Error::new(
+        ErrorKind::RateLimited { retry_after: None },
+        "too many logins for this identity; try again later",
+    )
+}
+
+impl RoomGate {
+    /// A gate over a participant directory, an OTP provider, a token issuer and the store for
+    /// its counters.
+    pub fn builder(
+        directory: Arc<dyn ParticipantDirectory>,
+        otp: Arc<dyn OtpProvider>,
+        issuer: Arc<dyn VideoTokenIssuer>,
+        store: Arc<dyn StateStore>,
+    ) -> RoomGateBuilder {
+        RoomGateBuilder {
+            directory,
+            otp,
+            issuer,
+            store,
+            room: None,
+            token_ttl: DEFAULT_TTL,
+            limits: GateLimits::default(),
+            timing: GateTiming::default(),
+            decoy: DecoyShape::Phone,
+            secret: None,
+            rng: Arc::new(SystemRandom::new()),
+            runtime: None,
+            on_send_failure: None,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &GateLimits {
+        &self.counters.limits
+    }
+
+    /// The answer-time floors in force.
+    pub fn timing(&self) -> &GateTiming {
+        &self.timing
+    }
+
+    /// [`login_from`](Self::login_from) without a client key: the limits are then per identity
+    /// only, so anyone can spend a participant's logins (see the module docs).
+    pub async fn login(&self, identity: &str) -> Result<LoginChallenge> {
+        let started = Instant::now();
+        let result = self.login_inner(identity, None).await;
+        self.pad(started, self.timing.login_floor).await;
+        result
+    }
+
+    /// Step 1: sends a code to the participant's contact (in the background) and says where,
+    /// masked. `client` is the host's key for the requester (an address, a device cookie; at
+    /// most [`MAX_CLIENT_BYTES`]).
+    ///
+    /// Answers the same way, in the same time, for an unknown identity (see the module docs).
+    /// Errors: [`InvalidInput`](ErrorKind::InvalidInput) for an empty or over-long identity or
+    /// client, [`RateLimited`](ErrorKind::RateLimited) past a login limit, and the directory's
+    /// and the store's own failures. Delivery failures go to the
+    /// [`on_send_failure`](RoomGateBuilder::on_send_failure) hook.
+    pub async fn login_from(&self, identity: &str, client: &str) -> Result<LoginChallenge> {
+        let started = Instant::now();
+        let result = self.login_inner(identity, Some(client)).await;
+        self.pad(started, self.timing.login_floor).await;
+        result
+    }
+
+    /// [`verify_from`](Self::verify_from) without a client key (limits per identity only).
+    pub async fn verify(&self, identity: &str, code: &str) -> Result<AccessToken> {
+        let started = Instant::now();
+        let result = self.verify_inner(identity, code, None).await;
+        self.pad(started, self.timing.verify_floor).await;
+        result
+    }
+
+    /// Step 2: checks the code and, only if the provider approves it, issues the token.
+    ///
+    /// Errors: [`Rejected`](ErrorKind::Rejected) for a wrong, expired, already used or never
+    /// sent code and for an unknown identity; [`TooManyAttempts`](ErrorKind::TooManyAttempts)
+    /// past a check limit; [`InvalidInput`](ErrorKind::InvalidInput) for a malformed identity,
+    /// client or code (4 to 10 letters or digits); the issuer's and the provider's other errors.
+    pub async fn verify_from(
+        &self,
+        identity: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<AccessToken> {
+        let started = Instant::now();
+        let result = self.verify_inner(identity, code, Some(client)).await;
+        self.pad(started, self.timing.verify_floor).await;
+        result
+    }
+
+    async fn pad(&self, started: Instant, floor: Duration) {
+        let elapsed = started.elapsed();
+        if elapsed < floor {
+            self.runtime.sleep(floor - elapsed).await;
+        }
+    }
+
+    async fn login_inner(&self, identity: &str, client: Option<&str>) -> Result<LoginChallenge> {
+        check_identity(identity)?;
+        check_client(client)?;
+        let contact = self.directory.contact(identity).await?;
+        let keys = self.keys(identity, client, contact.is_some()).await;
+        let Some(contact) = contact else {
+            // Store trouble on the decoy path must not show (a participant's path has its own
+            // keys): count if possible, answer the decoy either way.
+            if let Ok(keys) = keys {
+                if let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await {
+                    return Err(rate_limited());
+                }
+            }
+            return Ok(self.decoy_challenge(identity));
+        };
+        if self.counters.count(Op::Login, &keys?).await? == Verdict::Refused {
+            return Err(rate_limited());
+        }
+        let channel = contact.channel();
+        let normalized = match channel.normalize_destination(contact.destination()) {
+            Ok(n) => n,
+            Err(e) => {
+                // A malformed stored contact: the host's data, reported to the host only.
+                self.report(&e);
+                return Ok(self.decoy_challenge(identity));
+            }
+        };
+        let masked_destination = match channel {
+            Channel::Email => mask_email(&normalized),
+            _ => mask_phone(&normalized),
+        };
+        let otp = self.otp.clone();
+        let hook = self.on_send_failure.clone();
+        let request = StartVerification::new(normalized, channel.clone());
+        self.runtime.spawn(Box::pin(async move {
+            if let Err(e) = otp.start(request).await {
+                if let Some(hook) = hook {
+                    hook(&e);
+                }
+            }
+        }));
+        Ok(LoginChallenge {
+            masked_destination,
+            channel,
+        })
+    }
+
+    async fn verify_inner(
+        &self,
+        identity: &str,
+        code: &str,
+        client: Option<&str>,
+    ) -> Result<AccessToken> {
+        check_identity(identity)?;
+        check_client(client)?;
+        if !(4..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
+        }
+        let contact = self.directory.contact(identity).await?;
+        let keys = self.keys(identity, client, contact.is_some()).await;
+        let counted = match (&contact, keys) {
+            (Some(_), keys) => {
+                let keys = keys?;
+                let verdict = self.counters.count(Op::Verify, &keys).await?;
+                Some((keys, verdict))
+            }
+            (None, Ok(keys)) => self
+                .counters
+                .count(Op::Verify, &keys)
+                .await
+                .ok()
+                .map(|v| (keys, v)),
+            (None, Err(_)) => None,
+        };
+        if matches!(counted, Some((_, Verdict::Refused))) {
+            return Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many code checks for this identity; try again later",
+            ));
+        }
+        let destination = contact
+            .as_ref()
+            .map_or(DECOY_DESTINATION, Contact::destination);
+        let outcome = self
+            .otp
+            .check(CheckCode::to(destination, Secret::from(code)))
+            .await;
+        let (Some(contact), Some((keys, _))) = (contact, counted) else {
+            // Decoy: whatever the provider said about the fictional number, no token.
+            return Err(rejected());
+        };
+        let approved = match outcome {
+            Ok(CheckOutcome::Approved(approved)) => approved,
+            Ok(CheckOutcome::Rejected(_)) => return Err(rejected()),
+            Err(e) => {
+                return Err(match e.kind() {
+                    // Nothing valid to check against; the provider's own attempt limit
+                    // answers as for a decoy.
+                    ErrorKind::NotFound
+                    | ErrorKind::Expired
+                    | ErrorKind::AlreadyUsed
+                    | ErrorKind::TooManyAttempts
+                    | ErrorKind::InvalidInput => rejected(),
+                    _ => e,
+                });
+            }
+        };
+        // The provider approved a verification; make sure it is this participant's.
+        let expected = contact
+            .channel()
+            .normalize_destination(contact.destination())?;
+        if approved.to() != expected {
+            return Err(rejected());
+        }
+        let mut request = VideoTokenRequest::new(identity).ttl(self.token_ttl);
+        if let Some(room) = &self.room {
+            request = request.room(room.clone());
+        }
+        let token = self.issuer.issue(request).await?;
+        // Failure to record the success only delays the user.
+        let _ = self.counters.succeeded(&keys).await;
+        Ok(token)
+    }
+
+    /// The store key names for this request. An unknown identity gets its own counters while
+    /// the window's decoy budget lasts, then one of `decoy_buckets` shared ones: its pair
+    /// counter is per bucket and client (bounded by the per-client login limit), and it has no
+    /// per-identity total (a full bucket would refuse every unknown name it holds).
+    async fn keys(&self, identity: &str, client: Option<&str>, participant: bool) -> Result<Keys> {
+        let tag = self.tag(b"keyward-gate-identity-v1", identity.as_bytes());
+        let mut identity_key = hex(tag.get(..16).unwrap_or_default());
+        let mut bucketed = false;
+        let client = client.map(|c| {
+            let tag = self.tag(b"keyward-gate-client-v1", c.as_bytes());
+            hex(tag.get(..16).unwrap_or_default())
+        });
+        if !participant && !self.counters.decoy_budget_left().await? {
+            let word = u32::from_be_bytes([
+                tag.get(16).copied().unwrap_or(0),
+                tag.get(17).copied().unwrap_or(0),
+                tag.get(18).copied().unwrap_or(0),
+                tag.get(19).copied().unwrap_or(0),
+            ]);
+            identity_key = format!("b{}", word % self.counters.limits.decoy_buckets.max(1));
+            bucketed = true;
+        }
+        Ok(Keys {
+            identity: identity_key,
+            client,
+            bucketed,
+        })
+    }
+
+    fn report(&self, error: &Error) {
+        if let Some(hook) = &self.on_send_failure {
+            hook(error);
+        }
+    }
+
+    fn tag(&self, domain: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(domain);
+        ctx.update(value);
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn decoy_challenge(&self, identity: &str) -> LoginChallenge {
+        self.decoy
+            .challenge(&self.tag(b"keyward-gate-decoy-v1", identity.as_bytes()))
+    }
+}
+
+fn check_identity(identity: &str) -> Result<()> {
+    if identity.is_empty() {
+        return Err(Error::invalid_input("identity is empty"));
+    }
+    if identity.chars().count() > MAX_IDENTITY_CHARS {
+        return Err(Error::invalid_input(format!(
+            "identity is longer than {MAX_IDENTITY_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_client(client: Option<&str>) -> Result<()> {
+    if client.is_some_and(|c| c.len() > MAX_CLIENT_BYTES) {
+        return Err(Error::invalid_input(format!(
+            "client key is longer than {MAX_CLIENT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_rules() {
+        assert!(check_identity("").is_err());
+        assert!(check_identity(&"é".repeat(128)).is_ok());
+        assert!(check_identity(&"é".repeat(129)).is_err());
+        assert!(check_client(Some(&"x".repeat(MAX_CLIENT_BYTES))).is_ok());
+        assert!(check_client(Some(&"x".repeat(MAX_CLIENT_BYTES + 1))).is_err());
+        assert!(check_client(None).is_ok());
+    }
+}
