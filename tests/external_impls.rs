@@ -21,17 +21,27 @@ use keyward::otp::{
     CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification, VerificationRef,
     VerificationStatus,
 };
-use keyward::store::{CasOutcome, Entry, StateStore, Ttl, Write};
+use keyward::store::{
+    CasOutcome, Entry, Key, StateStore, StateStoreExt, Ttl, Version, Write, check_ttl, check_write,
+};
 use keyward::video::{AccessToken, VideoTokenIssuer, VideoTokenRequest};
 use keyward::{Clock, Error, ErrorKind, ManualClock, Result, Secret, backend};
 
 // ---------------------------------------------------------------------------------------------
 // StateStore: a mutex around a map, with versions and expiry on an injected clock.
 
+/// One stored value (the crate's `Entry` carries no expiry: a store keeps that itself).
+#[derive(Debug, Clone)]
+struct Slot {
+    value: Vec<u8>,
+    version: u64,
+    expires_at: Option<SystemTime>,
+}
+
 #[derive(Debug)]
 struct OutsideStore {
     clock: Arc<dyn Clock>,
-    inner: Mutex<(HashMap<String, Entry>, u64)>,
+    inner: Mutex<(HashMap<String, Slot>, u64)>,
 }
 
 impl OutsideStore {
@@ -42,7 +52,7 @@ impl OutsideStore {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, &mut u64, SystemTime) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Slot>, &mut u64, SystemTime) -> T) -> T {
         let now = self.clock.now();
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, version) = &mut *guard;
@@ -57,59 +67,76 @@ fn expiry(now: SystemTime, ttl: Option<Duration>) -> Option<SystemTime> {
 
 #[async_trait]
 impl StateStore for OutsideStore {
-    async fn get(&self, key: &str) -> Result<Option<Entry>> {
-        Ok(self.with(|map, _, _| map.get(key).cloned()))
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        Ok(self.with(|map, _, _| {
+            map.get(key.as_str()).map(|s| Entry {
+                value: s.value.clone(),
+                version: Version::from_raw(s.version),
+            })
+        }))
     }
 
     async fn insert(
         &self,
-        key: &str,
+        key: &Key,
         value: Vec<u8>,
         ttl: Option<Duration>,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<Version>> {
+        check_ttl(ttl)?;
         Ok(self.with(|map, version, now| {
-            if map.contains_key(key) {
+            if map.contains_key(key.as_str()) {
                 return None;
             }
             *version += 1;
             let expires_at = expiry(now, ttl);
             map.insert(
-                key.to_owned(),
-                Entry {
+                key.as_str().to_owned(),
+                Slot {
                     value,
                     version: *version,
                     expires_at,
                 },
             );
-            Some(*version)
+            Some(Version::from_raw(*version))
         }))
     }
 
-    async fn put(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<u64> {
+    async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> Result<Version> {
+        check_ttl(ttl)?;
         Ok(self.with(|map, version, now| {
             *version += 1;
             let expires_at = expiry(now, ttl);
             map.insert(
-                key.to_owned(),
-                Entry {
+                key.as_str().to_owned(),
+                Slot {
                     value,
                     version: *version,
                     expires_at,
                 },
             );
-            *version
+            Version::from_raw(*version)
         }))
     }
 
-    async fn compare_and_swap(&self, key: &str, expected: u64, write: Write) -> Result<CasOutcome> {
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Version,
+        write: Write,
+    ) -> Result<CasOutcome> {
+        check_write(&write)?;
         Ok(self.with(|map, version, now| {
-            let Some(current) = map.get(key).filter(|e| e.version == expected).cloned() else {
+            let Some(current) = map
+                .get(key.as_str())
+                .filter(|e| e.version == expected.raw())
+                .cloned()
+            else {
                 return CasOutcome::Conflict;
             };
             match write {
                 Write::Delete => {
-                    map.remove(key);
-                    CasOutcome::Swapped { version: 0 }
+                    map.remove(key.as_str());
+                    CasOutcome::Swapped { version: None }
                 }
                 Write::Set { value, ttl } => {
                     *version += 1;
@@ -119,30 +146,29 @@ impl StateStore for OutsideStore {
                         Ttl::After(d) => Some(now + d),
                     };
                     map.insert(
-                        key.to_owned(),
-                        Entry {
+                        key.as_str().to_owned(),
+                        Slot {
                             value,
                             version: *version,
                             expires_at,
                         },
                     );
-                    CasOutcome::Swapped { version: *version }
+                    CasOutcome::Swapped {
+                        version: Some(Version::from_raw(*version)),
+                    }
                 }
             }
         }))
     }
 
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.with(|map, _, _| map.remove(key).map(|e| e.value)))
+    async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        Ok(self.with(|map, _, _| map.remove(key.as_str()).map(|e| e.value)))
     }
 
-    async fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.with(|map, _, _| map.remove(key).is_some()))
-    }
-
-    async fn increment(&self, key: &str, delta: u64, ttl: Option<Duration>) -> Result<u64> {
+    async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> Result<u64> {
+        check_ttl(ttl)?;
         self.with(|map, version, now| {
-            let (current, expires_at) = match map.get(key) {
+            let (current, expires_at) = match map.get(key.as_str()) {
                 Some(e) => (
                     std::str::from_utf8(&e.value)
                         .ok()
@@ -158,8 +184,8 @@ impl StateStore for OutsideStore {
             *version += 1;
             let value = next.to_string().into_bytes();
             map.insert(
-                key.to_owned(),
-                Entry {
+                key.as_str().to_owned(),
+                Slot {
                     value,
                     version: *version,
                     expires_at,
@@ -382,21 +408,23 @@ async fn an_outside_otp_provider_builds_its_proof_through_backend() {
 async fn an_outside_state_store_keeps_the_atomic_contract() {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let store: Arc<dyn StateStore> = Arc::new(OutsideStore::new(clock.clone()));
+    let k = Key::ephemeral("outside").part("k");
+    let n = Key::ephemeral("outside").part("n");
     let v1 = store
-        .insert("k", b"a".to_vec(), Some(Duration::from_secs(10)))
+        .insert(&k, b"a".to_vec(), Some(Duration::from_secs(10)))
         .await
         .unwrap()
         .unwrap();
     assert!(
         store
-            .insert("k", b"b".to_vec(), None)
+            .insert(&k, b"b".to_vec(), None)
             .await
             .unwrap()
             .is_none()
     );
     let swapped = store
         .compare_and_swap(
-            "k",
+            &k,
             v1,
             Write::Set {
                 value: b"c".to_vec(),
@@ -405,27 +433,24 @@ async fn an_outside_state_store_keeps_the_atomic_contract() {
         )
         .await
         .unwrap();
-    let CasOutcome::Swapped { version: v2 } = swapped else {
+    let CasOutcome::Swapped { version: Some(v2) } = swapped else {
         panic!("{swapped:?}")
     };
     assert_eq!(
-        store
-            .compare_and_swap("k", v1, Write::Delete)
-            .await
-            .unwrap(),
+        store.compare_and_swap(&k, v1, Write::Delete).await.unwrap(),
         CasOutcome::Conflict
     );
-    assert_eq!(store.get("k").await.unwrap().unwrap().version, v2);
+    assert_eq!(store.get(&k).await.unwrap().unwrap().version, v2);
     clock.advance(Duration::from_secs(10));
     assert!(
-        store.get("k").await.unwrap().is_none(),
+        store.get(&k).await.unwrap().is_none(),
         "Ttl::Keep kept the 10 s expiry"
     );
-    assert_eq!(store.increment("n", 2, None).await.unwrap(), 2);
-    assert_eq!(store.increment("n", 3, None).await.unwrap(), 5);
-    assert_eq!(store.take("n").await.unwrap().unwrap(), b"5");
-    assert!(store.take("n").await.unwrap().is_none());
-    assert!(!store.delete("n").await.unwrap());
+    assert_eq!(store.increment(&n, 2, None).await.unwrap(), 2);
+    assert_eq!(store.increment(&n, 3, None).await.unwrap(), 5);
+    assert_eq!(store.take(&n).await.unwrap().unwrap(), b"5");
+    assert!(store.take(&n).await.unwrap().is_none());
+    assert!(!store.delete(&n).await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------
