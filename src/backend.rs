@@ -85,6 +85,10 @@ pub struct AssertionParts {
     pub backed_up: bool,
     /// The counter did not increase and the policy only reports it.
     pub counter_regressed: bool,
+    /// The backup-eligible flag changed since registration (reported, not refused).
+    pub backup_eligibility_changed: bool,
+    /// The backed-up flag changed since the last ceremony.
+    pub backup_state_changed: bool,
     /// The authenticator attachment the browser reported.
     pub authenticator_attachment: Option<AuthenticatorAttachment>,
     /// Extension outputs.
@@ -102,6 +106,8 @@ impl AssertionParts {
             backup_eligible: false,
             backed_up: false,
             counter_regressed: false,
+            backup_eligibility_changed: false,
+            backup_state_changed: false,
             authenticator_attachment: None,
             extensions: AssertionExtensionOutputs::default(),
         }
@@ -121,6 +127,8 @@ pub fn verified_assertion(parts: AssertionParts) -> VerifiedAssertion {
         backup_eligible: parts.backup_eligible,
         backed_up: parts.backed_up,
         counter_regressed: parts.counter_regressed,
+        backup_eligibility_changed: parts.backup_eligibility_changed,
+        backup_state_changed: parts.backup_state_changed,
         authenticator_attachment: parts.authenticator_attachment,
         extensions: parts.extensions,
     }
@@ -178,6 +186,8 @@ pub fn registration_state(parts: RegistrationStateParts) -> RegistrationState {
         algorithms: parts.algorithms,
         created_at_unix: parts.created_at_unix,
         extensions: parts.extensions,
+        timeout_secs: None,
+        conditional: false,
     }
 }
 
@@ -250,6 +260,7 @@ pub fn authentication_state(parts: AuthenticationStateParts) -> AuthenticationSt
         created_at_unix: parts.created_at_unix,
         appid: parts.appid,
         extensions: parts.extensions,
+        timeout_secs: None,
     }
 }
 

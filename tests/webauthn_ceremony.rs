@@ -243,12 +243,6 @@ async fn each_assertion_check_has_its_own_reason() {
             F::BackupStateWithoutEligibility,
         ),
         (
-            Box::new(|k| {
-                k.backup_eligible = true;
-            }),
-            F::BackupEligibilityChanged,
-        ),
-        (
             Box::new(|k| k.corrupt_signature = true),
             F::InvalidSignature,
         ),
@@ -790,4 +784,170 @@ fn relying_party_config_is_validated_when_built() {
     // Origins are normalized as browsers serialize them.
     let c = RelyingPartyConfig::new("example.com", "Ex", "HTTPS://Example.COM:443").unwrap();
     assert!(c.origin_allowed("https://example.com"));
+}
+
+/// #16: a backup-eligibility change (iCloud Keychain turning a device-bound credential into a
+/// synced one) is accepted and reported by default, stored, and refused only on request.
+#[tokio::test]
+async fn backup_eligibility_change_is_reported_by_default_and_refused_on_request() {
+    use keyward::webauthn::BackupEligibilityPolicy;
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let cred = register(&rp, &auth, 1).await;
+    assert!(!cred.backup_eligible);
+    auth.set_knobs(|k| {
+        k.backup_eligible = true;
+        k.backed_up = true;
+    });
+    let login = || async {
+        let (options, state) = rp
+            .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+            .await
+            .unwrap();
+        rp.finish_authentication(state, &auth.authenticate(&options).unwrap())
+            .await
+    };
+    let a = login().await.unwrap();
+    assert!(a.backup_eligibility_changed() && a.backup_state_changed());
+    assert!(a.backup_eligible() && a.backed_up());
+    let stored = rp.credential(&cred.credential_id).await.unwrap().unwrap();
+    assert!(stored.backup_eligible && stored.backed_up);
+    // Reported once: the stored flags now match.
+    let a = login().await.unwrap();
+    assert!(!a.backup_eligibility_changed() && !a.backup_state_changed());
+
+    let strict = config().backup_eligibility_policy(BackupEligibilityPolicy::Reject);
+    let err = auth_failure(strict, |k| k.backup_eligible = true)
+        .await
+        .unwrap_err();
+    assert_eq!(err, WebAuthnFailure::BackupEligibilityChanged);
+}
+
+/// #16: conditional create (automatic passkey upgrade) is the only ceremony that accepts a
+/// credential made without user presence.
+#[tokio::test]
+async fn conditional_create_alone_accepts_no_user_presence() {
+    let (rp, _) = rp_with(config());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    auth.set_knobs(|k| {
+        k.user_present = false;
+        k.user_verified = false;
+    });
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UserNotPresent);
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user(1)).conditional())
+        .await
+        .unwrap();
+    let cred = rp
+        .finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap();
+    assert!(!cred.user_verified);
+    // Authentication always requires presence.
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::for_user(vec![1; 16]))
+        .await
+        .unwrap();
+    let err = rp
+        .finish_authentication(state, &auth.authenticate(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UserNotPresent);
+}
+
+/// #16: policy per request, defaulting to the configuration.
+#[tokio::test]
+async fn policy_per_request_overrides_the_configuration() {
+    use keyward::webauthn::{AttestationConveyance, PublicKeyCredentialHint};
+    let (rp, clock) = rp_with(config().timeout(Duration::from_secs(300)));
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let (options, _) = rp
+        .start_registration(
+            RegistrationRequest::new(user(1))
+                .user_verification(UserVerification::Required)
+                .attestation(AttestationConveyance::Direct)
+                .attestation_format("packed")
+                .attestation_format("tpm")
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&options).unwrap();
+    assert_eq!(
+        json["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(json["attestation"], "direct");
+    assert_eq!(
+        json["attestationFormats"],
+        serde_json::json!(["packed", "tpm"])
+    );
+    assert_eq!(json["timeout"], 30_000);
+    let (options, _) = rp
+        .start_registration(RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&options).unwrap();
+    assert_eq!(
+        json["authenticatorSelection"]["userVerification"],
+        "preferred"
+    );
+    assert_eq!(json["attestation"], "none");
+    assert_eq!(json["timeout"], 300_000);
+    assert!(
+        rp.start_registration(RegistrationRequest::new(user(1)).attestation_format("x-mine"))
+            .await
+            .is_err()
+    );
+    assert!(
+        rp.start_registration(RegistrationRequest::new(user(1)).timeout(Duration::ZERO))
+            .await
+            .is_err()
+    );
+
+    // Registration with UV required per request refuses a response without UV.
+    auth.set_knobs(|k| k.user_verified = false);
+    let (options, state) = rp
+        .start_registration(
+            RegistrationRequest::new(user(1)).user_verification(UserVerification::Required),
+        )
+        .await
+        .unwrap();
+    let err = rp
+        .finish_registration(state, &auth.register(&options).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::UserNotVerified);
+    register(&rp, &auth, 1).await;
+
+    // Authentication: hints, UV and a shorter timeout that expires before the configured one.
+    let (options, state) = rp
+        .start_authentication(
+            AuthenticationRequest::for_user(vec![1; 16])
+                .hint(PublicKeyCredentialHint::SecurityKey)
+                .user_verification(UserVerification::Required)
+                .timeout(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&options).unwrap();
+    assert_eq!(json["hints"], serde_json::json!(["security-key"]));
+    assert_eq!(json["userVerification"], "required");
+    assert_eq!(json["timeout"], 10_000);
+    auth.set_knobs(|k| k.user_verified = true);
+    let response = auth.authenticate(&options).unwrap();
+    clock.advance(Duration::from_secs(11));
+    let err = rp
+        .finish_authentication(state, &response)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), WebAuthnFailure::StateConsumed);
 }

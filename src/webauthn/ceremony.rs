@@ -13,7 +13,7 @@ use super::attestation_object::AttestationObject;
 use super::auth_data::{AuthenticatorData, MAX_CREDENTIAL_ID_LEN};
 use super::b64::Base64UrlBytes;
 use super::client_data::ClientData;
-use super::config::{CounterPolicy, RelyingPartyConfig};
+use super::config::{BackupEligibilityPolicy, CounterPolicy, RelyingPartyConfig};
 use super::failure::shown_origin;
 use super::options::{AuthenticatorAttachment, UserVerification};
 use super::verify::CredentialPublicKey;
@@ -120,8 +120,9 @@ fn check_client_data(
 fn check_flags(
     auth_data: &AuthenticatorData<'_>,
     uv_required: bool,
+    up_required: bool,
 ) -> Result<(), WebAuthnFailure> {
-    if !auth_data.user_present() {
+    if up_required && !auth_data.user_present() {
         return Err(WebAuthnFailure::UserNotPresent);
     }
     if uv_required && !auth_data.user_verified() {
@@ -162,7 +163,9 @@ pub(crate) fn check_registration(
     }
     let uv_required =
         UserVerification::parse(&state.user_verification) == UserVerification::Required;
-    check_flags(&auth_data, uv_required)?;
+    // Conditional create (automatic passkey upgrade) is the one ceremony where the authenticator
+    // may create a credential without a presence test (WebAuthn Level 3 §7.1 step 14).
+    check_flags(&auth_data, uv_required, !state.conditional)?;
     let attested = auth_data
         .attested_credential()
         .ok_or(WebAuthnFailure::MissingCredentialData)?;
@@ -284,10 +287,14 @@ pub(crate) fn check_assertion(
     let uv_required = UserVerification::parse(&state.user_verification)
         == UserVerification::Required
         || (config.require_uv_after_uv_registration && record.user_verified);
-    check_flags(&auth_data, uv_required)?;
-    if auth_data.backup_eligible() != record.backup_eligible {
+    check_flags(&auth_data, uv_required, true)?;
+    let backup_eligibility_changed = auth_data.backup_eligible() != record.backup_eligible;
+    if backup_eligibility_changed
+        && config.backup_eligibility_policy == BackupEligibilityPolicy::Reject
+    {
         return Err(WebAuthnFailure::BackupEligibilityChanged);
     }
+    let backup_state_changed = auth_data.backed_up() != record.backed_up;
     // Steps 23-24: signature over authenticatorData || SHA-256(clientDataJSON).
     let client_data_hash = sha256(client_data_json);
     credential.key.verify_assertion(
@@ -316,6 +323,8 @@ pub(crate) fn check_assertion(
         backup_eligible: auth_data.backup_eligible(),
         backed_up: auth_data.backed_up(),
         counter_regressed,
+        backup_eligibility_changed,
+        backup_state_changed,
         authenticator_attachment: response
             .authenticator_attachment
             .as_deref()

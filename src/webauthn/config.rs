@@ -20,6 +20,22 @@ pub enum CounterPolicy {
     Report,
 }
 
+/// What to do when a credential's backup-eligible (BE) flag differs from the one registered.
+///
+/// WebAuthn Level 3 says BE never changes, yet iCloud Keychain and other providers flip it when a
+/// device-bound credential becomes synced (or a provider is reinstalled); refusing such an
+/// assertion locks the user out of the account. keyward's default accepts it and reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BackupEligibilityPolicy {
+    /// Accept, store the new flag and set
+    /// [`VerifiedAssertion::backup_eligibility_changed`](super::VerifiedAssertion::backup_eligibility_changed).
+    #[default]
+    Report,
+    /// Refuse with [`WebAuthnFailure::BackupEligibilityChanged`](super::WebAuthnFailure::BackupEligibilityChanged).
+    Reject,
+}
+
 /// Upper bounds on untrusted inputs, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -70,6 +86,7 @@ pub struct RelyingPartyConfig {
     pub(crate) require_uv_after_uv_registration: bool,
     pub(crate) algorithms: Vec<i64>,
     pub(crate) counter_policy: CounterPolicy,
+    pub(crate) backup_eligibility_policy: BackupEligibilityPolicy,
     pub(crate) attestation_preference: AttestationConveyance,
     pub(crate) attestation_policy: AttestationPolicy,
     pub(crate) backend: SignatureBackend,
@@ -254,6 +271,7 @@ impl RelyingPartyConfig {
             require_uv_after_uv_registration: true,
             algorithms: vec![alg::ES256, alg::EDDSA, alg::ES384, alg::PS256, alg::RS256],
             counter_policy: CounterPolicy::Reject,
+            backup_eligibility_policy: BackupEligibilityPolicy::Report,
             attestation_preference: AttestationConveyance::None,
             attestation_policy: AttestationPolicy::default(),
             backend: SignatureBackend::default(),
@@ -316,6 +334,13 @@ impl RelyingPartyConfig {
         }
         self.algorithms = algorithms;
         Ok(self)
+    }
+
+    /// What to do when the backup-eligible flag changed since registration (default
+    /// [`BackupEligibilityPolicy::Report`]).
+    pub fn backup_eligibility_policy(mut self, policy: BackupEligibilityPolicy) -> Self {
+        self.backup_eligibility_policy = policy;
+        self
     }
 
     /// What to do about a signature counter that did not increase.

@@ -56,7 +56,7 @@ pub use ceremony::ParsedCredential;
 #[cfg(feature = "webauthn")]
 pub use client_data::ClientData;
 #[cfg(feature = "webauthn")]
-pub use config::{CounterPolicy, Limits, RelyingPartyConfig};
+pub use config::{BackupEligibilityPolicy, CounterPolicy, Limits, RelyingPartyConfig};
 pub use extensions::{
     AssertionExtensionOutputs, AuthenticationExtensions, CredProtect, CredentialProtectionPolicy,
     LargeBlobOutput, LargeBlobRequest, LargeBlobSupport, PrfInput, PrfOutput,
@@ -145,6 +145,18 @@ pub struct RegistrationRequest {
     pub hints: Vec<PublicKeyCredentialHint>,
     /// Extensions to ask for (`credProps` is always asked for).
     pub extensions: RegistrationExtensions,
+    /// User verification for this ceremony; `None` uses the configuration's.
+    pub user_verification: Option<UserVerification>,
+    /// Attestation conveyance for this ceremony; `None` uses the configuration's.
+    pub attestation: Option<AttestationConveyance>,
+    /// Preferred attestation statement formats (`attestationFormats`), most preferred first.
+    pub attestation_formats: Vec<String>,
+    /// Timeout for this ceremony; `None` uses the configuration's.
+    pub timeout: Option<std::time::Duration>,
+    /// A conditional create (automatic passkey upgrade after a password sign-in): the page
+    /// calls `navigator.credentials.create({ mediation: "conditional", publicKey })`, and the
+    /// user-present flag is not required (only in this ceremony).
+    pub conditional: bool,
 }
 
 impl RegistrationRequest {
@@ -156,7 +168,43 @@ impl RegistrationRequest {
             authenticator_attachment: None,
             hints: Vec::new(),
             extensions: RegistrationExtensions::default(),
+            user_verification: None,
+            attestation: None,
+            attestation_formats: Vec::new(),
+            timeout: None,
+            conditional: false,
         }
+    }
+
+    /// Overrides the configured user verification for this ceremony.
+    pub fn user_verification(mut self, uv: UserVerification) -> Self {
+        self.user_verification = Some(uv);
+        self
+    }
+
+    /// Overrides the configured attestation conveyance for this ceremony.
+    pub fn attestation(mut self, conveyance: AttestationConveyance) -> Self {
+        self.attestation = Some(conveyance);
+        self
+    }
+
+    /// Adds a preferred attestation format (`packed`, `tpm`, `android-key`, `apple`,
+    /// `fido-u2f`, `none`, ...); unknown names are refused when the ceremony starts.
+    pub fn attestation_format(mut self, format: impl Into<String>) -> Self {
+        self.attestation_formats.push(format.into());
+        self
+    }
+
+    /// Overrides the configured timeout for this ceremony (at most 24 hours).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes this a conditional create (see [`conditional`](Self::conditional)).
+    pub fn conditional(mut self) -> Self {
+        self.conditional = true;
+        self
     }
 
     /// Enables the `prf` extension for the new credential, without evaluating it.
@@ -238,6 +286,12 @@ pub struct RegistrationState {
     /// The extensions asked for (the configured AppID filled in for `appidExclude`).
     #[serde(default)]
     pub(crate) extensions: RegistrationExtensions,
+    /// The ceremony's timeout in seconds, when the request set one.
+    #[serde(default)]
+    pub(crate) timeout_secs: Option<u64>,
+    /// A conditional create: user presence not required.
+    #[serde(default)]
+    pub(crate) conditional: bool,
 }
 
 /// A request to start an authentication ceremony.
@@ -252,6 +306,13 @@ pub struct AuthenticationRequest {
     pub credential_id: Option<Vec<u8>>,
     /// Extensions to ask for.
     pub extensions: AuthenticationExtensions,
+    /// User verification for this ceremony; `None` uses the configuration's (a credential
+    /// registered with UV still requires it under `require_uv_after_uv_registration`).
+    pub user_verification: Option<UserVerification>,
+    /// UI hints, most preferred first.
+    pub hints: Vec<PublicKeyCredentialHint>,
+    /// Timeout for this ceremony; `None` uses the configuration's.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl AuthenticationRequest {
@@ -314,6 +375,24 @@ impl AuthenticationRequest {
         self.extensions.get_cred_blob = true;
         self
     }
+
+    /// Overrides the configured user verification for this ceremony.
+    pub fn user_verification(mut self, uv: UserVerification) -> Self {
+        self.user_verification = Some(uv);
+        self
+    }
+
+    /// Adds a UI hint.
+    pub fn hint(mut self, hint: PublicKeyCredentialHint) -> Self {
+        self.hints.push(hint);
+        self
+    }
+
+    /// Overrides the configured timeout for this ceremony (at most 24 hours).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
 }
 
 /// The server-side state of an authentication ceremony; finishing consumes it.
@@ -331,6 +410,9 @@ pub struct AuthenticationState {
     /// The extensions asked for.
     #[serde(default)]
     pub(crate) extensions: AuthenticationExtensions,
+    /// The ceremony's timeout in seconds, when the request set one.
+    #[serde(default)]
+    pub(crate) timeout_secs: Option<u64>,
 }
 
 #[cfg(feature = "testing")]
@@ -353,6 +435,7 @@ impl AuthenticationState {
             created_at_unix: 0,
             appid: None,
             extensions: AuthenticationExtensions::default(),
+            timeout_secs: None,
         }
     }
 }
@@ -496,6 +579,8 @@ pub struct VerifiedAssertion {
     pub(crate) backup_eligible: bool,
     pub(crate) backed_up: bool,
     pub(crate) counter_regressed: bool,
+    pub(crate) backup_eligibility_changed: bool,
+    pub(crate) backup_state_changed: bool,
     pub(crate) authenticator_attachment: Option<AuthenticatorAttachment>,
     pub(crate) extensions: AssertionExtensionOutputs,
 }
@@ -529,6 +614,17 @@ impl VerifiedAssertion {
     /// authenticator the host may want to investigate.
     pub fn counter_regressed(&self) -> bool {
         self.counter_regressed
+    }
+    /// The backup-eligible flag differs from the stored one (a device-bound credential became
+    /// synced, or the reverse), accepted under [`BackupEligibilityPolicy::Report`]; the stored
+    /// flag now has the new value.
+    pub fn backup_eligibility_changed(&self) -> bool {
+        self.backup_eligibility_changed
+    }
+    /// The backed-up flag differs from the last ceremony's (the credential was synced, or is no
+    /// longer); the stored flag now has the new value.
+    pub fn backup_state_changed(&self) -> bool {
+        self.backup_state_changed
     }
     /// The authenticator attachment the browser reported.
     pub fn authenticator_attachment(&self) -> Option<AuthenticatorAttachment> {

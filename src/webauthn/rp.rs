@@ -232,6 +232,11 @@ impl RelyingParty {
     ) -> Result<(CreationOptionsJson, RegistrationState)> {
         let mut requested = request.extensions.clone();
         check_registration_extensions(&requested)?;
+        check_attestation_formats(&request.attestation_formats)?;
+        let timeout = request_timeout(request.timeout, self.config.timeout)?;
+        let uv_policy = request
+            .user_verification
+            .unwrap_or(self.config.user_verification);
         if requested.appid_exclude.is_none() {
             requested.appid_exclude = self.config.appid.clone();
         }
@@ -241,10 +246,10 @@ impl RelyingParty {
             .put(
                 &ceremony_key("reg", &ceremony_id),
                 challenge.clone(),
-                Some(self.config.timeout),
+                Some(timeout),
             )
             .await?;
-        let uv = self.config.user_verification.as_str().to_owned();
+        let uv = uv_policy.as_str().to_owned();
         let extensions = registration_inputs(&requested, None);
         let options = CreationOptionsJson {
             rp: RpEntityJson {
@@ -266,7 +271,7 @@ impl RelyingParty {
                     alg,
                 })
                 .collect(),
-            timeout: timeout_ms(self.config.timeout),
+            timeout: timeout_ms(timeout),
             exclude_credentials: existing
                 .iter()
                 .map(|c| CredentialDescriptorJson {
@@ -280,11 +285,15 @@ impl RelyingParty {
                 require_resident_key: request.resident_key
                     == Some(ResidentKeyRequirement::Required),
                 resident_key: request.resident_key,
-                user_verification: Some(self.config.user_verification),
+                user_verification: Some(uv_policy),
             }),
             hints: request.hints.clone(),
-            attestation: Some(self.config.attestation_preference),
-            attestation_formats: Vec::new(),
+            attestation: Some(
+                request
+                    .attestation
+                    .unwrap_or(self.config.attestation_preference),
+            ),
+            attestation_formats: request.attestation_formats.clone(),
             extensions: Some(extensions),
         };
         let state = RegistrationState {
@@ -295,6 +304,8 @@ impl RelyingParty {
             algorithms: self.config.algorithms.clone(),
             created_at_unix: self.clock.unix_seconds(),
             extensions: requested,
+            timeout_secs: request.timeout.map(|_| timeout.as_secs()),
+            conditional: request.conditional,
         };
         Ok((options, state))
     }
@@ -315,7 +326,10 @@ impl RelyingParty {
             }
         }
         check_authentication_extensions(&request.extensions, &credentials)?;
-        let mut uv = self.config.user_verification;
+        let timeout = request_timeout(request.timeout, self.config.timeout)?;
+        let mut uv = request
+            .user_verification
+            .unwrap_or(self.config.user_verification);
         if self.config.require_uv_after_uv_registration
             && credentials.iter().any(|c| c.user_verified)
         {
@@ -326,13 +340,13 @@ impl RelyingParty {
             .put(
                 &ceremony_key("auth", &ceremony_id),
                 challenge.clone(),
-                Some(self.config.timeout),
+                Some(timeout),
             )
             .await?;
         let extensions = authentication_inputs(&request.extensions, self.config.appid.as_deref());
         let options = RequestOptionsJson {
             challenge: Base64UrlBytes(challenge.clone()),
-            timeout: timeout_ms(self.config.timeout),
+            timeout: timeout_ms(timeout),
             rp_id: Some(self.config.rp_id.clone()),
             allow_credentials: credentials
                 .iter()
@@ -343,7 +357,7 @@ impl RelyingParty {
                 })
                 .collect(),
             user_verification: Some(uv),
-            hints: Vec::new(),
+            hints: request.hints.clone(),
             extensions,
         };
         let state = AuthenticationState {
@@ -355,15 +369,25 @@ impl RelyingParty {
             created_at_unix: self.clock.unix_seconds(),
             appid: self.config.appid.clone(),
             extensions: request.extensions,
+            timeout_secs: request.timeout.map(|_| timeout.as_secs()),
         };
         Ok((options, state))
     }
 
     /// Takes the ceremony's challenge out of the store: exactly one finish gets it.
-    async fn consume(&self, key: &Key, challenge: &[u8], created_at_unix: u64) -> Result<()> {
+    async fn consume(
+        &self,
+        key: &Key,
+        challenge: &[u8],
+        created_at_unix: u64,
+        timeout_secs: Option<u64>,
+    ) -> Result<()> {
         let stored = self.store.take(key).await?;
-        let fresh = unix_seconds(self.clock.now())
-            <= created_at_unix.saturating_add(self.config.timeout.as_secs());
+        // The request's timeout never extends past the longest one a request may set.
+        let timeout = timeout_secs
+            .unwrap_or(self.config.timeout.as_secs())
+            .min(MAX_TIMEOUT.as_secs());
+        let fresh = unix_seconds(self.clock.now()) <= created_at_unix.saturating_add(timeout);
         match stored {
             Some(stored) if fresh && bool::from(stored.as_slice().ct_eq(challenge)) => Ok(()),
             _ => Err(Error::webauthn(WebAuthnFailure::StateConsumed)),
@@ -413,6 +437,7 @@ impl RelyingParty {
             &ceremony_key("reg", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
+            state.timeout_secs,
         )
         .await?;
         let credential =
@@ -431,6 +456,7 @@ impl RelyingParty {
             &ceremony_key("auth", &state.ceremony_id),
             &state.challenge,
             state.created_at_unix,
+            state.timeout_secs,
         )
         .await?;
         let raw_id = response.raw_id.as_slice();
@@ -458,6 +484,7 @@ impl RelyingParty {
         let policy = self.config.counter_policy;
         let new_count = verified.sign_count;
         let backed_up = verified.backed_up;
+        let backup_eligible = verified.backup_eligible;
         let regressed = self
             .store
             .update_json(&key, |current: Option<RegisteredCredential>| {
@@ -470,6 +497,7 @@ impl RelyingParty {
                 }
                 current.sign_count = current.sign_count.max(new_count);
                 current.backed_up = backed_up;
+                current.backup_eligible = backup_eligible;
                 Ok(Update::Set(current, Ttl::Keep, regressed))
             })
             .await?;
@@ -478,6 +506,44 @@ impl RelyingParty {
             ..verified
         })
     }
+}
+
+/// Longest ceremony timeout a request may set.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+fn request_timeout(requested: Option<Duration>, configured: Duration) -> Result<Duration> {
+    match requested {
+        None => Ok(configured),
+        Some(t) if t.as_secs() >= 1 && t <= MAX_TIMEOUT => Ok(t),
+        Some(_) => Err(Error::invalid_input(
+            "a ceremony timeout must be 1 second to 24 hours",
+        )),
+    }
+}
+
+/// The attestation statement formats of the IANA registry (WebAuthn Level 3 §8).
+const ATTESTATION_FORMATS: [&str; 8] = [
+    "packed",
+    "tpm",
+    "android-key",
+    "android-safetynet",
+    "fido-u2f",
+    "apple",
+    "none",
+    "compound",
+];
+
+fn check_attestation_formats(formats: &[String]) -> Result<()> {
+    if formats.len() > ATTESTATION_FORMATS.len()
+        || formats
+            .iter()
+            .any(|f| !ATTESTATION_FORMATS.contains(&f.as_str()))
+    {
+        return Err(Error::invalid_input(
+            "attestation formats must be registered format identifiers",
+        ));
+    }
+    Ok(())
 }
 
 /// Largest PRF input accepted (inputs are hashed by the browser; bigger ones only bloat options).
