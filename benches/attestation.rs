@@ -19,7 +19,7 @@ use serde_json::Value;
 
 fn load(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/webauthn")
+        .join("../tests/vectors/webauthn")
         .join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

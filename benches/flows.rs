@@ -28,15 +28,23 @@ fn bench_video(c: &mut Criterion) {
     let issuer = TwilioAccessTokenIssuer::new(key).expect("issuer");
     let verifier = issuer.verifier();
     let request = VideoTokenRequest::new("alice@example.com").room("daily-standup");
+    // What an approved code check hands out.
+    let mut approved =
+        keyward::otp::Verification::new("VE1", "alice@example.com", keyward::otp::Channel::Email);
+    approved.status = keyward::otp::VerificationStatus::Approved;
+    let proof: keyward::video::FactorProof =
+        keyward::backend::approved(approved).expect("proof").into();
     let mut g = c.benchmark_group("flows_video_token");
     // Build the grants, sign the HS256 JWT.
     g.bench_function("issue", |b| {
         b.iter(|| {
-            rt.block_on(issuer.issue(black_box(request.clone())))
+            rt.block_on(issuer.issue(proof.clone(), black_box(request.clone())))
                 .expect("issue")
         })
     });
-    let token = rt.block_on(issuer.issue(request.clone())).expect("issue");
+    let token = rt
+        .block_on(issuer.issue(proof.clone(), request.clone()))
+        .expect("issue");
     // Decode, check the HMAC in constant time, check times and grants.
     g.bench_function("verify", |b| {
         b.iter(|| verifier.verify(black_box(token.jwt())).expect("verify"))

@@ -2,7 +2,10 @@
 //!
 //! `cargo run --example quickstart`
 //!
-//! Each capability adds its step here as it lands; every value printed is computed for real.
+//! All four traits on in-memory backends: the state store, one-time passcodes (self-hosted),
+//! video room tokens (Twilio access tokens signed with a test key), the 2-man rule (a local
+//! SSKS) and passkeys (a relying party and keyward's software authenticator). Every value printed
+//! is computed for real.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +84,66 @@ async fn main() -> Result<(), keyward::Error> {
     // The 2-man rule on the local SSKS (see two_man_rule_step below).
     #[cfg(feature = "ssks")]
     two_man_rule_step().await?;
+    // Passkeys: registration and usernameless sign-in with the software authenticator.
+    #[cfg(feature = "webauthn")]
+    passkey_step().await?;
+    Ok(())
+}
+
+/// WebAuthn: a relying party registers a passkey made by keyward's software authenticator
+/// (standing in for the browser and the user's device), then signs in with it without a
+/// username; a replayed response is refused.
+#[cfg(feature = "webauthn")]
+async fn passkey_step() -> Result<(), keyward::Error> {
+    use keyward::AuthenticatorVerifier;
+    use keyward::testing::SoftAuthenticator;
+    use keyward::webauthn::{
+        AuthenticationRequest, RegistrationRequest, RelyingParty, RelyingPartyConfig, UserEntity,
+        alg,
+    };
+
+    const ORIGIN: &str = "https://app.example.com";
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let rp = RelyingParty::new(
+        RelyingPartyConfig::new("app.example.com", "Quickstart", ORIGIN)?,
+        store,
+    );
+    // In a real service the browser runs `navigator.credentials.create()` / `.get()` on the JSON
+    // options below; here the software authenticator answers them (test feature only).
+    let device = SoftAuthenticator::new(alg::ES256, ORIGIN)?;
+
+    // A random user handle, generated once per account; never an email or a name.
+    let handle = keyward::random_array::<16>(&keyward::SystemRandom::new())?;
+    let user = UserEntity::new(handle.to_vec(), "alice@example.com", "Alice")?;
+    let (options, state) = rp
+        .start_registration(RegistrationRequest::new(user))
+        .await?;
+    let response = device.register(&options)?;
+    let credential = rp.finish_registration(state, &response).await?;
+    println!(
+        "[passkey] registered: algorithm {}, attestation {:?}, user verified = {}",
+        credential.algorithm, credential.attestation_format, credential.user_verified
+    );
+
+    // Usernameless: the options name no user; the authenticator picks the credential and the
+    // assertion says whose it is.
+    let (options, state) = rp
+        .start_authentication(AuthenticationRequest::discoverable())
+        .await?;
+    let assertion = device.authenticate(&options)?;
+    let proof = rp.finish_authentication(state.clone(), &assertion).await?;
+    println!(
+        "[passkey] usernameless sign-in: user handle matches = {}, sign count {}",
+        proof.user_id() == handle,
+        proof.sign_count()
+    );
+
+    // The same response and state again: the challenge was single use.
+    let replay = rp.finish_authentication(state, &assertion).await;
+    println!(
+        "[passkey] replaying the sign-in -> {}",
+        replay.map_or_else(|e| e.to_string(), |_| "accepted".to_owned())
+    );
     Ok(())
 }
 

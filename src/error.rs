@@ -232,6 +232,67 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The HTTP status a host service answers its own client with for this error (what the
+    /// `axum` feature's `IntoResponse` uses; any other framework can use it the same way):
+    ///
+    /// | kind | status |
+    /// |---|---|
+    /// | `InvalidInput` | 400 |
+    /// | `Rejected`, `InvalidToken`, `WebAuthn(_)` | 401 |
+    /// | `Forbidden` | 403 |
+    /// | `NotFound` | 404 |
+    /// | `Expired`, `AlreadyUsed` | 410 |
+    /// | `CannotOpen` | 422 |
+    /// | `TooManyAttempts`, `TooManySends`, `RateLimited` | 429 |
+    /// | `Unsupported` | 501 |
+    /// | `Unauthorized` (a remote refused *our* credentials), `Transport`, `Protocol`, `Backend` | 502 |
+    /// | `Storage` | 503 |
+    /// | `Timeout` | 504 |
+    /// | `Config`, `Random`, any later kind | 500 |
+    pub fn http_status(&self) -> u16 {
+        match &self.inner.kind {
+            ErrorKind::InvalidInput => 400,
+            ErrorKind::Rejected | ErrorKind::InvalidToken | ErrorKind::WebAuthn(_) => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Expired | ErrorKind::AlreadyUsed => 410,
+            ErrorKind::CannotOpen => 422,
+            ErrorKind::TooManyAttempts
+            | ErrorKind::TooManySends
+            | ErrorKind::RateLimited { .. } => 429,
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Unauthorized
+            | ErrorKind::Transport
+            | ErrorKind::Protocol
+            | ErrorKind::Backend => 502,
+            ErrorKind::Storage => 503,
+            ErrorKind::Timeout => 504,
+            ErrorKind::Config | ErrorKind::Random => 500,
+        }
+    }
+
+    /// The JSON body of an error answer: `{"error": <message>, "kind": <kind name>}` plus
+    /// `"retry_after": <seconds>` when a rate limit said how long to wait. A server-side failure
+    /// (status 500 and above) shows a generic message: the host logs the real one.
+    #[cfg(feature = "axum")]
+    pub(crate) fn http_body(&self) -> serde_json::Value {
+        let status = self.http_status();
+        let message: &str = match status {
+            ..500 => self.message(),
+            503 => "temporarily unavailable, try again",
+            502 | 504 => "an upstream service failed",
+            _ => "internal error",
+        };
+        let mut body = serde_json::json!({ "error": message, "kind": self.inner.kind.as_str() });
+        if let ErrorKind::RateLimited {
+            retry_after: Some(wait),
+        } = &self.inner.kind
+        {
+            body["retry_after"] = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).into();
+        }
+        body
+    }
 }
 
 impl fmt::Debug for Error {
@@ -318,6 +379,26 @@ mod tests {
                 .with_retryable(false)
                 .is_retryable()
         );
+    }
+
+    #[test]
+    fn http_status_follows_the_kind() {
+        let status = |kind| Error::new(kind, "x").http_status();
+        assert_eq!(status(ErrorKind::InvalidInput), 400);
+        assert_eq!(status(ErrorKind::Rejected), 401);
+        assert_eq!(
+            Error::webauthn(WebAuthnFailure::StateConsumed).http_status(),
+            401
+        );
+        assert_eq!(status(ErrorKind::Forbidden), 403);
+        assert_eq!(status(ErrorKind::NotFound), 404);
+        assert_eq!(status(ErrorKind::AlreadyUsed), 410);
+        assert_eq!(status(ErrorKind::RateLimited { retry_after: None }), 429);
+        // Our own credentials refused upstream is the service's fault, not the caller's.
+        assert_eq!(status(ErrorKind::Unauthorized), 502);
+        assert_eq!(status(ErrorKind::Storage), 503);
+        assert_eq!(status(ErrorKind::Timeout), 504);
+        assert_eq!(status(ErrorKind::Config), 500);
     }
 
     #[test]

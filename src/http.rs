@@ -234,10 +234,10 @@ impl HttpClient {
             .with_retryable(false));
         }
         let retry_after = parse_retry_after(response.headers());
-        if let Some(len) = response.content_length() {
-            if len > self.config.max_body_bytes as u64 {
-                return Err(Error::new(ErrorKind::Protocol, "answer body too large"));
-            }
+        if let Some(len) = response.content_length()
+            && len > self.config.max_body_bytes as u64
+        {
+            return Err(Error::new(ErrorKind::Protocol, "answer body too large"));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(map_reqwest_error)? {

@@ -26,6 +26,7 @@
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
+//! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) |
 //! | `fast-p256` | no | [`p256v`]: verification-only ECDSA P-256 with per-key precomputed tables; the WebAuthn ES256 default |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
@@ -76,8 +77,10 @@
 //! # Ok::<(), keyward::Error>(()) }).unwrap();
 //! ```
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+mod axum_response;
 mod clock;
 mod error;
 mod rng;

@@ -22,21 +22,19 @@ use keyward::otp::{
     VerificationStatus,
 };
 use keyward::store::{
-    CasOutcome, Entry, Key, StateStore, StateStoreExt, Ttl, Version, Write, check_ttl, check_write,
+    CasOutcome, Entry, Key, StateStore, Ttl, Version, Write, check_ttl, check_write,
 };
-use keyward::video::{AccessToken, VideoTokenIssuer, VideoTokenRequest};
+use keyward::video::{AccessToken, FactorProof, VideoTokenIssuer, VideoTokenRequest};
 use keyward::{Clock, Error, ErrorKind, ManualClock, Result, Secret, backend};
 
 // ---------------------------------------------------------------------------------------------
-// StateStore: a mutex around a map, with versions and expiry on an injected clock.
+// StateStore: a mutex around a map, with versions and expiry on an injected clock, and a size
+// limit of its own.
 
-/// One stored value (the crate's `Entry` carries no expiry: a store keeps that itself).
-#[derive(Debug, Clone)]
-struct Slot {
-    value: Vec<u8>,
-    version: u64,
-    expires_at: Option<SystemTime>,
-}
+const MAX_VALUE: usize = 1 << 20;
+
+/// A stored value: bytes, version, expiry.
+type Slot = (Vec<u8>, u64, Option<SystemTime>);
 
 #[derive(Debug)]
 struct OutsideStore {
@@ -56,22 +54,26 @@ impl OutsideStore {
         let now = self.clock.now();
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, version) = &mut *guard;
-        map.retain(|_, e| e.expires_at.is_none_or(|t| t > now));
+        map.retain(|_, slot| slot.2.is_none_or(|t| t > now));
         f(map, version, now)
     }
 }
 
-fn expiry(now: SystemTime, ttl: Option<Duration>) -> Option<SystemTime> {
-    ttl.map(|d| now + d)
+fn checked(value: &[u8], ttl: Option<Duration>) -> Result<()> {
+    check_ttl(ttl)?;
+    if value.len() > MAX_VALUE {
+        return Err(Error::storage("value too large"));
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl StateStore for OutsideStore {
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         Ok(self.with(|map, _, _| {
-            map.get(key.as_str()).map(|s| Entry {
-                value: s.value.clone(),
-                version: Version::from_raw(s.version),
+            map.get(key.as_str()).map(|(value, version, _)| Entry {
+                value: value.clone(),
+                version: Version::from_raw(*version),
             })
         }))
     }
@@ -82,37 +84,27 @@ impl StateStore for OutsideStore {
         value: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<Option<Version>> {
-        check_ttl(ttl)?;
+        checked(&value, ttl)?;
         Ok(self.with(|map, version, now| {
             if map.contains_key(key.as_str()) {
                 return None;
             }
             *version += 1;
-            let expires_at = expiry(now, ttl);
             map.insert(
                 key.as_str().to_owned(),
-                Slot {
-                    value,
-                    version: *version,
-                    expires_at,
-                },
+                (value, *version, ttl.map(|d| now + d)),
             );
             Some(Version::from_raw(*version))
         }))
     }
 
     async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> Result<Version> {
-        check_ttl(ttl)?;
+        checked(&value, ttl)?;
         Ok(self.with(|map, version, now| {
             *version += 1;
-            let expires_at = expiry(now, ttl);
             map.insert(
                 key.as_str().to_owned(),
-                Slot {
-                    value,
-                    version: *version,
-                    expires_at,
-                },
+                (value, *version, ttl.map(|d| now + d)),
             );
             Version::from_raw(*version)
         }))
@@ -125,10 +117,13 @@ impl StateStore for OutsideStore {
         write: Write,
     ) -> Result<CasOutcome> {
         check_write(&write)?;
+        if let Write::Set { value, .. } = &write {
+            checked(value, None)?;
+        }
         Ok(self.with(|map, version, now| {
             let Some(current) = map
                 .get(key.as_str())
-                .filter(|e| e.version == expected.raw())
+                .filter(|slot| slot.1 == expected.raw())
                 .cloned()
             else {
                 return CasOutcome::Conflict;
@@ -141,18 +136,11 @@ impl StateStore for OutsideStore {
                 Write::Set { value, ttl } => {
                     *version += 1;
                     let expires_at = match ttl {
-                        Ttl::Keep => current.expires_at,
+                        Ttl::Keep => current.2,
                         Ttl::Never => None,
                         Ttl::After(d) => Some(now + d),
                     };
-                    map.insert(
-                        key.as_str().to_owned(),
-                        Slot {
-                            value,
-                            version: *version,
-                            expires_at,
-                        },
-                    );
+                    map.insert(key.as_str().to_owned(), (value, *version, expires_at));
                     CasOutcome::Swapped {
                         version: Some(Version::from_raw(*version)),
                     }
@@ -162,34 +150,29 @@ impl StateStore for OutsideStore {
     }
 
     async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        Ok(self.with(|map, _, _| map.remove(key.as_str()).map(|e| e.value)))
+        Ok(self.with(|map, _, _| map.remove(key.as_str()).map(|slot| slot.0)))
     }
 
     async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> Result<u64> {
         check_ttl(ttl)?;
         self.with(|map, version, now| {
             let (current, expires_at) = match map.get(key.as_str()) {
-                Some(e) => (
-                    std::str::from_utf8(&e.value)
+                Some((value, _, expires_at)) => (
+                    std::str::from_utf8(value)
                         .ok()
                         .and_then(|s| s.parse::<u64>().ok())
                         .ok_or_else(|| Error::storage("not a counter"))?,
-                    e.expires_at,
+                    *expires_at,
                 ),
-                None => (0, expiry(now, ttl)),
+                None => (0, ttl.map(|d| now + d)),
             };
             let next = current
                 .checked_add(delta)
                 .ok_or_else(|| Error::storage("counter overflow"))?;
             *version += 1;
-            let value = next.to_string().into_bytes();
             map.insert(
                 key.as_str().to_owned(),
-                Slot {
-                    value,
-                    version: *version,
-                    expires_at,
-                },
+                (next.to_string().into_bytes(), *version, expires_at),
             );
             Ok(next)
         })
@@ -307,12 +290,15 @@ impl OtpProvider for OutsideOtp {
 #[derive(Debug)]
 struct OutsideIssuer {
     clock: Arc<dyn Clock>,
+    factors: Mutex<Vec<&'static str>>,
     issued: Mutex<Vec<String>>,
 }
 
 #[async_trait]
 impl VideoTokenIssuer for OutsideIssuer {
-    async fn issue(&self, request: VideoTokenRequest) -> Result<AccessToken> {
+    async fn issue(&self, proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
+        // This vendor records which factor admitted the participant.
+        self.factors.lock().unwrap().push(proof.factor());
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"outside-vendor-key");
         let issued_at = self.clock.now();
         let body = format!(
@@ -342,6 +328,7 @@ async fn the_room_gate_runs_on_an_outside_otp_provider_issuer_and_store() {
     let otp = Arc::new(OutsideOtp::default());
     let issuer = Arc::new(OutsideIssuer {
         clock: clock.clone(),
+        factors: Mutex::new(Vec::new()),
         issued: Mutex::new(Vec::new()),
     });
     let directory = MemoryDirectory::new().with("mabel", Contact::phone("+18005554321"));
@@ -359,6 +346,7 @@ async fn the_room_gate_runs_on_an_outside_otp_provider_issuer_and_store() {
     assert_eq!(token.room.as_deref(), Some("My Room"));
     assert!(token.jwt().starts_with("mabel|My Room|"));
     assert_eq!(*issuer.issued.lock().unwrap(), ["mabel"]);
+    assert_eq!(*issuer.factors.lock().unwrap(), ["otp"]);
     // The code was single use at the outside provider.
     let again = gate.verify("mabel", &code).await.unwrap_err();
     assert_eq!(again.kind(), &ErrorKind::Rejected);
@@ -404,53 +392,13 @@ async fn an_outside_otp_provider_builds_its_proof_through_backend() {
     assert!(backend::approved(pending).is_err());
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
-async fn an_outside_state_store_keeps_the_atomic_contract() {
+async fn an_outside_state_store_passes_the_conformance_suite() {
+    use keyward::testing::conformance::{self, StoreCapabilities};
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(OutsideStore::new(clock.clone()));
-    let k = Key::ephemeral("outside").part("k");
-    let n = Key::ephemeral("outside").part("n");
-    let v1 = store
-        .insert(&k, b"a".to_vec(), Some(Duration::from_secs(10)))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        store
-            .insert(&k, b"b".to_vec(), None)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let swapped = store
-        .compare_and_swap(
-            &k,
-            v1,
-            Write::Set {
-                value: b"c".to_vec(),
-                ttl: Ttl::Keep,
-            },
-        )
-        .await
-        .unwrap();
-    let CasOutcome::Swapped { version: Some(v2) } = swapped else {
-        panic!("{swapped:?}")
-    };
-    assert_eq!(
-        store.compare_and_swap(&k, v1, Write::Delete).await.unwrap(),
-        CasOutcome::Conflict
-    );
-    assert_eq!(store.get(&k).await.unwrap().unwrap().version, v2);
-    clock.advance(Duration::from_secs(10));
-    assert!(
-        store.get(&k).await.unwrap().is_none(),
-        "Ttl::Keep kept the 10 s expiry"
-    );
-    assert_eq!(store.increment(&n, 2, None).await.unwrap(), 2);
-    assert_eq!(store.increment(&n, 3, None).await.unwrap(), 5);
-    assert_eq!(store.take(&n).await.unwrap().unwrap(), b"5");
-    assert!(store.take(&n).await.unwrap().is_none());
-    assert!(!store.delete(&n).await.unwrap());
+    let store = OutsideStore::new(clock.clone());
+    conformance::state_store(&store, &StoreCapabilities::manual_clock(clock)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -940,5 +888,77 @@ mod outside_verifier {
             wrong.webauthn_failure(),
             Some(&WebAuthnFailure::ChallengeMismatch)
         );
+    }
+
+    #[tokio::test]
+    async fn the_room_gate_admits_a_passkey_sign_in_bound_to_a_participant() {
+        use keyward::testing::SoftAuthenticator;
+        use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+        use keyward::webauthn::UserEntity;
+
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let verifier = OutsideVerifier::default();
+        let authenticator = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+        for handle in [b"mabel-handle".to_vec(), b"stranger-handle".to_vec()] {
+            let user = UserEntity::new(handle, "someone", "Someone").unwrap();
+            let (options, state) = verifier
+                .start_registration(RegistrationRequest::new(user))
+                .await
+                .unwrap();
+            let response = authenticator.register(&options).unwrap();
+            verifier
+                .finish_registration(state, &response)
+                .await
+                .unwrap();
+        }
+        let sign_in = |handle: &'static [u8]| {
+            let verifier = &verifier;
+            let authenticator = &authenticator;
+            async move {
+                let (options, state) = verifier
+                    .start_authentication(AuthenticationRequest::for_user(handle.to_vec()))
+                    .await
+                    .unwrap();
+                let response = authenticator.authenticate(&options).unwrap();
+                verifier
+                    .finish_authentication(state, &response)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let issuer = Arc::new(OutsideIssuer {
+            clock: clock.clone(),
+            factors: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+        });
+        let directory = MemoryDirectory::new()
+            .with("mabel", Contact::phone("+18005554321"))
+            .with_passkey("mabel", b"mabel-handle".to_vec());
+        let store: Arc<dyn StateStore> = Arc::new(OutsideStore::new(clock));
+        let gate = RoomGate::builder(
+            Arc::new(directory),
+            Arc::new(OutsideOtp::default()),
+            issuer.clone(),
+            store,
+        )
+        .room("My Room")
+        .build()
+        .unwrap();
+
+        let token = gate
+            .admit_passkey(sign_in(b"mabel-handle").await)
+            .await
+            .unwrap();
+        assert_eq!(token.identity, "mabel");
+        assert_eq!(token.room.as_deref(), Some("My Room"));
+        assert_eq!(*issuer.factors.lock().unwrap(), ["passkey"]);
+        // A verified assertion of a user handle no participant holds gets nothing.
+        let refused = gate
+            .admit_passkey(sign_in(b"stranger-handle").await)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), &ErrorKind::Rejected);
+        assert_eq!(issuer.issued.lock().unwrap().len(), 1);
     }
 }

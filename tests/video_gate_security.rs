@@ -127,10 +127,10 @@ impl CodeSender for SlowSender {
 /// Waits for the background delivery of a code: the first message past `before` in the outbox.
 async fn wait_code(outbox: &Outbox, before: usize) -> Secret {
     for _ in 0..500 {
-        if outbox.len() > before {
-            if let Some(code) = outbox.last_code_to(MABEL) {
-                return code;
-            }
+        if outbox.len() > before
+            && let Some(code) = outbox.last_code_to(MABEL)
+        {
+            return code;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

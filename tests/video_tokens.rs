@@ -239,7 +239,7 @@ async fn issuer_matches_the_golden_video_token() {
         .unwrap()
         .with_clock(clock.clone());
     let token = issuer
-        .issue(VideoTokenRequest::new("alice").room("My Room"))
+        .issue(proof(), VideoTokenRequest::new("alice").room("My Room"))
         .await
         .unwrap();
     let (_, _, expected) = g
@@ -257,7 +257,7 @@ async fn issuer_matches_the_golden_video_token() {
         .with_clock(clock)
         .region("ie1");
     let token = regional
-        .issue(VideoTokenRequest::new("alice").room("My Room"))
+        .issue(proof(), VideoTokenRequest::new("alice").room("My Room"))
         .await
         .unwrap();
     let (_, _, expected) = g
@@ -281,12 +281,12 @@ async fn issuer_validates_requests() {
         VideoTokenRequest::new("alice").ttl(Duration::ZERO),
         VideoTokenRequest::new("alice").ttl(Duration::from_secs(86_401)),
     ] {
-        let err = issuer.issue(request.clone()).await.unwrap_err();
+        let err = issuer.issue(proof(), request.clone()).await.unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{request:?}");
     }
     let bad_region = issuer.clone().region("EU 1");
     let err = bad_region
-        .issue(VideoTokenRequest::new("alice"))
+        .issue(proof(), VideoTokenRequest::new("alice"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Config);
@@ -375,4 +375,11 @@ proptest! {
             prop_assert!(r.is_err());
         }
     }
+}
+
+/// The proof a check hands out (here an approved code, as an OTP backend builds it).
+fn proof() -> keyward::video::FactorProof {
+    let mut v = keyward::otp::Verification::new("VE1", "+15017122661", keyward::otp::Channel::Sms);
+    v.status = keyward::otp::VerificationStatus::Approved;
+    keyward::backend::approved(v).unwrap().into()
 }

@@ -389,3 +389,43 @@ async fn an_authenticator_without_extensions_gives_empty_outputs() {
     assert!(cred.prf.is_none());
     assert_eq!(cred.discoverable, None);
 }
+
+/// #16: the Signal API JSON comes from what the store holds.
+#[tokio::test]
+async fn signal_api_json_reflects_the_store() {
+    let rp = rp();
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+    let a = register_with(&rp, &auth, RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    let b = register_with(&rp, &auth, RegistrationRequest::new(user(1)))
+        .await
+        .unwrap();
+    rp.delete_credential(&[1; 16], &a.credential_id)
+        .await
+        .unwrap();
+    let all =
+        serde_json::to_value(rp.signal_all_accepted_credentials(&[1; 16]).await.unwrap()).unwrap();
+    let b64 = |v: &[u8]| keyward::webauthn::Base64UrlBytes(v.to_vec()).encode();
+    assert_eq!(
+        all,
+        serde_json::json!({
+            "rpId": "example.com",
+            "userId": b64(&[1; 16]),
+            "allAcceptedCredentialIds": [b64(&b.credential_id)],
+        })
+    );
+    let unknown = serde_json::to_value(rp.signal_unknown_credential(&a.credential_id)).unwrap();
+    assert_eq!(
+        unknown,
+        serde_json::json!({"rpId": "example.com", "credentialId": b64(&a.credential_id)})
+    );
+    let details = serde_json::to_value(rp.signal_current_user_details(&user(1))).unwrap();
+    assert_eq!(
+        details,
+        serde_json::json!({"rpId": "example.com", "userId": b64(&[1; 16]), "name": "u1", "displayName": "U 1"})
+    );
+    // No credential left: an empty list.
+    let none = rp.signal_all_accepted_credentials(&[2; 16]).await.unwrap();
+    assert!(none.all_accepted_credential_ids.is_empty());
+}

@@ -42,9 +42,9 @@ use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::otp::CodeSender;
-use keyward::store::{Key, StateStore, StateStoreExt, Ttl, Update};
-use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
-use keyward::video::{AccessToken, VideoTokenRequest};
+use keyward::store::{Key, MemoryStore, StateStore, StateStoreExt, Ttl, Update};
+use keyward::video::AccessToken;
+use keyward::video::gate::{Contact, MemoryDirectory, ParticipantDirectory, RoomGate};
 use keyward::webauthn::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, RegistrationRequest,
     RegistrationResponseJson, RegistrationState, ResidentKeyRequirement, UserEntity,
@@ -124,11 +124,15 @@ impl AppState {
         backend: &'static str,
         video: Arc<dyn VideoTokenIssuer>,
     ) -> keyward::Result<Self> {
-        let directory = PARTICIPANTS
+        let members = PARTICIPANTS
             .iter()
             .fold(MemoryDirectory::new(), |d, (name, phone)| {
                 d.with(*name, Contact::phone(*phone))
             });
+        let directory = DemoDirectory {
+            members,
+            store: self.store.clone(),
+        };
         let gate = RoomGate::builder(Arc::new(directory), otp, video.clone(), self.store.clone())
             .room(self.room.clone())
             .rng(self.rng.clone())
@@ -538,17 +542,27 @@ fn push_factor(session: &mut Session, factor: &str) {
     }
 }
 
-/// Signs a room token for a participant who proved a factor in this request.
-async fn issue_token(state: &AppState, username: &str) -> Result<AccessToken, ApiError> {
-    let video = state
-        .video
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("video tokens"))?;
-    let token = video
-        .issue(VideoTokenRequest::new(username).room(state.room.clone()))
-        .await?;
-    log_token(username, &token);
-    Ok(token)
+/// The seed's participants, and the passkeys they added here (user handle -> username, kept in
+/// the store by registration), for the gate's passkey admission.
+#[derive(Debug)]
+struct DemoDirectory {
+    members: MemoryDirectory,
+    store: Arc<dyn StateStore>,
+}
+
+#[async_trait::async_trait]
+impl ParticipantDirectory for DemoDirectory {
+    async fn contact(&self, identity: &str) -> keyward::Result<Option<Contact>> {
+        self.members.contact(identity).await
+    }
+
+    async fn identity_for_passkey(&self, user_handle: &[u8]) -> keyward::Result<Option<String>> {
+        Ok(self
+            .store
+            .get(&handle_key(user_handle))
+            .await?
+            .and_then(|entry| String::from_utf8(entry.value).ok()))
+    }
 }
 
 fn log_token(username: &str, token: &AccessToken) {
@@ -693,16 +707,29 @@ async fn passkey_login_finish(
     let assertion = webauthn
         .finish_authentication(authentication, &body.response)
         .await?;
-    let username = username_for_handle(&state, assertion.user_id())
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown passkey owner"))?;
+    let (user_verified, counter) = (assertion.user_verified(), assertion.sign_count());
+    let gate = state
+        .gate
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("the room gate"))?;
+    // The gate issues the token on the assertion, to the participant its directory binds the
+    // passkey's user handle to.
+    let token = match gate.admit_passkey(assertion).await {
+        Ok(token) => token,
+        Err(e) if e.kind() == &keyward::ErrorKind::Rejected => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unknown passkey owner",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let username = token.identity.clone();
     step(&format!(
-        "passkey: signed in {username} (user verified: {}, counter {})",
-        assertion.user_verified(),
-        assertion.sign_count()
+        "passkey: signed in {username} (user verified: {user_verified}, counter {counter})"
     ));
     let sid = sid.sign_in(&state, &username, "passkey").await?;
-    let token = issue_token(&state, &username).await?;
+    log_token(&username, &token);
     Ok(sid.respond(Json(token_json(&token)).into_response()))
 }
 
@@ -734,14 +761,6 @@ async fn user_handle(state: &AppState, username: &str) -> Result<Vec<u8>, ApiErr
         .put(&handle_key(&handle), username.as_bytes().to_vec(), None)
         .await?;
     Ok(handle)
-}
-
-async fn username_for_handle(state: &AppState, handle: &[u8]) -> Result<Option<String>, ApiError> {
-    Ok(state
-        .store
-        .get(&handle_key(handle))
-        .await?
-        .and_then(|entry| String::from_utf8(entry.value).ok()))
 }
 
 fn handle_key(handle: &[u8]) -> Key {
@@ -798,7 +817,7 @@ pub(crate) fn ssks_router(
     ))
 }
 
-/// Starts keyward's local SSKS on 127.0.0.1 (on `backend_store`, challenges through `sender`) and
+/// Starts keyward's local SSKS on 127.0.0.1 (its own store, challenges through `sender`) and
 /// the demo backend's client of it. Returns the backend role, SSKS's URL and its server task.
 pub(crate) async fn local_two_man_rule(
     backend_store: Arc<dyn StateStore>,
@@ -812,9 +831,7 @@ pub(crate) async fn local_two_man_rule(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         43,
     )?;
-    // The local SSKS keeps its sessions and identities in the demo's store (its own `ssks`
-    // keys), so they are shared and durable whenever the store is.
-    let local = LocalKeySplitStore::new(backend_store.clone(), sender).with_rng(rng.clone());
+    let local = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), sender).with_rng(rng.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let router = ssks_router(

@@ -232,10 +232,10 @@ impl LocalKeySplitStore {
                 ))
             })
             .await?;
-        if let Some(old) = &old {
-            if old != new_hash {
-                self.forget_session(old).await?;
-            }
+        if let Some(old) = &old
+            && old != new_hash
+        {
+            self.forget_session(old).await?;
         }
         Ok(old)
     }
@@ -341,13 +341,13 @@ impl KeySplitStore for LocalKeySplitStore {
             )
             .await?;
         self.set_live(&request.user_id, &hash).await?;
-        if let Some(challenge) = &challenge {
-            if !request.fake_otp {
-                let text = challenge.expose_str().unwrap_or_default();
-                if let Err(err) = self.send_challenge(&request, text).await {
-                    self.forget_session(&hash).await?;
-                    return Err(err);
-                }
+        if let Some(challenge) = &challenge
+            && !request.fake_otp
+        {
+            let text = challenge.expose_str().unwrap_or_default();
+            if let Err(err) = self.send_challenge(&request, text).await {
+                self.forget_session(&hash).await?;
+                return Err(err);
             }
         }
         Ok(ChallengeSession {

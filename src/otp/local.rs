@@ -102,12 +102,12 @@ impl LocalOtpConfig {
                 "check and send limits must allow at least one",
             ));
         }
-        if let Some(limit) = self.send_rate_limit {
-            if limit.max_sends == 0 || limit.window < Duration::from_secs(1) {
-                return Err(Error::config(
-                    "a send rate limit needs at least one send per window of at least one second",
-                ));
-            }
+        if let Some(limit) = self.send_rate_limit
+            && (limit.max_sends == 0 || limit.window < Duration::from_secs(1))
+        {
+            return Err(Error::config(
+                "a send rate limit needs at least one send per window of at least one second",
+            ));
         }
         Ok(())
     }
@@ -990,7 +990,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

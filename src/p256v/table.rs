@@ -95,10 +95,10 @@ impl Comb {
                 if let Some(pt) = row.get(d as usize - 1) {
                     *acc = acc.add_affine(pt);
                 }
-            } else if d < 0 {
-                if let Some(pt) = row.get((-d) as usize - 1) {
-                    *acc = acc.add_affine(&pt.neg());
-                }
+            } else if d < 0
+                && let Some(pt) = row.get((-d) as usize - 1)
+            {
+                *acc = acc.add_affine(&pt.neg());
             }
         }
         debug_assert_eq!(carry, 0);

@@ -45,7 +45,7 @@ use crate::otp::{
     VerificationStatus,
 };
 use crate::secret::Secret;
-use crate::video::{AccessToken, VideoTokenIssuer, VideoTokenRequest};
+use crate::video::{AccessToken, FactorProof, VideoTokenIssuer, VideoTokenRequest};
 use crate::webauthn::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, AuthenticatorVerifier,
     CreationOptionsJson, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
@@ -256,12 +256,12 @@ pub struct MockVideoIssuer {
 /// Scripts a [`MockVideoIssuer`] and sees its calls.
 #[derive(Debug, Clone)]
 pub struct VideoHandle {
-    issue: Method<VideoTokenRequest, AccessToken>,
+    issue: Method<(FactorProof, VideoTokenRequest), AccessToken>,
 }
 
 impl VideoHandle {
-    /// [`VideoTokenIssuer::issue`].
-    pub fn issue(&self) -> &Method<VideoTokenRequest, AccessToken> {
+    /// [`VideoTokenIssuer::issue`]: (proof, request).
+    pub fn issue(&self) -> &Method<(FactorProof, VideoTokenRequest), AccessToken> {
         &self.issue
     }
 }
@@ -281,8 +281,8 @@ pub fn video() -> (MockVideoIssuer, VideoHandle) {
 
 #[async_trait]
 impl VideoTokenIssuer for MockVideoIssuer {
-    async fn issue(&self, request: VideoTokenRequest) -> Result<AccessToken> {
-        self.handle.issue.call(request)
+    async fn issue(&self, proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
+        self.handle.issue.call((proof, request))
     }
 }
 

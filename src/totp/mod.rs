@@ -366,12 +366,12 @@ pub(crate) fn check_names(identity: &str, account_name: Option<&str>) -> Result<
             "identity is empty or longer than 128 characters",
         ));
     }
-    if let Some(name) = account_name {
-        if name.is_empty() || name.chars().count() > 64 {
-            return Err(Error::invalid_input(
-                "account name is empty or longer than 64 characters",
-            ));
-        }
+    if let Some(name) = account_name
+        && (name.is_empty() || name.chars().count() > 64)
+    {
+        return Err(Error::invalid_input(
+            "account name is empty or longer than 64 characters",
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Video access tokens: the [`VideoTokenIssuer`] trait and its request and token types.
 //!
-//! A host issues a token only after a factor is proven (see the room gate in `docs/video.md`).
+//! A token is issued only on a proven factor: [`VideoTokenIssuer::issue`] takes a
+//! [`FactorProof`] (an approved code or a verified passkey assertion), which only a successful
+//! check builds. The room gate (`docs/video.md`) runs the whole flow.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -8,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::otp::Approved;
 use crate::secret::Secret;
+use crate::webauthn::VerifiedAssertion;
 
 pub mod gate;
 #[cfg(feature = "twilio")]
@@ -112,9 +116,58 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// Issues signed access tokens for video rooms.
+/// The proven factor a token is issued on. Only a successful check builds its contents
+/// ([`OtpProvider::check`](crate::OtpProvider::check) for a code,
+/// [`AuthenticatorVerifier::finish_authentication`](crate::AuthenticatorVerifier::finish_authentication)
+/// for a passkey), so a host cannot issue a token without one by accident.
+///
+/// ```
+/// use keyward::video::FactorProof;
+/// use keyward::backend::{self, AssertionParts};
+/// let proof = FactorProof::from(backend::verified_assertion(AssertionParts::new(
+///     b"cred".to_vec(),
+///     b"user".to_vec(),
+///     1,
+/// )));
+/// assert_eq!(proof.factor(), "passkey");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FactorProof {
+    /// A one-time code the provider approved.
+    Code(Approved),
+    /// A WebAuthn assertion that verified.
+    Passkey(VerifiedAssertion),
+}
+
+impl FactorProof {
+    /// The factor's name: `otp` or `passkey`.
+    pub fn factor(&self) -> &'static str {
+        match self {
+            FactorProof::Code(_) => "otp",
+            FactorProof::Passkey(_) => "passkey",
+        }
+    }
+}
+
+impl From<Approved> for FactorProof {
+    fn from(approved: Approved) -> Self {
+        FactorProof::Code(approved)
+    }
+}
+
+impl From<VerifiedAssertion> for FactorProof {
+    fn from(assertion: VerifiedAssertion) -> Self {
+        FactorProof::Passkey(assertion)
+    }
+}
+
+/// Issues signed access tokens for video rooms, each on a proven factor.
 ///
 /// # Contract
+/// - Issues only on a [`FactorProof`]; binding the proof to the request's identity (this code's
+///   destination, this passkey's user handle belong to that participant) is the caller's job,
+///   which the room gate does.
 /// - Validates the request ([`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty or
 ///   over-long identity, a zero or over-long lifetime) before signing anything.
 /// - Uses the issuer's injected clock for the token times.
@@ -123,6 +176,6 @@ impl fmt::Debug for AccessToken {
 /// Hold it as `Arc<dyn VideoTokenIssuer>`.
 #[async_trait]
 pub trait VideoTokenIssuer: Send + Sync + fmt::Debug {
-    /// Signs a token for `request`.
-    async fn issue(&self, request: VideoTokenRequest) -> Result<AccessToken>;
+    /// Signs a token for `request`, on the factor `proof` proves.
+    async fn issue(&self, proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken>;
 }

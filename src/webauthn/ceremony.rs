@@ -109,10 +109,10 @@ fn check_client_data(
     if client_data.cross_origin() && config.top_origins.is_empty() {
         return Err(WebAuthnFailure::CrossOriginNotAllowed);
     }
-    if let Some(top) = client_data.top_origin() {
-        if !config.top_origin_allowed(top) {
-            return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
-        }
+    if let Some(top) = client_data.top_origin()
+        && !config.top_origin_allowed(top)
+    {
+        return Err(WebAuthnFailure::TopOriginNotAllowed(shown_origin(top)));
     }
     Ok(())
 }

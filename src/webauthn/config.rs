@@ -228,12 +228,12 @@ pub(crate) fn normalize_origin(origin: &str, rp_id: Option<&str>) -> Result<Stri
         }
         _ => return refuse("must use https (or http on localhost)"),
     }
-    if let Some(rp_id) = rp_id {
-        if !host_within_rp_id(&host, rp_id) {
-            return Err(Error::config(format!(
-                "origin {origin:?}: rp id {rp_id:?} is not its host or a parent domain of it"
-            )));
-        }
+    if let Some(rp_id) = rp_id
+        && !host_within_rp_id(&host, rp_id)
+    {
+        return Err(Error::config(format!(
+            "origin {origin:?}: rp id {rp_id:?} is not its host or a parent domain of it"
+        )));
     }
     let default_port = if scheme == "https" { 443 } else { 80 };
     Ok(match port {

@@ -472,19 +472,19 @@ mod parse {
     ) -> Result<(RegistrationExtensionOutputs, Option<PrfOutput>), WebAuthnFailure> {
         let mut out = RegistrationExtensionOutputs::default();
         let mut prf = None;
-        if requested.prf.is_some() {
-            if let Some(p) = object(client.get("prf"))? {
-                out.prf_enabled = opt_bool(p.get("enabled"))?;
-                prf = prf_results(p)?;
-                if prf.is_some() && !matches!(requested.prf, Some(Some(_))) {
-                    prf = None;
-                }
+        if requested.prf.is_some()
+            && let Some(p) = object(client.get("prf"))?
+        {
+            out.prf_enabled = opt_bool(p.get("enabled"))?;
+            prf = prf_results(p)?;
+            if prf.is_some() && !matches!(requested.prf, Some(Some(_))) {
+                prf = None;
             }
         }
-        if requested.large_blob.is_some() {
-            if let Some(lb) = object(client.get("largeBlob"))? {
-                out.large_blob_supported = opt_bool(lb.get("supported"))?;
-            }
+        if requested.large_blob.is_some()
+            && let Some(lb) = object(client.get("largeBlob"))?
+        {
+            out.large_blob_supported = opt_bool(lb.get("supported"))?;
         }
         if appid_exclude_requested {
             out.appid_exclude = opt_bool(client.get("appidExclude"))?;
@@ -512,10 +512,11 @@ mod parse {
                 _ => {}
             }
         }
-        if let Some(cp) = requested.cred_protect {
-            if cp.enforce && out.cred_protect.is_none_or(|got| got < cp.policy) {
-                return Err(WebAuthnFailure::ExtensionNotHonored("credProtect"));
-            }
+        if let Some(cp) = requested.cred_protect
+            && cp.enforce
+            && out.cred_protect.is_none_or(|got| got < cp.policy)
+        {
+            return Err(WebAuthnFailure::ExtensionNotHonored("credProtect"));
         }
         Ok((out, prf))
     }
@@ -531,10 +532,10 @@ mod parse {
         if appid_requested {
             out.appid = opt_bool(client.get("appid"))?;
         }
-        if requested.prf_requested() {
-            if let Some(p) = object(client.get("prf"))? {
-                out.prf = prf_results(p)?;
-            }
+        if requested.prf_requested()
+            && let Some(p) = object(client.get("prf"))?
+        {
+            out.prf = prf_results(p)?;
         }
         match &requested.large_blob {
             Some(LargeBlobRequest::Read) => {
@@ -545,10 +546,10 @@ mod parse {
                 }
             }
             Some(LargeBlobRequest::Write(_)) => {
-                if let Some(lb) = object(client.get("largeBlob"))? {
-                    if let Some(w) = opt_bool(lb.get("written"))? {
-                        out.large_blob = Some(LargeBlobOutput::Written(w));
-                    }
+                if let Some(lb) = object(client.get("largeBlob"))?
+                    && let Some(w) = opt_bool(lb.get("written"))?
+                {
+                    out.large_blob = Some(LargeBlobOutput::Written(w));
                 }
             }
             None => {}

@@ -266,3 +266,44 @@ impl std::fmt::Debug for ExtensionKeys<'_> {
         f.debug_set().entries(self.0.keys()).finish()
     }
 }
+
+/// `UnknownCredentialOptions`: pass to `PublicKeyCredential.signalUnknownCredential()` when a
+/// sign-in used a credential the relying party does not know (deleted, or never registered), so
+/// the passkey provider can hide or remove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownCredentialSignalJson {
+    /// The relying party id.
+    pub rp_id: String,
+    /// The unknown credential.
+    pub credential_id: Base64UrlBytes,
+}
+
+/// `AllAcceptedCredentialsOptions`: pass to
+/// `PublicKeyCredential.signalAllAcceptedCredentials()` so the provider keeps only these
+/// credentials of the user (for instance after one was deleted in account settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllAcceptedCredentialsSignalJson {
+    /// The relying party id.
+    pub rp_id: String,
+    /// The user handle.
+    pub user_id: Base64UrlBytes,
+    /// Every credential id the relying party still accepts for the user.
+    pub all_accepted_credential_ids: Vec<Base64UrlBytes>,
+}
+
+/// `CurrentUserDetailsOptions`: pass to `PublicKeyCredential.signalCurrentUserDetails()` after
+/// the user changed their name, so the provider shows the new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentUserDetailsSignalJson {
+    /// The relying party id.
+    pub rp_id: String,
+    /// The user handle.
+    pub user_id: Base64UrlBytes,
+    /// Account name.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+}

@@ -27,6 +27,7 @@ mod extensions;
 mod failure;
 pub mod json;
 mod options;
+mod providers;
 #[cfg(feature = "webauthn")]
 mod rp;
 #[cfg(all(feature = "webauthn", any(test, feature = "testing")))]
@@ -64,12 +65,15 @@ pub use extensions::{
 };
 pub use failure::WebAuthnFailure;
 pub use json::{
-    AuthenticationResponseJson, CreationOptionsJson, RegistrationResponseJson, RequestOptionsJson,
+    AllAcceptedCredentialsSignalJson, AuthenticationResponseJson, CreationOptionsJson,
+    CurrentUserDetailsSignalJson, RegistrationResponseJson, RequestOptionsJson,
+    UnknownCredentialSignalJson,
 };
 pub use options::{
     AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
     ResidentKeyRequirement, UserVerification,
 };
+pub use providers::{PasskeyProviders, parse_aaguid};
 #[cfg(feature = "webauthn")]
 pub use rp::{MAX_CREDENTIALS_PER_USER, RelyingParty, verify_assertion};
 #[cfg(feature = "webauthn")]

@@ -25,14 +25,15 @@ use super::extensions::{
     authentication_inputs, registration_inputs,
 };
 use super::json::{
-    AuthenticatorSelectionJson, CredentialDescriptorJson, PubKeyCredParamJson, PublicKeyType,
-    RpEntityJson, UserEntityJson,
+    AllAcceptedCredentialsSignalJson, AuthenticatorSelectionJson, CredentialDescriptorJson,
+    CurrentUserDetailsSignalJson, PubKeyCredParamJson, PublicKeyType, RpEntityJson,
+    UnknownCredentialSignalJson, UserEntityJson,
 };
 use super::options::{ResidentKeyRequirement, UserVerification};
 use super::{
     AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, AuthenticatorVerifier,
     CreationOptionsJson, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
-    RegistrationState, RequestOptionsJson, VerifiedAssertion, WebAuthnFailure,
+    RegistrationState, RequestOptionsJson, UserEntity, VerifiedAssertion, WebAuthnFailure,
 };
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
@@ -187,6 +188,43 @@ impl RelyingParty {
             )
             .await?;
         Ok(deleted)
+    }
+
+    /// The Signal API JSON for `PublicKeyCredential.signalUnknownCredential()`: send it to the
+    /// page when a sign-in failed with [`WebAuthnFailure::UnknownCredential`], or after deleting
+    /// a credential.
+    pub fn signal_unknown_credential(&self, credential_id: &[u8]) -> UnknownCredentialSignalJson {
+        UnknownCredentialSignalJson {
+            rp_id: self.config.rp_id.clone(),
+            credential_id: Base64UrlBytes(credential_id.to_vec()),
+        }
+    }
+
+    /// The Signal API JSON for `PublicKeyCredential.signalAllAcceptedCredentials()`, from the
+    /// credentials the store holds for `user_id` (an empty list tells the provider none is left).
+    pub async fn signal_all_accepted_credentials(
+        &self,
+        user_id: &[u8],
+    ) -> Result<AllAcceptedCredentialsSignalJson> {
+        let credentials = self.credentials_for_user(user_id).await?;
+        Ok(AllAcceptedCredentialsSignalJson {
+            rp_id: self.config.rp_id.clone(),
+            user_id: Base64UrlBytes(user_id.to_vec()),
+            all_accepted_credential_ids: credentials
+                .into_iter()
+                .map(|c| Base64UrlBytes(c.credential_id))
+                .collect(),
+        })
+    }
+
+    /// The Signal API JSON for `PublicKeyCredential.signalCurrentUserDetails()`.
+    pub fn signal_current_user_details(&self, user: &UserEntity) -> CurrentUserDetailsSignalJson {
+        CurrentUserDetailsSignalJson {
+            rp_id: self.config.rp_id.clone(),
+            user_id: Base64UrlBytes(user.id.clone()),
+            name: user.name.clone(),
+            display_name: user.display_name.clone(),
+        }
     }
 
     /// [`finish_authentication`](AuthenticatorVerifier::finish_authentication) on the browser's

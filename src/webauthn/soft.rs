@@ -319,10 +319,8 @@ impl SoftAuthenticator {
                 sig
             }
         };
-        if corrupt {
-            if let Some(last) = sig.last_mut() {
-                *last ^= 0x01;
-            }
+        if corrupt && let Some(last) = sig.last_mut() {
+            *last ^= 0x01;
         }
         Ok(sig)
     }

@@ -26,7 +26,10 @@ pub fn available_or_skip(test: &str, what: &str, hint: &str, available: bool) ->
     if required() {
         panic!("{test} needs {what} ({REQUIRE_VAR} is set): {hint}");
     }
-    eprintln!("skipped: {test} needs {what}: {hint}");
+    // Straight to the process's stderr: libtest captures `eprintln!` of a passing test, and the
+    // notice must show on a plain `cargo test`.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {test} needs {what}: {hint}");
     false
 }
 
@@ -38,6 +41,22 @@ pub fn program_exists(name: &str) -> bool {
     }
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+/// The first of `names` found on `PATH` (or `override_var`'s value when that variable is set
+/// and names an existing file).
+///
+/// Tests look programs up on `PATH` rather than at a fixed location, so a machine (or a run with
+/// a reduced `PATH`) without the program skips the test.
+pub fn find_program(override_var: &str, names: &[&str]) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(override_var) {
+        let path = std::path::PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Whether a TCP server answers on `addr` (for instance `127.0.0.1:6379`) within one second.

@@ -728,10 +728,11 @@ fn fake_verify_factor(
     let Some(factor) = factors.get_mut(sid).filter(|f| f.identity == identity) else {
         return error(404, 20404, "The requested resource was not found");
     };
-    if let Some(code) = req.field("AuthPayload") {
-        if factor.status == "unverified" && factor.accepts(code, now) {
-            factor.status = "verified";
-        }
+    if let Some(code) = req.field("AuthPayload")
+        && factor.status == "unverified"
+        && factor.accepts(code, now)
+    {
+        factor.status = "verified";
     }
     Reply::json(200, &factor.json(false)).into()
 }

@@ -50,7 +50,9 @@ use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::twilio::TwilioCredentials;
-use crate::video::{AccessToken, DEFAULT_TTL, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
+use crate::video::{
+    AccessToken, DEFAULT_TTL, FactorProof, MAX_TTL, VideoTokenIssuer, VideoTokenRequest,
+};
 
 pub use grants::{
     ChatGrant, Grant, PlayerGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
@@ -332,7 +334,10 @@ fn check_region(region: &str) -> Result<()> {
 /// )?;
 /// let issuer = TwilioAccessTokenIssuer::new(key)?
 ///     .with_clock(Arc::new(ManualClock::at_unix(1_700_000_000)));
-/// let token = issuer.issue(VideoTokenRequest::new("alice").room("My Room")).await?;
+/// # let proof = keyward::backend::verified_assertion(keyward::backend::AssertionParts::new(
+/// #     vec![1], vec![2], 1)).into();
+/// // `proof`: the FactorProof of a check that succeeded (an approved code, a passkey sign-in).
+/// let token = issuer.issue(proof, VideoTokenRequest::new("alice").room("My Room")).await?;
 /// let verified = issuer.verifier().verify(token.jwt())?;
 /// assert_eq!(verified.identity.as_deref(), Some("alice"));
 /// # Ok::<(), keyward::Error>(()) }).unwrap();
@@ -406,7 +411,7 @@ impl TwilioAccessTokenIssuer {
 
 #[async_trait]
 impl VideoTokenIssuer for TwilioAccessTokenIssuer {
-    async fn issue(&self, request: VideoTokenRequest) -> Result<AccessToken> {
+    async fn issue(&self, _proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
         let builder = self.builder_for(&request)?;
         let now = self.clock.unix_seconds();
         let issued_at = UNIX_EPOCH + Duration::from_secs(now);

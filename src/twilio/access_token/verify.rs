@@ -162,10 +162,10 @@ impl AccessTokenVerifier {
 
         let now = unix_seconds(now);
         let leeway = self.leeway.as_secs();
-        if let Some(nbf) = payload.nbf {
-            if now.saturating_add(leeway) < nbf {
-                return Err(invalid("token is not valid yet"));
-            }
+        if let Some(nbf) = payload.nbf
+            && now.saturating_add(leeway) < nbf
+        {
+            return Err(invalid("token is not valid yet"));
         }
         if now >= payload.exp.saturating_add(leeway) {
             return Err(Error::new(ErrorKind::Expired, "token expired"));

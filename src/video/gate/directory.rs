@@ -64,6 +64,14 @@ impl fmt::Debug for Contact {
 pub trait ParticipantDirectory: Send + Sync + fmt::Debug {
     /// The participant's contact, if the identity is a participant with one.
     async fn contact(&self, identity: &str) -> Result<Option<Contact>>;
+
+    /// The participant whose passkeys carry `user_handle` (the WebAuthn user id), for
+    /// [`RoomGate::admit_passkey`](super::RoomGate::admit_passkey). The default binds no handle:
+    /// a directory that does not override it admits by code only.
+    async fn identity_for_passkey(&self, user_handle: &[u8]) -> Result<Option<String>> {
+        let _ = user_handle;
+        Ok(None)
+    }
 }
 
 /// A fixed participant list held in memory, for tests, demos and small deployments. It is
@@ -79,6 +87,7 @@ pub trait ParticipantDirectory: Send + Sync + fmt::Debug {
 #[derive(Clone, Default)]
 pub struct MemoryDirectory {
     participants: HashMap<String, Option<Contact>>,
+    passkeys: HashMap<Vec<u8>, String>,
 }
 
 impl MemoryDirectory {
@@ -99,6 +108,15 @@ impl MemoryDirectory {
         self
     }
 
+    /// Binds a passkey user handle to a participant (added without a contact if new), so
+    /// [`RoomGate::admit_passkey`](super::RoomGate::admit_passkey) admits it.
+    pub fn with_passkey(mut self, identity: impl Into<String>, user_handle: Vec<u8>) -> Self {
+        let identity = identity.into();
+        self.participants.entry(identity.clone()).or_insert(None);
+        self.passkeys.insert(user_handle, identity);
+        self
+    }
+
     /// Number of participants.
     pub fn len(&self) -> usize {
         self.participants.len()
@@ -114,6 +132,7 @@ impl fmt::Debug for MemoryDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryDirectory")
             .field("participants", &self.participants.len())
+            .field("passkeys", &self.passkeys.len())
             .finish()
     }
 }
@@ -122,6 +141,10 @@ impl fmt::Debug for MemoryDirectory {
 impl ParticipantDirectory for MemoryDirectory {
     async fn contact(&self, identity: &str) -> Result<Option<Contact>> {
         Ok(self.participants.get(identity).cloned().flatten())
+    }
+
+    async fn identity_for_passkey(&self, user_handle: &[u8]) -> Result<Option<String>> {
+        Ok(self.passkeys.get(user_handle).cloned())
     }
 }
 

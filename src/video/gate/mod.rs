@@ -67,12 +67,13 @@ use std::time::{Duration, Instant};
 
 use ring::hmac;
 
-use super::{AccessToken, DEFAULT_TTL, VideoTokenIssuer, VideoTokenRequest};
+use super::{AccessToken, DEFAULT_TTL, FactorProof, VideoTokenIssuer, VideoTokenRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::otp::{Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
 use crate::store::StateStore;
+use crate::webauthn::VerifiedAssertion;
 
 pub use decoy::DecoyShape;
 pub use directory::{Contact, MemoryDirectory, ParticipantDirectory};
@@ -220,10 +221,10 @@ impl RoomGateBuilder {
         if matches!(&self.room, Some(r) if r.is_empty()) {
             return Err(Error::config("room is empty; leave it unset for any room"));
         }
-        if let DecoyShape::Email { domain } = &self.decoy {
-            if !domain.contains('.') || domain.contains('@') {
-                return Err(Error::config("decoy email domain is malformed"));
-            }
+        if let DecoyShape::Email { domain } = &self.decoy
+            && (!domain.contains('.') || domain.contains('@'))
+        {
+            return Err(Error::config("decoy email domain is malformed"));
         }
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {
@@ -459,10 +460,10 @@ impl RoomGate {
         let Some(contact) = contact else {
             // Store trouble on the decoy path must not show (a participant's path has its own
             // keys): count if possible, answer the decoy either way.
-            if let Ok(keys) = keys {
-                if let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await {
-                    return Err(rate_limited());
-                }
+            if let Ok(keys) = keys
+                && let Ok(Verdict::Refused) = self.counters.count(Op::Login, &keys).await
+            {
+                return Err(rate_limited());
             }
             return Ok(self.decoy_challenge(identity));
         };
@@ -486,10 +487,10 @@ impl RoomGate {
         let hook = self.on_send_failure.clone();
         let request = StartVerification::new(normalized, channel.clone());
         self.runtime.spawn(Box::pin(async move {
-            if let Err(e) = otp.start(request).await {
-                if let Some(hook) = hook {
-                    hook(&e);
-                }
+            if let Err(e) = otp.start(request).await
+                && let Some(hook) = hook
+            {
+                hook(&e);
             }
         }));
         Ok(LoginChallenge {
@@ -565,14 +566,71 @@ impl RoomGate {
         if approved.to() != expected {
             return Err(rejected());
         }
+        let token = self.issue(identity, FactorProof::Code(approved)).await?;
+        // Failure to record the success only delays the user.
+        let _ = self.counters.succeeded(&keys).await;
+        Ok(token)
+    }
+
+    async fn issue(&self, identity: &str, proof: FactorProof) -> Result<AccessToken> {
         let mut request = VideoTokenRequest::new(identity).ttl(self.token_ttl);
         if let Some(room) = &self.room {
             request = request.room(room.clone());
         }
-        let token = self.issuer.issue(request).await?;
-        // Failure to record the success only delays the user.
-        let _ = self.counters.succeeded(&keys).await;
-        Ok(token)
+        self.issuer.issue(proof, request).await
+    }
+
+    /// The other factor: a passkey sign-in. Issues the token to the participant the directory
+    /// binds the assertion's user handle to
+    /// ([`ParticipantDirectory::identity_for_passkey`]); a usernameless sign-in thus needs no
+    /// identity from the browser.
+    ///
+    /// The assertion is already a proof (the verifier consumed its challenge, checked the
+    /// signature), so there is no code to guess and no counter to spend. Errors:
+    /// [`Rejected`](ErrorKind::Rejected) when no participant holds that user handle; the
+    /// directory's and the issuer's own failures.
+    ///
+    /// ```
+    /// # #[cfg(feature = "twilio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use keyward::Secret;
+    /// # use keyward::otp::{LocalOtpProvider, Outbox};
+    /// # use keyward::store::MemoryStore;
+    /// # use keyward::twilio::TwilioCredentials;
+    /// # use keyward::video::twilio::TwilioAccessTokenIssuer;
+    /// use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
+    /// # let issuer = Arc::new(TwilioAccessTokenIssuer::new(TwilioCredentials::api_key(
+    /// #     "AC00000000000000000000000000000000",
+    /// #     "SK00000000000000000000000000000000",
+    /// #     "test-secret-test-secret-test-sec",
+    /// # )?)?);
+    /// # let store = Arc::new(MemoryStore::new());
+    /// # let otp = Arc::new(LocalOtpProvider::new(store.clone(), Arc::new(Outbox::new()), Secret::new([7u8; 32]))?);
+    /// let directory = MemoryDirectory::new()
+    ///     .with("mabel", Contact::phone("+18005554321"))
+    ///     .with_passkey("mabel", b"mabel-user-handle".to_vec());
+    /// let gate = RoomGate::builder(Arc::new(directory), otp, issuer, store).build()?;
+    /// # let assertion = keyward::backend::verified_assertion(keyward::backend::AssertionParts::new(
+    /// #     b"cred".to_vec(), b"mabel-user-handle".to_vec(), 1));
+    /// // `assertion`: what `finish_authentication` returned for this sign-in.
+    /// let token = gate.admit_passkey(assertion).await?;
+    /// assert_eq!(token.identity, "mabel");
+    /// # Ok::<(), keyward::Error>(()) }).unwrap();
+    /// ```
+    pub async fn admit_passkey(&self, assertion: VerifiedAssertion) -> Result<AccessToken> {
+        let Some(identity) = self
+            .directory
+            .identity_for_passkey(assertion.user_id())
+            .await?
+        else {
+            return Err(Error::new(
+                ErrorKind::Rejected,
+                "this passkey belongs to no participant",
+            ));
+        };
+        check_identity(&identity)?;
+        self.issue(&identity, FactorProof::Passkey(assertion)).await
     }
 
     /// The store key names for this request. An unknown identity gets its own counters while

@@ -314,13 +314,13 @@ pub mod fuzzing {
         let _ = verify(&input, &AttestationPolicy::default().allow_sha1(true));
         let _ = verify(&input, &AttestationPolicy::default().require_trusted(true));
         // The chain's last certificate as trust anchor, so path validation runs too.
-        if let Ok(Some(chain)) = stmt::x5c(&stmt) {
-            if let Some(anchor) = chain.last().and_then(|c| TrustAnchor::from_der(*c).ok()) {
-                let _ = verify(
-                    &input,
-                    &AttestationPolicy::trusted([anchor]).allow_sha1(true),
-                );
-            }
+        if let Ok(Some(chain)) = stmt::x5c(&stmt)
+            && let Some(anchor) = chain.last().and_then(|c| TrustAnchor::from_der(*c).ok())
+        {
+            let _ = verify(
+                &input,
+                &AttestationPolicy::trusted([anchor]).allow_sha1(true),
+            );
         }
     }
 }

@@ -202,23 +202,24 @@ pub(crate) fn evaluate(
     outcome: &AttestationOutcome,
     policy: &AttestationPolicy,
 ) -> std::result::Result<(), WebAuthnFailure> {
-    if let Some(allowed) = &policy.allowed_aaguids {
-        if !allowed.contains(&input.aaguid) {
-            return Err(WebAuthnFailure::UntrustedAttestation(
-                "authenticator model not allowed",
-            ));
-        }
+    if let Some(allowed) = &policy.allowed_aaguids
+        && !allowed.contains(&input.aaguid)
+    {
+        return Err(WebAuthnFailure::UntrustedAttestation(
+            "authenticator model not allowed",
+        ));
     }
     let entry: Option<&MetadataEntry> = policy
         .metadata
         .as_ref()
         .and_then(|blob| blob.entry_for(&input.aaguid, outcome.chain.first()));
-    if let Some(entry) = entry {
-        if policy.reject_compromised && entry.is_compromised() {
-            return Err(WebAuthnFailure::UntrustedAttestation(
-                "authenticator is revoked or compromised according to metadata",
-            ));
-        }
+    if let Some(entry) = entry
+        && policy.reject_compromised
+        && entry.is_compromised()
+    {
+        return Err(WebAuthnFailure::UntrustedAttestation(
+            "authenticator is revoked or compromised according to metadata",
+        ));
     }
     match outcome.attestation_type {
         AttestationType::None | AttestationType::SelfAttestation => {

@@ -19,9 +19,6 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Where Debian installs Chromium (`apt-get install chromium`).
-pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
-
 /// Longest wait for one CDP command's answer.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -47,21 +44,16 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    /// Launches Chromium headless with a fresh profile and connects to its browser endpoint.
+    /// Launches the Chromium at `program` headless with a fresh profile and connects to its
+    /// browser endpoint.
     ///
     /// `extra_args` are appended to the fixed flags (e.g. host resolver rules).
-    pub(crate) async fn launch(extra_args: &[&str]) -> CdpResult<Browser> {
-        if !Path::new(CHROMIUM).exists() {
-            return Err(format!(
-                "{CHROMIUM} not found: the end-to-end test needs Debian's Chromium \
-                 (`apt-get update && apt-get install -y chromium`; .ci/run installs it)"
-            ));
-        }
+    pub(crate) async fn launch(program: &Path, extra_args: &[&str]) -> CdpResult<Browser> {
         let profile = tempfile::Builder::new()
             .prefix("keyward-e2e-chromium-")
             .tempdir()
             .map_err(|e| format!("creating the profile directory: {e}"))?;
-        let mut command = Command::new(CHROMIUM);
+        let mut command = Command::new(program);
         command
             .args([
                 "--headless",
@@ -88,7 +80,7 @@ impl Browser {
             .stderr(Stdio::null());
         let mut child = command
             .spawn()
-            .map_err(|e| format!("starting {CHROMIUM}: {e}"))?;
+            .map_err(|e| format!("starting {}: {e}", program.display()))?;
 
         let ws_url = match wait_for_devtools(profile.path(), &mut child).await {
             Ok(url) => url,
@@ -372,18 +364,18 @@ async fn wait_for_devtools(profile: &Path, child: &mut Child) -> CdpResult<Strin
     loop {
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut lines = text.lines();
-            if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
-                if let Ok(port) = port.trim().parse::<u16>() {
-                    return Ok(format!("ws://127.0.0.1:{port}{}", path.trim()));
-                }
+            if let (Some(port), Some(path)) = (lines.next(), lines.next())
+                && let Ok(port) = port.trim().parse::<u16>()
+            {
+                return Ok(format!("ws://127.0.0.1:{port}{}", path.trim()));
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("{CHROMIUM} exited early with {status}"));
+            return Err(format!("chromium exited early with {status}"));
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "{CHROMIUM} did not write {} within {LAUNCH_TIMEOUT:?}",
+                "chromium did not write {} within {LAUNCH_TIMEOUT:?}",
                 file.display()
             ));
         }

@@ -3,15 +3,14 @@
 //! driven with `PublicKeyCredential.parseCreationOptionsFromJSON` / `toJSON()`, so keyward's
 //! option JSON and its reading of the browser's response JSON are checked against Chromium's.
 //!
-//! Skips with one line without Chromium (`apt-get install -y chromium`), unless
-//! `KEYWARD_REQUIRE_EXTERNAL` is set.
-#![cfg(all(feature = "webauthn", feature = "testing"))]
+//! Skips with one line without Chromium on `PATH` (`apt-get install -y chromium`; or
+//! `KEYWARD_CHROMIUM`), unless `KEYWARD_REQUIRE_EXTERNAL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "e2e_video_room/cdp.rs"]
 #[allow(dead_code)]
 mod cdp;
-#[path = "support/external.rs"]
+#[path = "../../tests/support/external.rs"]
 mod external;
 
 use std::sync::Arc;
@@ -202,18 +201,23 @@ async fn run(browser: &Browser, port: u16) -> CdpResult<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extensions_with_chromium_virtual_authenticator() {
+    let chromium = external::find_program("KEYWARD_CHROMIUM", &["chromium", "chromium-browser"]);
     if !external::available_or_skip(
         "extensions_with_chromium_virtual_authenticator",
-        "Chromium at /usr/bin/chromium",
+        "Chromium (chromium on PATH, or KEYWARD_CHROMIUM)",
         "apt-get install -y chromium",
-        external::program_exists(cdp::CHROMIUM),
+        chromium.is_some(),
     ) {
         return;
     }
+    let Some(chromium) = chromium else { return };
     let (port, server) = serve_blank_page().await;
-    let browser = Browser::launch(&["--host-resolver-rules=MAP localhost 127.0.0.1"])
-        .await
-        .unwrap_or_else(|e| panic!("cannot start the browser: {e}"));
+    let browser = Browser::launch(
+        &chromium,
+        &["--host-resolver-rules=MAP localhost 127.0.0.1"],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot start the browser: {e}"));
     let result = tokio::time::timeout(Duration::from_secs(90), run(&browser, port)).await;
     let console = browser.console();
     drop(browser);
