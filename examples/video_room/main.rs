@@ -12,13 +12,19 @@
 //! `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`, room tokens are signed with that API key.
 //! With `VIDEO_PROVIDER=livekit` (and the `livekit` feature), room tokens are LiveKit access
 //! tokens signed with `LIVEKIT_API_KEY` + `LIVEKIT_API_SECRET` (a throwaway key when unset).
+//!
+//! State: in memory by default; with `REDIS_URL` and/or `DATABASE_URL`, on Redis and/or
+//! PostgreSQL (see `stores.rs`), so several demo processes can share it and passkeys survive a
+//! restart. Give every process the same `KEYWARD_OTP_SECRET` (32+ characters) so a code sent by
+//! one is accepted by another.
 
 mod app;
+mod stores;
 
 use std::sync::Arc;
 
 use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
-use keyward::store::{MemoryStore, StateStore};
+use keyward::store::StateStore;
 use keyward::twilio::TwilioCredentials;
 use keyward::video::twilio::TwilioAccessTokenIssuer;
 use keyward::webauthn::{RelyingParty, RelyingPartyConfig, UserVerification};
@@ -31,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 0,
     };
     let rng: Arc<dyn SecureRandom> = Arc::new(SystemRandom::new());
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let (store, store_description): (Arc<dyn StateStore>, String) = stores::from_env().await?;
 
     // One-time codes: Twilio Verify when configured, else the self-hosted provider printing
     // codes on this console.
@@ -42,8 +48,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "twilio",
             )
         } else {
-            // A fresh secret per run: codes do not survive a restart, like the in-memory store.
-            let server_secret = Secret::new(random_array::<32>(rng.as_ref())?);
+            // KEYWARD_OTP_SECRET when set (shared by every process on a shared store); else a
+            // fresh secret per run: codes then do not survive a restart.
+            let server_secret = match std::env::var("KEYWARD_OTP_SECRET") {
+                Ok(secret) if secret.len() >= 32 => Secret::from(secret),
+                Ok(_) => return Err("KEYWARD_OTP_SECRET must be at least 32 characters".into()),
+                Err(_) => Secret::new(random_array::<32>(rng.as_ref())?),
+            };
             (
                 Arc::new(LocalOtpProvider::new(
                     store.clone(),
@@ -122,6 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_two_man_rule(tmr_backend, ssks_url.clone());
 
     println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
+    eprintln!("[video_room] state: {store_description}");
     eprintln!(
         "[video_room] one-time codes: {otp_backend}; room tokens: {provider}; passkeys: relying party \"localhost\"; 2-man rule: local SSKS"
     );

@@ -36,7 +36,11 @@
 mod ext;
 mod key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub(crate) mod record;
+#[cfg(feature = "redis")]
+mod redis;
 mod roles;
 
 use std::fmt;
@@ -46,6 +50,10 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresConfig, PostgresStore};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisStore};
 pub use ext::{MAX_CAS_RETRIES, StateStoreExt, Update, decode_json, encode_json};
 pub use key::{Key, Role};
 pub use memory::{MemoryStore, MemoryStoreLimits};
