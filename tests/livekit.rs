@@ -215,6 +215,7 @@ async fn the_issuer_is_a_video_token_issuer() {
         Arc::new(LiveKitTokenIssuer::new(key.clone()).with_clock(clock.clone()));
     let token = issuer
         .issue(
+            proof(),
             VideoTokenRequest::new("alice")
                 .room("My Room")
                 .ttl(Duration::from_secs(600)),
@@ -245,7 +246,7 @@ async fn the_issuer_is_a_video_token_issuer() {
             .ttl(Duration::from_secs(25 * 3600)),
     ] {
         assert_eq!(
-            issuer.issue(bad).await.unwrap_err().kind(),
+            issuer.issue(proof(), bad).await.unwrap_err().kind(),
             &ErrorKind::InvalidInput
         );
     }
@@ -334,4 +335,11 @@ proptest::proptest! {
         let token = (0..dots).fold(s.clone(), |t, _| format!("{t}.{s}"));
         let _ = verifier.verify(&token);
     }
+}
+
+/// The proof a check hands out (here an approved code, as an OTP backend builds it).
+fn proof() -> keyward::video::FactorProof {
+    let mut v = keyward::otp::Verification::new("VE1", "+15017122661", keyward::otp::Channel::Sms);
+    v.status = keyward::otp::VerificationStatus::Approved;
+    keyward::backend::approved(v).unwrap().into()
 }

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::video::{AccessToken, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
+use crate::video::{AccessToken, FactorProof, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
 
 pub use verify::{LiveKitTokenVerifier, MAX_TOKEN_LEN, VerifiedLiveKitToken};
 
@@ -329,13 +329,13 @@ impl LiveKitTokenBuilder {
     /// room-join grant without identity or room (the SDK refuses them too), a zero lifetime or
     /// duplicate attribute keys.
     pub fn sign(&self, key: &LiveKitApiKey, now: SystemTime) -> Result<Secret> {
-        if let Some(video) = &self.video {
-            if video.room_join == Some(true) && (self.identity.is_empty() || video.room.is_empty())
-            {
-                return Err(Error::invalid_input(
-                    "identity and room must be set when joining a room",
-                ));
-            }
+        if let Some(video) = &self.video
+            && video.room_join == Some(true)
+            && (self.identity.is_empty() || video.room.is_empty())
+        {
+            return Err(Error::invalid_input(
+                "identity and room must be set when joining a room",
+            ));
         }
         if self.ttl.is_zero() {
             return Err(Error::invalid_input("a token lifetime must be positive"));
@@ -420,7 +420,7 @@ impl LiveKitTokenIssuer {
 
 #[async_trait]
 impl VideoTokenIssuer for LiveKitTokenIssuer {
-    async fn issue(&self, request: VideoTokenRequest) -> Result<AccessToken> {
+    async fn issue(&self, _proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
         if request.identity.is_empty() {
             return Err(Error::invalid_input("identity is empty"));
         }

@@ -178,10 +178,10 @@ impl LiveKitTokenVerifier {
             return Err(Error::new(ErrorKind::Expired, "token expired"));
         }
         let not_before = claims.nbf.map(|n| UNIX_EPOCH + Duration::from_secs(n));
-        if let Some(nbf) = not_before {
-            if nbf > now + self.leeway {
-                return Err(invalid("token not valid yet"));
-            }
+        if let Some(nbf) = not_before
+            && nbf > now + self.leeway
+        {
+            return Err(invalid("token not valid yet"));
         }
         let attributes = claims.attributes.map(|a| a.0).unwrap_or_default();
         Ok(VerifiedLiveKitToken {

@@ -145,15 +145,14 @@ impl LocalOtpConfig {
                 "a send rate limit needs at least one send per window of at least one second",
             ));
         }
-        if let Some(budget) = self.send_budget {
-            if budget.max_sends == 0
+        if let Some(budget) = self.send_budget
+            && (budget.max_sends == 0
                 || budget.max_sends_per_client == 0
-                || budget.window < Duration::from_secs(1)
-            {
-                return Err(Error::config(
-                    "a send budget needs at least one send per window of at least one second",
-                ));
-            }
+                || budget.window < Duration::from_secs(1))
+        {
+            return Err(Error::config(
+                "a send budget needs at least one send per window of at least one second",
+            ));
         }
         Ok(())
     }
@@ -1190,12 +1189,12 @@ fn check_local_parameters(request: &StartVerification) -> Result<()> {
         ("payee", &request.payee, 128),
         ("app hash", &request.app_hash, 32),
     ] {
-        if let Some(v) = value {
-            if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-                return Err(Error::invalid_input(format!(
-                    "the {what} is empty, too long or holds control characters"
-                )));
-            }
+        if let Some(v) = value
+            && (v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control))
+        {
+            return Err(Error::invalid_input(format!(
+                "the {what} is empty, too long or holds control characters"
+            )));
         }
     }
     if request.amount.is_some() != request.payee.is_some() {

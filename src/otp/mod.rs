@@ -524,7 +524,6 @@ impl fmt::Debug for StartVerification {
             .field("locale", &self.locale)
             .field("custom_code", &self.custom_code)
             .field("client", &self.client.as_ref().map(|_| "[SET]"))
-            .finish()
             .field("custom_friendly_name", &self.custom_friendly_name)
             .field(
                 "custom_message",

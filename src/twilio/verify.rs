@@ -318,12 +318,12 @@ fn start_form(request: &StartVerification, to: &str) -> Result<Vec<(&'static str
         request.channel_configuration.as_ref().map(|c| c.to_json()),
     );
     push("AppHash", request.app_hash.clone());
-    if let Some(sid) = &request.template_sid {
-        if !is_sid("HJ", sid) {
-            return Err(Error::invalid_input(
-                "a template sid is HJ followed by 32 hex digits",
-            ));
-        }
+    if let Some(sid) = &request.template_sid
+        && !is_sid("HJ", sid)
+    {
+        return Err(Error::invalid_input(
+            "a template sid is HJ followed by 32 hex digits",
+        ));
     }
     push("TemplateSid", request.template_sid.clone());
     push(

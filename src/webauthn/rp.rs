@@ -167,22 +167,22 @@ impl RelyingParty {
             })
             .await?;
         if !deleted {
-            if let Some(owner) = self.credential(credential_id).await? {
-                if owner.user_id != user_id {
-                    return Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned));
-                }
+            if let Some(owner) = self.credential(credential_id).await?
+                && owner.user_id != user_id
+            {
+                return Err(Error::webauthn(WebAuthnFailure::CredentialNotOwned));
             }
             return Ok(false);
         }
         // The hint now points at nothing usable; removing it is tidiness, not correctness.
         let hint = hint_key(credential_id);
-        if let Ok(Some(entry)) = self.store.get(&hint).await {
-            if entry.value == user_id {
-                let _ = self
-                    .store
-                    .compare_and_swap(&hint, entry.version, Write::Delete)
-                    .await;
-            }
+        if let Ok(Some(entry)) = self.store.get(&hint).await
+            && entry.value == user_id
+        {
+            let _ = self
+                .store
+                .compare_and_swap(&hint, entry.version, Write::Delete)
+                .await;
         }
         Ok(true)
     }
