@@ -124,6 +124,26 @@ pub fn encode_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// Deserializes a JSON-encoded stored value.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::storage(format!("stored value does not decode: {e}")))
+    // serde_json's message can quote the stored value (`invalid type: string "…"`), which may
+    // hold a secret: keep only the category and position.
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::storage(format!(
+            "stored value does not decode ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_json;
+
+    #[test]
+    fn decode_errors_never_quote_the_stored_value() {
+        let err = decode_json::<u64>(br#""hunter2-secret""#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
 }
