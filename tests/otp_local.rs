@@ -651,12 +651,17 @@ async fn state_is_shared_by_instances_with_the_same_secret_only() {
     .clock(f.clock.clone())
     .build()
     .unwrap();
-    // A different secret cannot verify the stored hash.
-    let outcome = other_secret
-        .check(CheckCode::sid(&v.sid, code.clone()))
-        .await
-        .unwrap();
-    assert!(outcome.approved().is_none());
+    // A different secret neither finds the verification from its sid nor derives its code.
+    assert_eq!(
+        kind(
+            other_secret
+                .check(CheckCode::sid(&v.sid, code.clone()))
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    let outcome = other_secret.check(CheckCode::to(PHONE, code.clone())).await;
+    assert!(outcome.is_err() || outcome.unwrap().approved().is_none());
     let same_secret = LocalOtpProvider::builder(
         f.store.clone(),
         Arc::new(Outbox::new()),

@@ -610,103 +610,12 @@ async fn server_wire_answers() {
     assert_eq!(answer.status(), 413);
 }
 
-/// The `KeySplitStore` contract, run against the local store directly and against the HTTP
-/// client talking to the server: both must answer the same way.
-async fn conformance(ssks: Arc<dyn KeySplitStore>, outbox: &Outbox, clock: &ManualClock) {
-    let factor = AuthFactor::email(EMAIL).unwrap();
-    let req = || ChallengeRequest::new("carol", factor.clone(), "code $$CHALLENGE$$");
-
-    let first = ssks.open_session(req()).await.unwrap();
-    assert!(!first.must_authenticate);
-    assert_eq!(
-        ssks.search(&first.session_id).await.unwrap_err().kind(),
-        &ErrorKind::Forbidden
-    );
-    let id = ssks.push(&first.session_id, &factor, "AAAA").await.unwrap();
-    // The unchallenged session neither reads back nor overwrites what it pushed.
-    assert_eq!(
-        ssks.search(&first.session_id).await.unwrap_err().kind(),
-        &ErrorKind::Forbidden
-    );
-    assert_eq!(
-        ssks.push(&first.session_id, &factor, "BBBB")
-            .await
-            .unwrap_err()
-            .kind(),
-        &ErrorKind::Forbidden
-    );
-
-    let second = ssks.open_session(req()).await.unwrap();
-    assert!(second.must_authenticate);
-    // The first session was replaced.
-    assert_eq!(
-        ssks.push(&first.session_id, &factor, "BBBB")
-            .await
-            .unwrap_err()
-            .kind(),
-        &ErrorKind::NotFound
-    );
-    assert_eq!(
-        ssks.search(&second.session_id).await.unwrap_err().kind(),
-        &ErrorKind::Forbidden
-    );
-    let wrong = ssks
-        .validate_challenge(&second.session_id, &Secret::from("zzzzzzzz"), &factor)
-        .await
-        .unwrap_err();
-    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
-    let other_factor = AuthFactor::email("mallory@example.com").unwrap();
-    let code = outbox.last_code_to(EMAIL).unwrap();
-    let wrong = ssks
-        .validate_challenge(&second.session_id, &code, &other_factor)
-        .await
-        .unwrap_err();
-    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
-    let auth = ssks
-        .validate_challenge(&second.session_id, &code, &factor)
-        .await
-        .unwrap();
-    assert_eq!(
-        ssks.validate_challenge(&second.session_id, &code, &factor)
-            .await
-            .unwrap_err()
-            .kind(),
-        &ErrorKind::NotFound
-    );
-    let blob = ssks.search(&auth).await.unwrap();
-    assert_eq!(
-        (blob.data_b64.as_str(), blob.authenticated),
-        ("AAAA", false)
-    );
-    assert_eq!(ssks.push(&auth, &factor, "CCCC").await.unwrap(), id);
-    let blob = ssks.search(&auth).await.unwrap();
-    assert_eq!((blob.data_b64.as_str(), blob.authenticated), ("CCCC", true));
-    assert_eq!(
-        ssks.push(&auth, &factor, "").await.unwrap_err().kind(),
-        &ErrorKind::InvalidInput
-    );
-
-    let third = ssks.open_session(req()).await.unwrap();
-    let code = outbox.last_code_to(EMAIL).unwrap();
-    clock.advance(CHALLENGE_VALIDITY);
-    assert_eq!(
-        ssks.validate_challenge(&third.session_id, &code, &factor)
-            .await
-            .unwrap_err()
-            .kind(),
-        &ErrorKind::Expired
-    );
-    assert_eq!(
-        ssks.open_session(req().fake_otp(true))
-            .await
-            .unwrap_err()
-            .kind(),
-        &ErrorKind::Config
-    );
-}
-
+/// The exported `KeySplitStore` conformance suite, run against the local store directly and
+/// against the HTTP client talking to the local server: both must answer the same way.
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn conformance_local_store() {
+    use keyward::testing::conformance::{KeySplitCapabilities, key_split_store};
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let outbox = Outbox::new();
     let local = LocalKeySplitStore::new(
@@ -714,13 +623,19 @@ async fn conformance_local_store() {
         Arc::new(outbox.clone()),
     )
     .with_clock(clock.clone());
-    conformance(Arc::new(local), &outbox, &clock).await;
+    key_split_store(&local, &KeySplitCapabilities::new(outbox, clock)).await;
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn conformance_http_client_against_local_server() {
+    use keyward::testing::conformance::{KeySplitCapabilities, key_split_store};
     let w = world(KeyKind::Raw, false).await;
-    conformance(w.ssks.clone(), &w.outbox, &w.clock).await;
+    key_split_store(
+        w.ssks.as_ref(),
+        &KeySplitCapabilities::new(w.outbox.clone(), w.clock.clone()),
+    )
+    .await;
 }
 
 #[tokio::test]

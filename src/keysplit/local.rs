@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     AuthFactor, AuthFactorType, CHALLENGE_PLACEHOLDER, ChallengeRequest, ChallengeSession,
@@ -43,7 +43,8 @@ use crate::otp::{CodeSender, OutgoingMessage};
 use crate::rng::{SecureRandom, SystemRandom, random_array, random_string};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
-use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update, encode_json};
+use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update, decode_json};
 
 /// The alphabet of SSKS challenges (no `i`, `l`, `o`, `0`, `1`).
 pub const CHALLENGE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -97,10 +98,21 @@ impl Default for SsksLimits {
 /// rather than `NotFound`.
 const EXPIRED_GRACE: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// Record kinds of the local SSKS (see `store::record`).
+const RECORD_SSKS_SESSION: u8 = 0x40;
+const RECORD_SSKS_LIVE: u8 = 0x41;
+const RECORD_SSKS_USER: u8 = 0x42;
+const RECORD_SSKS_IDENTITY: u8 = 0x43;
+
+/// A session (ephemeral). The factor itself is not kept: its hash tells it apart, and the
+/// identity it reaches is named by `identity`, the hash part of its key.
+#[derive(Debug, Clone)]
 struct SessionRecord {
     user_id: String,
-    auth_factor: AuthFactor,
+    /// [`factor_id`] of the session's normalized factor.
+    factor: String,
+    /// The hash part of the identity key of (user, factor).
+    identity: String,
     must_authenticate: bool,
     authenticated: bool,
     /// Hex SHA-256 of (session hash, challenge); `None` once no challenge can be validated.
@@ -109,20 +121,105 @@ struct SessionRecord {
     expires_at: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct LivePointer {
-    session: String,
+impl SessionRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = RecordWriter::new(RECORD_SSKS_SESSION);
+        w.str(1, &self.user_id)
+            .str(2, &self.factor)
+            .str(3, &self.identity)
+            .bool(4, self.must_authenticate)
+            .bool(5, self.authenticated)
+            .u64(7, self.expires_at);
+        if let Some(h) = &self.challenge_hash {
+            w.str(6, h);
+        }
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let r = RecordReader::parse(RECORD_SSKS_SESSION, bytes)?;
+        Ok(SessionRecord {
+            user_id: r.str(1)?.to_owned(),
+            factor: r.str(2)?.to_owned(),
+            identity: r.str(3)?.to_owned(),
+            must_authenticate: r.flag(4)?,
+            authenticated: r.flag(5)?,
+            challenge_hash: r.opt_str(6)?.map(str::to_owned),
+            expires_at: r.u64(7)?,
+        })
+    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct UserRecord {
-    id: String,
+/// The user's live session (ephemeral): the hash of its id.
+fn encode_live(session_hash: &str) -> Vec<u8> {
+    let mut w = RecordWriter::new(RECORD_SSKS_LIVE);
+    w.str(1, session_hash);
+    w.finish()
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+fn decode_live(bytes: &[u8]) -> Result<String> {
+    Ok(RecordReader::parse(RECORD_SSKS_LIVE, bytes)?
+        .str(1)?
+        .to_owned())
+}
+
+/// The user's stable id (durable). Records written as JSON (`{"id":…}`) by releases before the
+/// compact encoding are still read.
+fn encode_user(id: &str) -> Vec<u8> {
+    let mut w = RecordWriter::new(RECORD_SSKS_USER);
+    w.str(1, id);
+    w.finish()
+}
+
+fn decode_user(bytes: &[u8]) -> Result<String> {
+    if bytes.first() == Some(&b'{') {
+        #[derive(Deserialize)]
+        struct Legacy {
+            id: String,
+        }
+        return Ok(decode_json::<Legacy>(bytes)?.id);
+    }
+    Ok(RecordReader::parse(RECORD_SSKS_USER, bytes)?
+        .str(1)?
+        .to_owned())
+}
+
+/// A stored identity (durable): the blob's bytes (not its base64) and whether a challenged
+/// session pushed it. Records written as JSON by earlier releases are still read.
+#[derive(Clone)]
 struct IdentityRecord {
-    data_b64: String,
+    data: Vec<u8>,
     authenticated: bool,
+}
+
+impl IdentityRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = RecordWriter::new(RECORD_SSKS_IDENTITY);
+        w.bytes(1, &self.data).bool(2, self.authenticated);
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.first() == Some(&b'{') {
+            #[derive(Deserialize)]
+            struct Legacy {
+                data_b64: String,
+                authenticated: bool,
+            }
+            let legacy: Legacy = decode_json(bytes)?;
+            return Ok(IdentityRecord {
+                data: STANDARD
+                    .decode(legacy.data_b64)
+                    .map_err(|_| Error::storage("stored identity is corrupt"))?,
+                authenticated: legacy.authenticated,
+            });
+        }
+        let r = RecordReader::parse(RECORD_SSKS_IDENTITY, bytes)?;
+        Ok(IdentityRecord {
+            data: r.bytes(1)?.to_vec(),
+            authenticated: r.flag(2)?,
+        })
+    }
 }
 
 /// The local SSKS; see the [module docs](self).
@@ -188,11 +285,7 @@ impl LocalKeySplitStore {
     async fn count_send(&self, request: &ChallengeRequest) -> Result<()> {
         let window = self.limits.window.as_secs().max(1);
         let index = self.now() / window;
-        let kind: &[u8] = match request.auth_factor.kind {
-            AuthFactorType::Email => b"EM",
-            AuthFactorType::Sms => b"SMS",
-        };
-        let factor = sha256_hex(&[b"ssks-factor", kind, request.auth_factor.value.as_bytes()]);
+        let factor = factor_id(&request.auth_factor);
         let user = sha256_hex(&[b"ssks-user", request.user_id.as_bytes()]);
         let index_part = index.to_string();
         let sends = || Key::ephemeral("ssks").part("sends");
@@ -268,13 +361,17 @@ impl LocalKeySplitStore {
     /// Loads a session that is live and not expired.
     async fn live_session(&self, session: &SessionId) -> Result<(String, SessionRecord)> {
         let hash = session_hash(session);
-        let record: SessionRecord = self
+        let entry = self
             .state
-            .get_json(&session_key(&hash))
+            .get(&session_key(&hash))
             .await?
             .ok_or_else(unknown_session)?;
-        let live: Option<LivePointer> = self.state.get_json(&live_key(&record.user_id)).await?;
-        if live.as_ref().map(|l| l.session.as_str()) != Some(hash.as_str()) {
+        let record = SessionRecord::decode(&entry.value)?;
+        let live = match self.state.get(&live_key(&record.user_id)).await? {
+            Some(entry) => Some(decode_live(&entry.value)?),
+            None => None,
+        };
+        if live.as_deref() != Some(hash.as_str()) {
             return Err(unknown_session());
         }
         if self.now() >= record.expires_at {
@@ -288,20 +385,18 @@ impl LocalKeySplitStore {
 
     async fn user_id_for(&self, user_id: &str, create: bool) -> Result<String> {
         let key = user_key(user_id);
-        if let Some(user) = self.state.get_json::<UserRecord>(&key).await? {
-            return Ok(user.id);
+        if let Some(entry) = self.state.get(&key).await? {
+            return decode_user(&entry.value);
         }
         if !create {
             return Err(Error::new(ErrorKind::NotFound, "unknown ssks user"));
         }
-        let fresh = UserRecord {
-            id: uuid_v4(self.rng.as_ref())?,
-        };
+        let fresh = uuid_v4(self.rng.as_ref())?;
         self.state
-            .update_json(&key, |current: Option<UserRecord>| {
+            .update_bytes(&key, |current| {
                 Ok(match current {
-                    Some(existing) => Update::Keep(existing.id),
-                    None => Update::Set(fresh.clone(), Ttl::Never, fresh.id.clone()),
+                    Some(existing) => Update::Keep(decode_user(existing)?),
+                    None => Update::Set(encode_user(&fresh), Ttl::Never, fresh.clone()),
                 })
             })
             .await
@@ -309,16 +404,13 @@ impl LocalKeySplitStore {
 
     /// Replaces the user's live session with `new_hash`; returns the previous one.
     async fn set_live(&self, user_id: &str, new_hash: &str) -> Result<Option<String>> {
-        let pointer = LivePointer {
-            session: new_hash.to_owned(),
-        };
         let old = self
             .state
-            .update_json(&live_key(user_id), |current: Option<LivePointer>| {
+            .update_bytes(&live_key(user_id), |current| {
                 Ok(Update::Set(
-                    pointer.clone(),
+                    encode_live(new_hash),
                     Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-                    current.map(|c| c.session),
+                    current.map(decode_live).transpose()?,
                 ))
             })
             .await?;
@@ -346,15 +438,14 @@ impl LocalKeySplitStore {
         if !record.authenticated {
             return Err(must_validate_first());
         }
-        let key = identity_key(&record.user_id, &record.auth_factor);
-        Ok(self
-            .state
-            .get_json::<IdentityRecord>(&key)
-            .await?
-            .map(|r| StoredBlob {
-                data_b64: r.data_b64,
-                authenticated: r.authenticated,
-            }))
+        let Some(entry) = self.state.get(&identity_key_of(&record.identity)).await? else {
+            return Ok(None);
+        };
+        let stored = IdentityRecord::decode(&entry.value)?;
+        Ok(Some(StoredBlob {
+            data_b64: STANDARD.encode(&stored.data),
+            authenticated: stored.authenticated,
+        }))
     }
 
     async fn send_challenge(&self, request: &ChallengeRequest, challenge: &str) -> Result<()> {
@@ -415,7 +506,8 @@ impl KeySplitStore for LocalKeySplitStore {
         };
         let record = SessionRecord {
             user_id: request.user_id.clone(),
-            auth_factor: request.auth_factor.clone(),
+            factor: factor_id(&request.auth_factor),
+            identity: identity_hash(&request.user_id, &request.auth_factor),
             must_authenticate,
             authenticated: false,
             challenge_hash: challenge
@@ -430,7 +522,7 @@ impl KeySplitStore for LocalKeySplitStore {
         self.state
             .put(
                 &session_key(&hash),
-                encode_json(&record)?,
+                record.encode(),
                 Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
             )
             .await?;
@@ -481,7 +573,9 @@ impl KeySplitStore for LocalKeySplitStore {
                 "no challenge is pending for this session",
             ));
         };
-        let factor_ok = auth_factor.normalized().ok().as_ref() == Some(&record.auth_factor);
+        let factor_ok = auth_factor
+            .normalized()
+            .is_ok_and(|f| constant_time_eq(factor_id(&f).as_bytes(), record.factor.as_bytes()));
         let code_ok = constant_time_eq(
             challenge_hash(&hash, challenge.expose()).as_bytes(),
             expected.as_bytes(),
@@ -512,28 +606,23 @@ impl KeySplitStore for LocalKeySplitStore {
         self.state
             .put(
                 &session_key(&new_hash),
-                encode_json(&authenticated)?,
+                authenticated.encode(),
                 Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
             )
             .await?;
-        let pointer = LivePointer {
-            session: new_hash.clone(),
-        };
         let replaced = self
             .state
-            .update_json(
-                &live_key(&authenticated.user_id),
-                |current: Option<LivePointer>| {
-                    Ok(match current {
-                        Some(c) if c.session == hash => Update::Set(
-                            pointer.clone(),
-                            Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-                            true,
-                        ),
-                        _ => Update::Keep(false),
-                    })
-                },
-            )
+            .update_bytes(&live_key(&authenticated.user_id), |current| {
+                let current = current.map(decode_live).transpose()?;
+                Ok(match current {
+                    Some(c) if c == hash => Update::Set(
+                        encode_live(&new_hash),
+                        Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+                        true,
+                    ),
+                    _ => Update::Keep(false),
+                })
+            })
             .await?;
         if !replaced {
             // A newer session was opened meanwhile: that one is the live one.
@@ -554,14 +643,17 @@ impl KeySplitStore for LocalKeySplitStore {
                 "data_b64 must be non-empty and at most 512 KiB",
             ));
         }
-        if STANDARD.decode(data_b64).is_err() {
+        let Ok(data) = STANDARD.decode(data_b64) else {
             return Err(Error::invalid_input("data_b64 is not standard base64"));
-        }
+        };
         let (_, record) = self.live_session(session).await?;
         if record.must_authenticate && !record.authenticated {
             return Err(must_validate_first());
         }
-        if auth_factor.normalized().ok().as_ref() != Some(&record.auth_factor) {
+        if !auth_factor
+            .normalized()
+            .is_ok_and(|f| constant_time_eq(factor_id(&f).as_bytes(), record.factor.as_bytes()))
+        {
             return Err(Error::new(
                 ErrorKind::Forbidden,
                 "the authentication factor is not the session's",
@@ -569,10 +661,10 @@ impl KeySplitStore for LocalKeySplitStore {
         }
         let id = self.user_id_for(&record.user_id, true).await?;
         let stored = IdentityRecord {
-            data_b64: data_b64.to_owned(),
+            data,
             authenticated: record.authenticated,
         };
-        let key = identity_key(&record.user_id, &record.auth_factor);
+        let key = identity_key_of(&record.identity);
         if self.state.get(&key).await?.is_none() {
             // A new identity for this user: bounded per user (each may be 512 KiB).
             let count_key = Key::durable("ssks")
@@ -589,14 +681,14 @@ impl KeySplitStore for LocalKeySplitStore {
             }
         }
         if record.authenticated {
-            self.state.put(&key, encode_json(&stored)?, None).await?;
+            self.state.put(&key, stored.encode(), None).await?;
         } else {
             // A session that never passed a challenge (opened with `must_authenticate: false`)
             // may only create the first identity, never replace one: otherwise the backend could
             // overwrite the user's identity with one it chose.
             if self
                 .state
-                .insert(&key, encode_json(&stored)?, None)
+                .insert(&key, stored.encode(), None)
                 .await?
                 .is_none()
             {
@@ -619,7 +711,7 @@ impl KeySplitStore for LocalKeySplitStore {
 impl fmt::Debug for IdentityRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdentityRecord")
-            .field("data_b64", &format_args!("<{} chars>", self.data_b64.len()))
+            .field("data", &format_args!("<{} bytes>", self.data.len()))
             .field("authenticated", &self.authenticated)
             .finish()
     }
@@ -681,13 +773,33 @@ fn user_key(user_id: &str) -> Key {
     Key::durable("ssks").part("user").part(user_id)
 }
 
-fn identity_key(user_id: &str, factor: &AuthFactor) -> Key {
-    let kind: &[u8] = match factor.kind {
+fn factor_kind(factor: &AuthFactor) -> &'static [u8] {
+    match factor.kind {
         AuthFactorType::Email => b"EM",
         AuthFactorType::Sms => b"SMS",
-    };
-    let hash = sha256_hex(&[user_id.as_bytes(), kind, factor.value.as_bytes()]);
-    Key::durable("ssks").part("identity").part(&hash)
+    }
+}
+
+/// A normalized factor's hash, kept in a session instead of the address or number.
+fn factor_id(factor: &AuthFactor) -> String {
+    sha256_hex(&[b"ssks-factor", factor_kind(factor), factor.value.as_bytes()])
+}
+
+/// The hash part of the identity key of (user, factor).
+fn identity_hash(user_id: &str, factor: &AuthFactor) -> String {
+    sha256_hex(&[
+        user_id.as_bytes(),
+        factor_kind(factor),
+        factor.value.as_bytes(),
+    ])
+}
+
+fn identity_key_of(hash: &str) -> Key {
+    Key::durable("ssks").part("identity").part(hash)
+}
+
+fn identity_key(user_id: &str, factor: &AuthFactor) -> Key {
+    identity_key_of(&identity_hash(user_id, factor))
 }
 
 fn uuid_v4(rng: &dyn SecureRandom) -> Result<String> {
@@ -1004,5 +1116,60 @@ mod tests {
             (blob.data_b64.as_str(), blob.authenticated),
             ("AAAA", false)
         );
+    }
+
+    #[tokio::test]
+    async fn records_are_compact_and_hold_no_factor_in_clear() {
+        let f = fixture();
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let entry = f
+            .state
+            .get(&session_key(&session_hash(&s.session_id)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.value[..2],
+            [crate::store::record::FORMAT, RECORD_SSKS_SESSION]
+        );
+        assert!(!String::from_utf8_lossy(&entry.value).contains("bob@example.com"));
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let auth = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap();
+        f.ssks.push(&auth, &factor(), "AAECAwQ=").await.unwrap();
+        let stored = f
+            .state
+            .get(&identity_key("bob", &factor()))
+            .await
+            .unwrap()
+            .unwrap();
+        // The blob's bytes, not its base64 (nor a JSON array of integers).
+        assert_eq!(
+            IdentityRecord::decode(&stored.value).unwrap().data,
+            [0, 1, 2, 3, 4]
+        );
+        assert!(stored.value.len() < 16, "{} bytes", stored.value.len());
+        assert_eq!(f.ssks.search(&auth).await.unwrap().data_b64, "AAECAwQ=");
+    }
+
+    #[test]
+    fn durable_records_of_earlier_releases_are_still_read() {
+        let user = decode_user(br#"{"id":"0d5e7c1a-0000-4000-8000-000000000000"}"#).unwrap();
+        assert_eq!(user, "0d5e7c1a-0000-4000-8000-000000000000");
+        let identity =
+            IdentityRecord::decode(br#"{"data_b64":"AAECAwQ=","authenticated":true}"#).unwrap();
+        assert_eq!(
+            (identity.data.as_slice(), identity.authenticated),
+            (&[0u8, 1, 2, 3, 4][..], true)
+        );
+        assert_eq!(decode_user(&encode_user("x")).unwrap(), "x");
+        assert!(decode_user(b"\x01\x42").is_err());
     }
 }

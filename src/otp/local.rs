@@ -2,12 +2,11 @@
 //! through any [`CodeSender`] and every piece of state in a [`StateStore`].
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use ring::hmac;
-use serde::{Deserialize, Serialize};
 
 use super::sender::{CodeSender, OutgoingMessage};
 use super::template::{MessageTemplate, MessageTemplates};
@@ -17,12 +16,10 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::rng::{SecureRandom, SystemRandom, random_array, uniform_below};
+use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
-use crate::store::{
-    CasOutcome, Key, StateStore, StateStoreExt, Ttl, Update, Version, Write, decode_json,
-    encode_json,
-};
+use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::{CasOutcome, Key, MAX_CAS_RETRIES, StateStore, Ttl, Version, Write};
 
 /// Shortest accepted server secret, in bytes.
 pub const MIN_SERVER_SECRET_LEN: usize = 16;
@@ -277,28 +274,40 @@ impl LocalOtpBuilder {
 /// and limits sends per destination ([`RateLimited`](ErrorKind::RateLimited)).
 ///
 /// # How codes are made and kept
-/// A verification gets a random 16-byte nonce from the injected [`SecureRandom`]. Its code is
-/// derived from `HMAC-SHA256(server secret, "keyward-otp-code-v1" || sid || nonce || counter)`
-/// read as a stream, with rejection sampling ([`uniform_below`]) so every digit is uniform. The
-/// store keeps the nonce and `HMAC-SHA256(server secret, sid || code)`, never the code: checks
-/// recompute the keyed hash and compare it in constant time, and a re-send re-derives the same
-/// code from the nonce. Someone who reads the store without the server secret learns nothing
-/// about the code; someone with both could recompute it either way (a 6-digit code's keyed hash is
-/// brute-forced in microseconds), so the nonce adds no exposure.
+/// A verification's sid is 16 bytes: 6 random bytes from the injected [`SecureRandom`], then the
+/// first 10 bytes of the destination's keyed hash masked by `HMAC(server secret,
+/// "keyward-otp-sid-v1" || those 6 bytes)`, so a sid leads to its verification's key without
+/// any index, and two sids of one destination look unrelated without the server secret. Its
+/// code is derived from one `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid ||
+/// transaction)`: the first of its four 64-bit words below the largest multiple of
+/// `10^digits`, reduced modulo `10^digits` (rejection sampling, so every code is equally likely).
+/// The store never holds the code: a check and a re-send derive it again from the sid, and the
+/// check compares in constant time. A host-chosen custom code is kept as `HMAC-SHA256(server
+/// secret, sid || code || transaction)`; a re-send must pass it again (or a new one, which
+/// replaces the old without resetting the attempt counter). Someone who reads the store without
+/// the server secret learns nothing about any code.
 ///
-/// A host-chosen custom code has no nonce: a re-send must pass the custom code again (or a new
-/// one, which replaces the old without resetting the attempt counter).
+/// No destination is stored in clear either: the key holds a keyed hash of it, the record the
+/// hash and the masked form. A verification addressed by sid therefore reports the masked
+/// destination (`**********61`) in [`Verification::to`]; one addressed by destination
+/// ([`CheckCode::to`], [`VerificationRef::To`]) reports the destination named.
 ///
-/// # Store layout (all keys start with `otp:`)
-/// - `otp:ve:{sid}`: the verification (JSON), alive until expiry plus the tombstone window;
-/// - `otp:to:{h}`: the sid of the latest verification for a destination (`h` is a keyed hash of
-///   the destination, so no phone number or email appears in a key);
-/// - `otp:attempts:{sid}`: the check counter (atomic increment);
-/// - `otp:tomb:{sid}`: why a verification ended (approved, canceled, expired,
-///   max_attempts_reached), kept for the tombstone window so errors can say so;
-/// - `otp:rate:{h}:{window}`: per-destination send counter of one rate-limit window;
+/// # Store layout (all keys ephemeral, `e:otp:…`; each rule is one key)
+/// - `e:otp:v:{d}`: the destination's verification (`d` the first 10 bytes of the destination's
+///   keyed hash): sid, sends, attempts, expiry and, once ended, why (approved, canceled, max
+///   attempts reached), kept for the tombstone window so errors can say so. Starting, a
+///   re-send, every check and a cancel are one compare-and-swap (or insert) of this key: one
+///   live verification per destination, the send limit, the attempt limit and single-use
+///   approval are its rules, and a verification has no other key;
+/// - `e:otp:rate:{d}:{window}`: per-destination send counter of one rate-limit window;
 /// - `e:otp:budget:app:{window}`, `e:otp:budget:client:{c}:{window}`: the overall send budget, for
 ///   the provider and per client key (`c` a keyed hash of the key).
+///
+/// A write that reports a storage error may have landed: a start that fails that way delivered
+/// no code (a retry re-sends the verification's code), a check that fails that way either counted
+/// an attempt or approved the verification without handing out the proof (a retry answers
+/// `NotFound`: start again). Sids depend on the server secret: instances sharing a store must
+/// share it.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -340,36 +349,162 @@ impl fmt::Debug for LocalOtpProvider {
     }
 }
 
-/// A verification as stored (`otp:ve:{sid}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Record kind of a self-hosted verification (see `store::record`).
+const RECORD_OTP_VERIFICATION: u8 = 0x10;
+
+/// Bytes of the destination id a sid carries (masked): the record key's part.
+const TAG_LEN: usize = 10;
+/// Random bytes of a sid.
+const SID_NONCE_LEN: usize = 16 - TAG_LEN;
+
+/// Why a verification ended. Expiry is not stored: a pending record past its expiry is expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Approved = 1,
+    Canceled = 2,
+    MaxAttemptsReached = 3,
+}
+
+impl Ended {
+    fn from_u64(v: u64) -> Result<Ended> {
+        match v {
+            1 => Ok(Ended::Approved),
+            2 => Ok(Ended::Canceled),
+            3 => Ok(Ended::MaxAttemptsReached),
+            _ => Err(Error::storage("stored verification state is corrupt")),
+        }
+    }
+}
+
+/// A verification as stored, under one key per destination (`e:otp:v:{destination tag}`):
+/// every rule (one live verification per destination, the attempt limit, the send limit,
+/// single-use approval, why it ended) reads and changes this one key, and no other key exists
+/// per verification.
+///
+/// The destination itself is not stored: the key holds its keyed hash, the record its masked
+/// form (`+1********61`) for display. The code is not stored either: a derived code is
+/// recomputed from the sid, a host-chosen one is kept as a keyed hash.
+#[derive(Clone)]
 struct Record {
-    sid: String,
-    to: String,
+    sid: [u8; 16],
+    /// The destination's keyed hash (its first [`TAG_LEN`] bytes are the key's part).
+    destination: [u8; 16],
+    masked_to: String,
     channel: Channel,
     locale: Option<String>,
-    /// Hex of HMAC(server secret, sid || code).
-    code_hash: String,
-    /// Hex of the derivation nonce; `None` for a custom code.
-    nonce: Option<String>,
+    /// HMAC(server secret, "keyward-otp-custom-v2" || sid || code || transaction) of a
+    /// host-chosen code; `None` for a code derived from the sid.
+    custom_hash: Option<[u8; 32]>,
     code_len: u8,
     sends: u32,
+    attempts: u32,
     created_ms: u64,
     updated_ms: u64,
     expires_ms: u64,
+    ended: Option<Ended>,
     /// The sender name shown in the message (`CustomFriendlyName`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     friendly_name: Option<String>,
     /// The message text replacing the template (`CustomMessage`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     custom_message: Option<String>,
-    /// The PSD2 transaction the code is bound to (`Amount`, `Payee`): both in `code_hash`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The PSD2 transaction the code is bound to (`Amount`, `Payee`).
     amount: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     payee: Option<String>,
     /// Android SMS Retriever hash appended to SMS (`AppHash`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     app_hash: Option<String>,
+}
+
+// Field tags of a verification record; a tag's meaning never changes once released.
+const F_SID: u8 = 1;
+const F_MASKED_TO: u8 = 2;
+const F_CHANNEL: u8 = 3;
+const F_LOCALE: u8 = 4;
+const F_CUSTOM_HASH: u8 = 5;
+const F_CODE_LEN: u8 = 6;
+const F_SENDS: u8 = 7;
+const F_ATTEMPTS: u8 = 8;
+const F_CREATED: u8 = 9;
+const F_UPDATED: u8 = 10;
+const F_EXPIRES: u8 = 11;
+const F_ENDED: u8 = 12;
+const F_FRIENDLY_NAME: u8 = 13;
+const F_CUSTOM_MESSAGE: u8 = 14;
+const F_AMOUNT: u8 = 15;
+const F_PAYEE: u8 = 16;
+const F_APP_HASH: u8 = 17;
+const F_DESTINATION: u8 = 18;
+
+impl Record {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = RecordWriter::new(RECORD_OTP_VERIFICATION);
+        w.bytes(F_SID, &self.sid)
+            .bytes(F_DESTINATION, &self.destination)
+            .str(F_MASKED_TO, &self.masked_to)
+            .str(F_CHANNEL, self.channel.as_str())
+            .u64(F_CODE_LEN, u64::from(self.code_len))
+            .u64(F_SENDS, u64::from(self.sends))
+            .u64(F_ATTEMPTS, u64::from(self.attempts))
+            .u64(F_CREATED, self.created_ms)
+            .u64(F_UPDATED, self.updated_ms)
+            .u64(F_EXPIRES, self.expires_ms);
+        if let Some(hash) = &self.custom_hash {
+            w.bytes(F_CUSTOM_HASH, hash);
+        }
+        if let Some(ended) = self.ended {
+            w.u64(F_ENDED, ended as u64);
+        }
+        for (tag, value) in [
+            (F_LOCALE, &self.locale),
+            (F_FRIENDLY_NAME, &self.friendly_name),
+            (F_CUSTOM_MESSAGE, &self.custom_message),
+            (F_AMOUNT, &self.amount),
+            (F_PAYEE, &self.payee),
+            (F_APP_HASH, &self.app_hash),
+        ] {
+            if let Some(v) = value {
+                w.str(tag, v);
+            }
+        }
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Record> {
+        let r = RecordReader::parse(RECORD_OTP_VERIFICATION, bytes)?;
+        let corrupt = || Error::storage("stored verification is corrupt");
+        let small = |tag| -> Result<u32> { u32::try_from(r.u64(tag)?).map_err(|_| corrupt()) };
+        let text = |tag| -> Result<Option<String>> { Ok(r.opt_str(tag)?.map(str::to_owned)) };
+        Ok(Record {
+            sid: r.bytes(F_SID)?.try_into().map_err(|_| corrupt())?,
+            destination: r.bytes(F_DESTINATION)?.try_into().map_err(|_| corrupt())?,
+            masked_to: r.str(F_MASKED_TO)?.to_owned(),
+            channel: Channel::parse(r.str(F_CHANNEL)?),
+            locale: text(F_LOCALE)?,
+            custom_hash: r
+                .opt_bytes(F_CUSTOM_HASH)
+                .map(|h| h.try_into().map_err(|_| corrupt()))
+                .transpose()?,
+            code_len: u8::try_from(r.u64(F_CODE_LEN)?).map_err(|_| corrupt())?,
+            sends: small(F_SENDS)?,
+            attempts: small(F_ATTEMPTS)?,
+            created_ms: r.u64(F_CREATED)?,
+            updated_ms: r.u64(F_UPDATED)?,
+            expires_ms: r.u64(F_EXPIRES)?,
+            ended: r.opt_u64(F_ENDED)?.map(Ended::from_u64).transpose()?,
+            friendly_name: text(F_FRIENDLY_NAME)?,
+            custom_message: text(F_CUSTOM_MESSAGE)?,
+            amount: text(F_AMOUNT)?,
+            payee: text(F_PAYEE)?,
+            app_hash: text(F_APP_HASH)?,
+        })
+    }
+
+    fn sid(&self) -> String {
+        format!("VE{}", hex(&self.sid))
+    }
+
+    /// Whether checks and re-sends still apply.
+    fn is_pending(&self, now_ms: u64) -> bool {
+        self.ended.is_none() && now_ms < self.expires_ms
+    }
 }
 
 /// The PSD2 transaction of a request, if any.
@@ -383,12 +518,8 @@ fn transaction<'a>(
     }
 }
 
-/// What the code hash covers: the sid, the code and, for a PSD2 verification, the amount and
-/// the payee (length-prefixed, so no two transactions share an encoding).
-fn hashed_message(sid: &str, code: &[u8], txn: Option<(&str, &str)>) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(sid.len() + code.len() + 64);
-    msg.extend_from_slice(sid.as_bytes());
-    msg.extend_from_slice(code);
+/// Appends a PSD2 transaction (length-prefixed, so no two transactions share an encoding).
+fn push_transaction(msg: &mut Vec<u8>, txn: Option<(&str, &str)>) {
     if let Some((amount, payee)) = txn {
         msg.extend_from_slice(b"\0keyward-psd2-v1");
         for part in [amount, payee] {
@@ -396,22 +527,17 @@ fn hashed_message(sid: &str, code: &[u8], txn: Option<(&str, &str)>) -> Vec<u8> 
             msg.extend_from_slice(part.as_bytes());
         }
     }
-    msg
 }
 
-/// Why a verification ended (`otp:tomb:{sid}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Ended {
-    Approved,
-    Canceled,
-    Expired,
-    MaxAttemptsReached,
-}
-
-enum Resend {
-    Done(Box<Record>),
-    Gone,
+/// Where a check, fetch or cancel looks.
+struct Target {
+    key: Key,
+    /// The sid asked for (by sid), checked against the record's.
+    sid: Option<[u8; 16]>,
+    /// The destination's keyed hash (by destination), checked against the record's.
+    destination: Option<[u8; 16]>,
+    /// The destination the caller named (by destination), reported instead of the masked one.
+    to: Option<String>,
 }
 
 impl LocalOtpProvider {
@@ -473,84 +599,171 @@ impl LocalOtpProvider {
         to_ms(self.clock.now())
     }
 
-    fn record_key(sid: &str) -> Key {
-        Key::ephemeral("otp").part("ve").part(sid)
+    /// The verification of a destination, by the first bytes of its keyed hash.
+    fn record_key(tag: &[u8]) -> Key {
+        Key::ephemeral("otp").part("v").bytes(tag)
     }
 
-    fn attempts_key(sid: &str) -> Key {
-        Key::ephemeral("otp").part("attempts").part(sid)
+    /// The mask that hides a sid's destination tag: `HMAC(secret, "keyward-otp-sid-v1" || nonce)`.
+    fn sid_mask(&self, nonce: &[u8]) -> [u8; TAG_LEN] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"keyward-otp-sid-v1");
+        ctx.update(nonce);
+        let tag = ctx.sign();
+        let mut mask = [0u8; TAG_LEN];
+        mask.copy_from_slice(tag.as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
+        mask
     }
 
-    fn tomb_key(sid: &str) -> Key {
-        Key::ephemeral("otp").part("tomb").part(sid)
+    /// A new sid for a destination: random bytes, then the destination's tag masked by a keyed
+    /// hash of them. The record is found from the sid alone, with no index key, and two sids of
+    /// one destination look unrelated to anyone without the server secret.
+    fn new_sid(&self, destination: &[u8; 16]) -> Result<[u8; 16]> {
+        let nonce = random_array::<SID_NONCE_LEN>(self.rng.as_ref())?;
+        let mask = self.sid_mask(&nonce);
+        let mut sid = [0u8; 16];
+        sid[..SID_NONCE_LEN].copy_from_slice(&nonce);
+        for (i, (d, m)) in destination.iter().zip(mask).enumerate() {
+            sid[SID_NONCE_LEN + i] = d ^ m;
+        }
+        Ok(sid)
     }
 
-    /// A keyed hash of a destination, so keys never contain phone numbers or emails.
-    fn destination_id(&self, to: &str) -> String {
+    /// The destination tag a sid carries.
+    fn sid_tag(&self, sid: &[u8; 16]) -> [u8; TAG_LEN] {
+        let (nonce, masked) = sid.split_at(SID_NONCE_LEN);
+        let mut tag = self.sid_mask(nonce);
+        for (t, m) in tag.iter_mut().zip(masked) {
+            *t ^= m;
+        }
+        tag
+    }
+
+    /// A keyed hash of a destination, so neither keys nor values contain phone numbers or
+    /// emails.
+    fn destination_id(&self, to: &str) -> [u8; 16] {
         let mut ctx = hmac::Context::with_key(&self.key);
         ctx.update(b"keyward-otp-destination-v1");
         ctx.update(to.as_bytes());
         let tag = ctx.sign();
-        hex(tag.as_ref().get(..16).unwrap_or_default())
+        let mut id = [0u8; 16];
+        id.copy_from_slice(tag.as_ref().get(..16).unwrap_or(&[0u8; 16]));
+        id
     }
 
-    fn pointer_key(&self, to: &str) -> Key {
-        Key::ephemeral("otp")
-            .part("to")
-            .part(&self.destination_id(to))
-    }
-
-    fn code_hash(&self, sid: &str, code: &[u8], txn: Option<(&str, &str)>) -> String {
-        let mut msg = hashed_message(sid, code, txn);
+    /// The keyed hash kept for a host-chosen code.
+    fn custom_hash(&self, sid: &[u8; 16], code: &[u8], txn: Option<(&str, &str)>) -> [u8; 32] {
+        let mut msg = self.custom_message(sid, code, txn);
         let tag = hmac::sign(&self.key, &msg);
         zeroize::Zeroize::zeroize(&mut msg);
-        hex(tag.as_ref())
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    fn custom_message(&self, sid: &[u8; 16], code: &[u8], txn: Option<(&str, &str)>) -> Vec<u8> {
+        let mut msg = Vec::with_capacity(64 + code.len());
+        msg.extend_from_slice(b"keyward-otp-custom-v2");
+        msg.extend_from_slice(sid);
+        msg.push(code.len() as u8);
+        msg.extend_from_slice(code);
+        push_transaction(&mut msg, txn);
+        msg
     }
 
     /// Whether `code`, for the transaction `txn` the check names, is the record's: a code
-    /// issued for one amount and payee never matches for another (or for none).
+    /// issued for one amount and payee never matches for another (or for none). One HMAC.
     fn code_matches(
         &self,
         record: &Record,
         code: &[u8],
         txn: Option<(&str, &str)>,
     ) -> Result<bool> {
-        let tag = unhex(&record.code_hash)
-            .ok_or_else(|| Error::storage("stored code hash is corrupt"))?;
-        let mut msg = hashed_message(&record.sid, code, txn);
-        let ok = hmac::verify(&self.key, &msg, &tag).is_ok(); // constant time
-        zeroize::Zeroize::zeroize(&mut msg);
-        Ok(ok)
-    }
-
-    /// Re-derives the code of a verification from its nonce.
-    fn derive_code(&self, sid: &str, nonce_hex: &str, len: u8) -> Result<Secret> {
-        let nonce =
-            unhex(nonce_hex).ok_or_else(|| Error::storage("stored code nonce is corrupt"))?;
-        let mut seed = Vec::with_capacity(sid.len() + nonce.len());
-        seed.extend_from_slice(sid.as_bytes());
-        seed.extend_from_slice(&nonce);
-        let stream = CodeStream {
-            key: self.key.clone(),
-            seed,
-            counter: Mutex::new(0),
-        };
-        let mut code = String::with_capacity(usize::from(len));
-        for _ in 0..len {
-            let digit = uniform_below(&stream, 10)?;
-            code.push(char::from(b'0' + digit as u8));
+        match &record.custom_hash {
+            Some(hash) => {
+                let mut msg = self.custom_message(&record.sid, code, txn);
+                let ok = hmac::verify(&self.key, &msg, hash).is_ok(); // constant time
+                zeroize::Zeroize::zeroize(&mut msg);
+                Ok(ok)
+            }
+            None => {
+                let expected = self.derive_code(&record.sid, txn, record.code_len)?;
+                // The length is public (the configuration's); the digits compare in constant time.
+                Ok(expected.expose().len() == code.len()
+                    && crate::secret::subtle_eq::constant_time_eq(expected.expose(), code))
+            }
         }
-        Ok(Secret::from(code))
     }
 
+    /// The code of a verification: `len` decimal digits drawn from one
+    /// `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid || transaction)`, read
+    /// as four 64-bit words, the first below the largest multiple of `10^len` taken (rejection
+    /// sampling: uniform; a further round only if all four are rejected, which for 10 digits has
+    /// probability below 10^-36).
+    fn derive_code(&self, sid: &[u8; 16], txn: Option<(&str, &str)>, len: u8) -> Result<Secret> {
+        let len = len.clamp(1, 19);
+        let bound = 10u64.pow(u32::from(len));
+        let limit = (u64::MAX / bound) * bound;
+        for round in 0u8..=u8::MAX {
+            let mut ctx = hmac::Context::with_key(&self.key);
+            ctx.update(b"keyward-otp-code-v2");
+            ctx.update(&[round]);
+            ctx.update(sid);
+            if txn.is_some() {
+                let mut t = Vec::new();
+                push_transaction(&mut t, txn);
+                ctx.update(&t);
+            }
+            let tag = ctx.sign();
+            for word in tag.as_ref().chunks_exact(8) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(word);
+                let v = u64::from_be_bytes(b);
+                if v < limit {
+                    let mut n = v % bound;
+                    let mut digits = vec![b'0'; usize::from(len)];
+                    for d in digits.iter_mut().rev() {
+                        *d = b'0' + (n % 10) as u8;
+                        n /= 10;
+                    }
+                    return Ok(Secret::new(digits));
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Random,
+            "code derivation found no digits",
+        ))
+    }
+
+    /// The record's code for delivery: derived, or the host-chosen one passed again.
+    fn code_for(&self, record: &Record, custom: Option<&Secret>) -> Result<Secret> {
+        match (custom, &record.custom_hash) {
+            (Some(code), Some(_)) => Ok(code.clone()),
+            (None, None) => self.derive_code(
+                &record.sid,
+                transaction(&record.amount, &record.payee),
+                record.code_len,
+            ),
+            _ => Err(Error::invalid_input(
+                "this verification uses a custom code: pass it again to re-send",
+            )),
+        }
+    }
+
+    /// The store TTL of a pending record: until expiry, then the tombstone window.
     fn record_ttl(&self, record: &Record, now_ms: u64) -> Duration {
         Duration::from_millis(record.expires_ms.saturating_sub(now_ms)) + self.config.tombstone_ttl
     }
 
-    fn to_verification(record: &Record, status: VerificationStatus) -> Verification {
+    fn to_verification(
+        record: &Record,
+        to: Option<&str>,
+        status: VerificationStatus,
+    ) -> Verification {
         Verification {
-            sid: record.sid.clone(),
-            to: record.to.clone(),
+            sid: record.sid(),
+            to: to.map_or_else(|| record.masked_to.clone(), str::to_owned),
             channel: record.channel.clone(),
             valid: status == VerificationStatus::Approved,
             status,
@@ -594,11 +807,11 @@ impl LocalOtpProvider {
             let mut ctx = hmac::Context::with_key(&self.key);
             ctx.update(b"keyward-otp-client-v1");
             ctx.update(client.as_bytes());
-            let id = hex(ctx.sign().as_ref().get(..16).unwrap_or_default());
+            let tag = ctx.sign();
             let key = Key::ephemeral("otp")
                 .part("budget")
                 .part("client")
-                .part(&id)
+                .bytes(tag.as_ref().get(..16).unwrap_or_default())
                 .part(&index.to_string());
             let sent = self.store.increment(&key, 1, Some(budget.window)).await?;
             if sent > u64::from(budget.max_sends_per_client) {
@@ -610,8 +823,8 @@ impl LocalOtpProvider {
         Ok(())
     }
 
-    /// Counts one send to `to` against the budget and the per-destination limit.
-    async fn count_send(&self, to: &str, client: Option<&str>) -> Result<()> {
+    /// Counts one send to a destination against the budget and the per-destination limit.
+    async fn count_send(&self, destination: &[u8; 16], client: Option<&str>) -> Result<()> {
         self.count_budget(client).await?;
         let Some(limit) = self.config.send_rate_limit else {
             return Ok(());
@@ -623,7 +836,7 @@ impl LocalOtpProvider {
         let index = now_ms / window_ms;
         let key = Key::ephemeral("otp")
             .part("rate")
-            .part(&self.destination_id(to))
+            .bytes(destination)
             .part(&index.to_string());
         let sent = self.store.increment(&key, 1, Some(limit.window)).await?;
         if sent > u64::from(limit.max_sends) {
@@ -639,29 +852,10 @@ impl LocalOtpProvider {
         Ok(())
     }
 
-    /// Records why a verification ended (the first reason wins). The attempt counter is left to
-    /// expire with its TTL: deleting it would let a check that loaded the verification just
-    /// before it ended start counting from zero again.
-    async fn bury(&self, sid: &str, why: Ended) -> Result<()> {
-        self.store
-            .insert(
-                &Self::tomb_key(sid),
-                encode_json(&why)?,
-                Some(self.config.tombstone_ttl),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// The error for a verification that no longer exists.
-    async fn gone(&self, sid: &str) -> Error {
-        let ended = match self.store.get(&Self::tomb_key(sid)).await {
-            Ok(Some(entry)) => decode_json::<Ended>(&entry.value).ok(),
-            Ok(None) => None,
-            Err(e) => return e,
-        };
-        match ended {
-            Some(Ended::Expired) => Error::new(ErrorKind::Expired, "the verification expired"),
+    /// The error for a verification that is no longer pending.
+    fn gone(record: &Record) -> Error {
+        match record.ended {
+            None => Error::new(ErrorKind::Expired, "the verification expired"),
             Some(Ended::MaxAttemptsReached) => Error::new(
                 ErrorKind::TooManyAttempts,
                 "max check attempts reached for this verification",
@@ -670,93 +864,65 @@ impl LocalOtpProvider {
                 ErrorKind::NotFound,
                 "the verification was already approved and no longer exists",
             ),
-            Some(Ended::Canceled) | None => {
+            Some(Ended::Canceled) => {
                 Error::new(ErrorKind::NotFound, "no such pending verification")
             }
         }
     }
 
-    /// Removes the stored verification at `version` (if unchanged) and records why it ended.
-    async fn end(&self, sid: &str, version: Version, why: Ended) -> Result<bool> {
-        let swapped = matches!(
-            self.store
-                .compare_and_swap(&Self::record_key(sid), version, Write::Delete)
-                .await?,
-            CasOutcome::Swapped { .. }
-        );
-        if swapped {
-            self.bury(sid, why).await?;
-        }
-        Ok(swapped)
+    fn not_found() -> Error {
+        Error::new(ErrorKind::NotFound, "no such pending verification")
     }
 
-    /// Ends a verification whatever concurrent writers do to it; `false` if it was already gone.
-    /// The reason is recorded before the verification is removed, so a concurrent reader that
-    /// finds it gone always learns why.
-    async fn finish(&self, sid: &str, mut version: Version, why: Ended) -> Result<bool> {
-        self.store
-            .insert(
-                &Self::tomb_key(sid),
-                encode_json(&why)?,
-                Some(self.config.tombstone_ttl),
-            )
-            .await?;
-        for _ in 0..crate::store::MAX_CAS_RETRIES {
-            if self.end(sid, version, why).await? {
-                return Ok(true);
-            }
-            match self.store.get(&Self::record_key(sid)).await? {
-                Some(entry) => version = entry.version,
-                None => return Ok(false),
-            }
-        }
-        Err(Error::storage("too much contention ending a verification"))
-    }
-
-    /// Finds the sid a reference points to.
-    async fn resolve(&self, target: &VerificationRef) -> Result<String> {
+    /// Finds the key a reference points to (no store access: a sid carries its key).
+    fn locate(&self, target: &VerificationRef) -> Result<Target> {
         match target {
             VerificationRef::Sid(sid) => {
-                if !is_sid(sid) {
+                let Some(raw) = parse_sid(sid) else {
                     return Err(Error::invalid_input(
                         "a verification sid is VE followed by 32 hex digits",
                     ));
-                }
-                Ok(sid.clone())
+                };
+                Ok(Target {
+                    key: Self::record_key(&self.sid_tag(&raw)),
+                    sid: Some(raw),
+                    destination: None,
+                    to: None,
+                })
             }
             VerificationRef::To(to) => {
                 let to = Channel::Auto.normalize_destination(to)?;
-                match self.store.get(&self.pointer_key(&to)).await? {
-                    Some(entry) => String::from_utf8(entry.value)
-                        .map_err(|_| Error::storage("stored verification pointer is corrupt")),
-                    None => Err(Error::new(
-                        ErrorKind::NotFound,
-                        "no pending verification for this destination",
-                    )),
-                }
+                let destination = self.destination_id(&to);
+                Ok(Target {
+                    key: Self::record_key(&destination[..TAG_LEN]),
+                    sid: None,
+                    destination: Some(destination),
+                    to: Some(to),
+                })
             }
         }
     }
 
-    /// Loads a live verification: `(record, version)`, or the typed error if it ended. A
-    /// verification found past its expiry is ended here.
-    async fn load(&self, sid: &str) -> Result<(Record, Version)> {
-        loop {
-            let Some(entry) = self.store.get(&Self::record_key(sid)).await? else {
-                return Err(self.gone(sid).await);
-            };
-            let record: Record = decode_json(&entry.value)?;
-            if record.expires_ms > self.now_ms() {
-                return Ok((record, entry.version));
-            }
-            if self.end(sid, entry.version, Ended::Expired).await? {
-                return Err(Error::new(ErrorKind::Expired, "the verification expired"));
-            }
-            // Someone changed it in between: look again.
+    /// Reads the record a target names: `(record, version)`, `NotFound` when there is none (or
+    /// the destination's record is a later verification than the sid asked for).
+    async fn read(&self, target: &Target) -> Result<(Record, Version)> {
+        let entry = self
+            .store
+            .get(&target.key)
+            .await?
+            .ok_or_else(Self::not_found)?;
+        let record = Record::decode(&entry.value)?;
+        // A sid whose destination now holds a later verification, or (with a negligible
+        // chance) another destination sharing the tag: nothing to act on.
+        if target.sid.is_some_and(|sid| sid != record.sid)
+            || target.destination.is_some_and(|d| d != record.destination)
+        {
+            return Err(Self::not_found());
         }
+        Ok((record, entry.version))
     }
 
-    async fn deliver(&self, record: &Record, code: &Secret) -> Result<()> {
+    async fn deliver(&self, to: &str, record: &Record, code: &Secret) -> Result<()> {
         let template = self.config.templates.for_locale(record.locale.as_deref());
         let minutes = self.config.code_ttl.as_secs().div_ceil(60);
         let code_text = code
@@ -786,7 +952,7 @@ impl LocalOtpProvider {
         }
         let mut message = OutgoingMessage::new(
             record.channel.clone(),
-            record.to.clone(),
+            to.to_owned(),
             Secret::from(text),
             code.clone(),
         );
@@ -799,101 +965,83 @@ impl LocalOtpProvider {
     fn new_record(
         &self,
         to: &str,
+        destination: &[u8; 16],
         channel: &Channel,
         request: &StartVerification,
-    ) -> Result<(Record, Secret)> {
-        let sid = format!("VE{}", hex(&random_array::<16>(self.rng.as_ref())?));
+    ) -> Result<Record> {
+        let sid = self.new_sid(destination)?;
         let now_ms = self.now_ms();
         let ttl_ms = u64::try_from(self.config.code_ttl.as_millis()).unwrap_or(u64::MAX);
-        let (code, nonce, code_len) = match &request.custom_code {
-            Some(custom) => (custom.clone(), None, custom_len(custom)?),
-            None => {
-                let nonce = hex(&random_array::<16>(self.rng.as_ref())?);
-                let code = self.derive_code(&sid, &nonce, self.config.code_length)?;
-                (code, Some(nonce), self.config.code_length)
-            }
-        };
-        let record = Record {
-            code_hash: self.code_hash(
-                &sid,
-                code.expose(),
-                transaction(&request.amount, &request.payee),
+        let txn = transaction(&request.amount, &request.payee);
+        let (custom_hash, code_len) = match &request.custom_code {
+            Some(custom) => (
+                Some(self.custom_hash(&sid, custom.expose(), txn)),
+                custom_len(custom)?,
             ),
+            None => (None, self.config.code_length),
+        };
+        Ok(Record {
             sid,
-            to: to.to_owned(),
+            destination: *destination,
+            masked_to: crate::normalize::mask(to),
             channel: channel.clone(),
             locale: request.locale.clone(),
-            nonce,
+            custom_hash,
             code_len,
             sends: 1,
+            attempts: 0,
             created_ms: now_ms,
             updated_ms: now_ms,
             expires_ms: now_ms.saturating_add(ttl_ms),
+            ended: None,
             friendly_name: request.custom_friendly_name.clone(),
             custom_message: request.custom_message.clone(),
             amount: request.amount.clone(),
             payee: request.payee.clone(),
             app_hash: request.app_hash.clone(),
-        };
-        Ok((record, code))
+        })
     }
 
-    /// Counts a re-send on a live verification and returns the updated record.
-    async fn count_resend(
+    /// The record after a re-send, or why it cannot be re-sent.
+    fn resent(
         &self,
-        sid: &str,
+        record: &Record,
         channel: &Channel,
         request: &StartVerification,
-    ) -> Result<Resend> {
-        let now_ms = self.now_ms();
-        let max_sends = self.config.max_sends;
-        self.store
-            .update_json(&Self::record_key(sid), |current: Option<Record>| {
-                let Some(mut record) = current else {
-                    return Ok(Update::Keep(Resend::Gone));
-                };
-                if record.expires_ms <= now_ms {
-                    return Ok(Update::Keep(Resend::Gone));
-                }
-                if record.sends >= max_sends {
-                    return Err(too_many_sends());
-                }
-                let asked = transaction(&request.amount, &request.payee);
-                if asked.is_some() && asked != transaction(&record.amount, &record.payee) {
-                    return Err(Error::invalid_input(
-                        "a re-send cannot change the transaction: cancel and start again",
-                    ));
-                }
-                match &request.custom_code {
-                    Some(custom) => {
-                        record.code_len = custom_len(custom)?;
-                        record.code_hash = self.code_hash(
-                            &record.sid,
-                            custom.expose(),
-                            transaction(&record.amount, &record.payee),
-                        );
-                        record.nonce = None;
-                    }
-                    None if record.nonce.is_none() => {
-                        return Err(Error::invalid_input(
-                            "this verification uses a custom code: pass it again to re-send",
-                        ));
-                    }
-                    None => {}
-                }
-                record.sends += 1;
-                record.updated_ms = now_ms;
-                record.channel = channel.clone();
-                if request.locale.is_some() {
-                    record.locale = request.locale.clone();
-                }
-                Ok(Update::Set(
-                    record.clone(),
-                    Ttl::Keep,
-                    Resend::Done(Box::new(record)),
-                ))
-            })
-            .await
+    ) -> Result<Record> {
+        if record.sends >= self.config.max_sends {
+            return Err(too_many_sends());
+        }
+        let asked = transaction(&request.amount, &request.payee);
+        if asked.is_some() && asked != transaction(&record.amount, &record.payee) {
+            return Err(Error::invalid_input(
+                "a re-send cannot change the transaction: cancel and start again",
+            ));
+        }
+        let mut next = record.clone();
+        match &request.custom_code {
+            Some(custom) => {
+                next.code_len = custom_len(custom)?;
+                next.custom_hash = Some(self.custom_hash(
+                    &record.sid,
+                    custom.expose(),
+                    transaction(&record.amount, &record.payee),
+                ));
+            }
+            None if record.custom_hash.is_some() => {
+                return Err(Error::invalid_input(
+                    "this verification uses a custom code: pass it again to re-send",
+                ));
+            }
+            None => {}
+        }
+        next.sends += 1;
+        next.updated_ms = self.now_ms();
+        next.channel = channel.clone();
+        if request.locale.is_some() {
+            next.locale = request.locale.clone();
+        }
+        Ok(next)
     }
 
     async fn start_inner(&self, request: StartVerification) -> Result<Verification> {
@@ -924,96 +1072,99 @@ impl LocalOtpProvider {
                 return Err(Error::invalid_input("locale must be a language tag"));
             }
         }
-        let pointer_key = self.pointer_key(&to);
-        let mut rate_counted = false;
+        let destination = self.destination_id(&to);
+        let key = Self::record_key(&destination[..TAG_LEN]);
+        let mut counted = false;
         for _ in 0..MAX_START_ROUNDS {
-            let pointer = self.store.get(&pointer_key).await?;
-            // A live verification for this destination: re-send its code.
-            if let Some(entry) = &pointer {
-                let sid = String::from_utf8(entry.value.clone())
-                    .map_err(|_| Error::storage("stored verification pointer is corrupt"))?;
-                if let Some(live) = self.store.get(&Self::record_key(&sid)).await? {
-                    let record: Record = decode_json(&live.value)?;
-                    if record.expires_ms > self.now_ms() {
-                        if record.sends >= self.config.max_sends {
-                            return Err(too_many_sends());
-                        }
-                        if !rate_counted {
-                            self.count_send(&to, request.client.as_deref()).await?;
-                            rate_counted = true;
-                        }
-                        match self.count_resend(&sid, &channel, &request).await? {
-                            Resend::Gone => continue,
-                            Resend::Done(record) => {
-                                let code = match (&request.custom_code, &record.nonce) {
-                                    (Some(custom), _) => custom.clone(),
-                                    (None, Some(nonce)) => {
-                                        self.derive_code(&record.sid, nonce, record.code_len)?
-                                    }
-                                    (None, None) => {
-                                        return Err(Error::invalid_input(
-                                            "this verification uses a custom code: pass it again to re-send",
-                                        ));
-                                    }
-                                };
-                                self.deliver(&record, &code).await?;
-                                return Ok(Self::to_verification(
-                                    &record,
-                                    VerificationStatus::Pending,
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-            // No live verification: create one and point the destination at it.
-            if !rate_counted {
-                self.count_send(&to, request.client.as_deref()).await?;
-                rate_counted = true;
-            }
-            let (record, code) = self.new_record(&to, &channel, &request)?;
+            let current = self.store.get(&key).await?;
             let now_ms = self.now_ms();
-            let ttl = self.record_ttl(&record, now_ms);
-            let record_key = Self::record_key(&record.sid);
-            if self
-                .store
-                .insert(&record_key, encode_json(&record)?, Some(ttl))
-                .await?
-                .is_none()
-            {
-                continue; // sid collision: practically impossible, try a fresh one
-            }
-            let pointed = match &pointer {
-                Some(entry) => matches!(
-                    self.store
-                        .compare_and_swap(
-                            &pointer_key,
-                            entry.version,
-                            Write::Set {
-                                value: record.sid.as_bytes().to_vec(),
-                                ttl: Ttl::After(ttl),
-                            },
-                        )
-                        .await?,
-                    CasOutcome::Swapped { .. }
-                ),
-                None => self
-                    .store
-                    .insert(&pointer_key, record.sid.as_bytes().to_vec(), Some(ttl))
-                    .await?
-                    .is_some(),
+            let current = match current {
+                Some(entry) => Some((Record::decode(&entry.value)?, entry.version)),
+                None => None,
             };
-            if !pointed {
-                // A concurrent start won: drop ours and re-send theirs.
-                self.store.delete(&record_key).await?;
-                continue;
+            if let Some((record, _)) = &current
+                && record.destination != destination
+            {
+                // Two destinations whose 80-bit tags collide (about one chance in 10^12 for a
+                // million destinations): refuse rather than touch the other one's verification.
+                return Err(Error::storage(
+                    "another destination holds this verification slot; try again later",
+                ));
             }
-            if let Err(err) = self.deliver(&record, &code).await {
+            // A live verification for this destination: re-send its code.
+            if let Some((record, version)) = &current
+                && record.is_pending(now_ms)
+            {
+                let next = self.resent(record, &channel, &request)?;
+                if !counted {
+                    self.count_send(&destination, request.client.as_deref())
+                        .await?;
+                    counted = true;
+                }
+                let swapped = self
+                    .store
+                    .compare_and_swap(
+                        &key,
+                        *version,
+                        Write::Set {
+                            value: next.encode(),
+                            ttl: Ttl::Keep,
+                        },
+                    )
+                    .await?;
+                if swapped == CasOutcome::Conflict {
+                    continue;
+                }
+                let code = self.code_for(&next, request.custom_code.as_ref())?;
+                self.deliver(&to, &next, &code).await?;
+                return Ok(Self::to_verification(
+                    &next,
+                    Some(&to),
+                    VerificationStatus::Pending,
+                ));
+            }
+            // None, or an ended one: a new verification replaces it.
+            if !counted {
+                self.count_send(&destination, request.client.as_deref())
+                    .await?;
+                counted = true;
+            }
+            let record = self.new_record(&to, &destination, &channel, &request)?;
+            let ttl = self.record_ttl(&record, now_ms);
+            let written = match &current {
+                Some((_, version)) => match self
+                    .store
+                    .compare_and_swap(
+                        &key,
+                        *version,
+                        Write::Set {
+                            value: record.encode(),
+                            ttl: Ttl::After(ttl),
+                        },
+                    )
+                    .await?
+                {
+                    CasOutcome::Swapped { version } => version,
+                    CasOutcome::Conflict => None,
+                },
+                None => self.store.insert(&key, record.encode(), Some(ttl)).await?,
+            };
+            let Some(version) = written else {
+                continue; // a concurrent start won: re-send theirs
+            };
+            let code = self.code_for(&record, request.custom_code.as_ref())?;
+            if let Err(err) = self.deliver(&to, &record, &code).await {
                 // Nothing reached the user: forget the verification so a retry starts afresh.
-                self.store.delete(&record_key).await?;
+                self.store
+                    .compare_and_swap(&key, version, Write::Delete)
+                    .await?;
                 return Err(err);
             }
-            return Ok(Self::to_verification(&record, VerificationStatus::Pending));
+            return Ok(Self::to_verification(
+                &record,
+                Some(&to),
+                VerificationStatus::Pending,
+            ));
         }
         Err(Error::storage(
             "too much contention starting a verification for this destination",
@@ -1032,66 +1183,106 @@ impl LocalOtpProvider {
         if !(4..=10).contains(&code.len()) || !code.iter().all(u8::is_ascii_alphanumeric) {
             return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
         }
-        let sid = self.resolve(&request.target).await?;
-        let (mut record, mut version) = self.load(&sid).await?;
-        let now_ms = self.now_ms();
-        let attempts = self
-            .store
-            .increment(
-                &Self::attempts_key(&sid),
-                1,
-                Some(self.record_ttl(&record, now_ms)),
-            )
-            .await?;
-        let max = u64::from(self.config.max_check_attempts);
-        if attempts > max {
-            // Counted but never compared: the limit holds however many checks race.
-            self.finish(&sid, version, Ended::MaxAttemptsReached)
+        let target = self.locate(&request.target)?;
+        let max = self.config.max_check_attempts;
+        for _ in 0..MAX_CAS_RETRIES {
+            let (record, version) = self.read(&target).await?;
+            let now_ms = self.now_ms();
+            if !record.is_pending(now_ms) {
+                return Err(Self::gone(&record));
+            }
+            // One write counts the attempt and decides, so the limit holds however many
+            // checks race, and of two right checks exactly one approves.
+            let matched = self.code_matches(&record, code, txn)?;
+            let mut next = record;
+            next.attempts = next.attempts.saturating_add(1);
+            next.updated_ms = now_ms;
+            let status = if matched {
+                next.ended = Some(Ended::Approved);
+                VerificationStatus::Approved
+            } else if next.attempts >= max {
+                next.ended = Some(Ended::MaxAttemptsReached);
+                VerificationStatus::MaxAttemptsReached
+            } else {
+                VerificationStatus::Pending
+            };
+            let ttl = if next.ended.is_some() {
+                Ttl::After(self.config.tombstone_ttl)
+            } else {
+                Ttl::Keep
+            };
+            let outcome = self
+                .store
+                .compare_and_swap(
+                    &target.key,
+                    version,
+                    Write::Set {
+                        value: next.encode(),
+                        ttl,
+                    },
+                )
                 .await?;
-            return Err(Error::new(
-                ErrorKind::TooManyAttempts,
-                "max check attempts reached for this verification",
-            ));
-        }
-        loop {
-            if !self.code_matches(&record, code, txn)? {
-                if attempts == max {
-                    self.finish(&sid, version, Ended::MaxAttemptsReached)
-                        .await?;
-                    return Ok(CheckOutcome::Rejected(Self::to_verification(
-                        &record,
-                        VerificationStatus::MaxAttemptsReached,
-                    )));
-                }
-                return Ok(CheckOutcome::Rejected(Self::to_verification(
-                    &record,
-                    VerificationStatus::Pending,
-                )));
+            if outcome == CasOutcome::Conflict {
+                continue; // changed in between (a re-send, another check): decide again
             }
-            // Right code: approving removes the verification, so of two concurrent right checks
-            // exactly one wins.
-            if self.end(&sid, version, Ended::Approved).await? {
-                record.updated_ms = self.now_ms();
-                return crate::backend::approved(Self::to_verification(
-                    &record,
-                    VerificationStatus::Approved,
-                ))
-                .map(CheckOutcome::Approved);
-            }
-            // Changed in between (a re-send, another check): re-read and decide again.
-            (record, version) = self.load(&sid).await?;
+            let verification = Self::to_verification(&next, target.to.as_deref(), status);
+            return if matched {
+                crate::backend::approved(verification).map(CheckOutcome::Approved)
+            } else {
+                Ok(CheckOutcome::Rejected(verification))
+            };
         }
+        Err(Error::storage(
+            "too much contention checking this verification",
+        ))
     }
 
     async fn cancel_inner(&self, target: VerificationRef) -> Result<Verification> {
-        let sid = self.resolve(&target).await?;
-        loop {
-            let (mut record, version) = self.load(&sid).await?;
-            if self.end(&sid, version, Ended::Canceled).await? {
-                record.updated_ms = self.now_ms();
-                return Ok(Self::to_verification(&record, VerificationStatus::Canceled));
+        let target = self.locate(&target)?;
+        for _ in 0..MAX_CAS_RETRIES {
+            let (record, version) = self.read(&target).await?;
+            let now_ms = self.now_ms();
+            if !record.is_pending(now_ms) {
+                return Err(Self::gone(&record));
+            }
+            let mut next = record;
+            next.ended = Some(Ended::Canceled);
+            next.updated_ms = now_ms;
+            let outcome = self
+                .store
+                .compare_and_swap(
+                    &target.key,
+                    version,
+                    Write::Set {
+                        value: next.encode(),
+                        ttl: Ttl::After(self.config.tombstone_ttl),
+                    },
+                )
+                .await?;
+            if outcome != CasOutcome::Conflict {
+                return Ok(Self::to_verification(
+                    &next,
+                    target.to.as_deref(),
+                    VerificationStatus::Canceled,
+                ));
             }
         }
+        Err(Error::storage(
+            "too much contention canceling this verification",
+        ))
+    }
+
+    async fn fetch_inner(&self, target: VerificationRef) -> Result<Verification> {
+        let target = self.locate(&target)?;
+        let (record, _) = self.read(&target).await?;
+        if !record.is_pending(self.now_ms()) {
+            return Err(Self::gone(&record));
+        }
+        Ok(Self::to_verification(
+            &record,
+            target.to.as_deref(),
+            VerificationStatus::Pending,
+        ))
     }
 }
 
@@ -1106,47 +1297,11 @@ impl OtpProvider for LocalOtpProvider {
     }
 
     async fn fetch(&self, target: VerificationRef) -> Result<Verification> {
-        let sid = self.resolve(&target).await?;
-        let (record, _) = self.load(&sid).await?;
-        Ok(Self::to_verification(&record, VerificationStatus::Pending))
+        self.fetch_inner(target).await
     }
 
     async fn cancel(&self, target: VerificationRef) -> Result<Verification> {
         self.cancel_inner(target).await
-    }
-}
-
-/// HMAC-SHA256 in counter mode over a verification's seed: the deterministic stream codes are
-/// drawn from.
-struct CodeStream {
-    key: hmac::Key,
-    seed: Vec<u8>,
-    counter: Mutex<u64>,
-}
-
-impl fmt::Debug for CodeStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CodeStream([REDACTED])")
-    }
-}
-
-impl SecureRandom for CodeStream {
-    fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        let mut counter = self.counter.lock().unwrap_or_else(|e| e.into_inner());
-        for chunk in dest.chunks_mut(32) {
-            let mut ctx = hmac::Context::with_key(&self.key);
-            ctx.update(b"keyward-otp-code-v1");
-            ctx.update(&self.seed);
-            ctx.update(&counter.to_be_bytes());
-            *counter += 1;
-            let tag = ctx.sign();
-            let block = tag
-                .as_ref()
-                .get(..chunk.len())
-                .ok_or_else(|| Error::new(ErrorKind::Random, "code stream block too short"))?;
-            chunk.copy_from_slice(block);
-        }
-        Ok(())
     }
 }
 
@@ -1223,8 +1378,13 @@ fn custom_len(code: &Secret) -> Result<u8> {
     u8::try_from(bytes.len()).map_err(|_| Error::invalid_input("custom code too long"))
 }
 
-fn is_sid(s: &str) -> bool {
-    s.len() == 34 && s.starts_with("VE") && s.bytes().skip(2).all(|b| b.is_ascii_hexdigit())
+/// The 16 bytes of a sid (`VE` and 32 hex digits, either case).
+fn parse_sid(s: &str) -> Option<[u8; 16]> {
+    let hex_part = s.strip_prefix("VE")?;
+    if hex_part.len() != 32 {
+        return None;
+    }
+    unhex(hex_part)?.try_into().ok()
 }
 
 fn to_ms(t: SystemTime) -> u64 {
@@ -1279,14 +1439,12 @@ mod tests {
         let p = provider();
         let mut counts = [0u32; 10];
         for i in 0..2_000u32 {
-            let nonce = hex(&i.to_be_bytes());
-            let code = p
-                .derive_code("VE00000000000000000000000000000000", &nonce, 10)
-                .unwrap();
-            let again = p
-                .derive_code("VE00000000000000000000000000000000", &nonce, 10)
-                .unwrap();
+            let mut sid = [0u8; 16];
+            sid[..4].copy_from_slice(&i.to_be_bytes());
+            let code = p.derive_code(&sid, None, 10).unwrap();
+            let again = p.derive_code(&sid, None, 10).unwrap();
             assert_eq!(code, again);
+            assert_eq!(code.expose().len(), 10);
             for d in code.expose() {
                 counts[usize::from(d - b'0')] += 1;
             }
@@ -1295,17 +1453,105 @@ mod tests {
         for c in counts {
             assert!((1_800..=2_200).contains(&c), "{counts:?}");
         }
+        // Leading zeros are kept: every length is exact.
+        for len in 4..=10u8 {
+            for i in 0..200u32 {
+                let mut sid = [9u8; 16];
+                sid[..4].copy_from_slice(&i.to_be_bytes());
+                assert_eq!(
+                    p.derive_code(&sid, None, len).unwrap().expose().len(),
+                    usize::from(len)
+                );
+            }
+        }
     }
 
     #[test]
-    fn code_hash_binds_sid_and_code() {
+    fn codes_bind_sid_and_transaction() {
         let p = provider();
-        let a = p.code_hash("VE00000000000000000000000000000000", b"123456", None);
-        let b = p.code_hash("VE00000000000000000000000000000001", b"123456", None);
-        let c = p.code_hash("VE00000000000000000000000000000000", b"123457", None);
+        let a = [0u8; 16];
+        let mut b = a;
+        b[15] = 1;
+        let code = p.derive_code(&a, None, 10).unwrap();
+        assert_ne!(code, p.derive_code(&b, None, 10).unwrap());
+        assert_ne!(
+            code,
+            p.derive_code(&a, Some(("10 EUR", "shop")), 10).unwrap()
+        );
+        assert_ne!(
+            p.derive_code(&a, Some(("10 EUR", "shop")), 10).unwrap(),
+            p.derive_code(&a, Some(("10 EU", "Rshop")), 10).unwrap()
+        );
+        let h = p.custom_hash(&a, b"123456", None);
+        assert_ne!(h, p.custom_hash(&b, b"123456", None));
+        assert_ne!(h, p.custom_hash(&a, b"123457", None));
+    }
+
+    #[test]
+    fn records_round_trip_and_hold_no_destination() {
+        let p = provider();
+        let request = StartVerification::new("+15017122661", Channel::Sms)
+            .custom_code("4242")
+            .locale("fr");
+        let record = p
+            .new_record(
+                "+15017122661",
+                &p.destination_id("+15017122661"),
+                &Channel::Sms,
+                &request,
+            )
+            .unwrap();
+        let bytes = record.encode();
+        assert!(!String::from_utf8_lossy(&bytes).contains("5017122661"));
+        let back = Record::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.masked_to, "**********61");
+        assert_eq!(back.locale.as_deref(), Some("fr"));
+        assert!(back.custom_hash.is_some());
+        for cut in 0..bytes.len() {
+            let _ = Record::decode(&bytes[..cut]);
+        }
+    }
+
+    #[test]
+    fn sids_carry_their_destination_unlinkably() {
+        let p = provider();
+        let d = p.destination_id("+15017122661");
+        let a = p.new_sid(&d).unwrap();
+        let b = p.new_sid(&d).unwrap();
         assert_ne!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(a.len(), 64);
+        assert_ne!(
+            a[SID_NONCE_LEN..],
+            b[SID_NONCE_LEN..],
+            "the masked tags differ too"
+        );
+        assert_eq!(p.sid_tag(&a), d[..TAG_LEN]);
+        assert_eq!(p.sid_tag(&b), d[..TAG_LEN]);
+        let other = LocalOtpProvider::builder(
+            Arc::new(MemoryStore::new()),
+            Arc::new(Outbox::new()),
+            Secret::new([2u8; 32]),
+        )
+        .build()
+        .unwrap();
+        assert_ne!(
+            other.sid_tag(&a),
+            d[..TAG_LEN],
+            "another secret reads another tag"
+        );
+    }
+
+    #[test]
+    fn sids_parse_strictly() {
+        assert!(parse_sid("VE0123456789abcdef0123456789ABCDEF").is_some());
+        for bad in [
+            "VE42",
+            "XX0123456789abcdef0123456789abcdef",
+            "VE0123456789abcdef0123456789abcdeg",
+            "VE0123456789abcdef0123456789abcdef0",
+        ] {
+            assert!(parse_sid(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! - [`state_store`]: every promise of [`StateStore`](crate::store::StateStore) (single-key
 //!   atomicity under racing callers, versions, counters, expiry by the store's clock, limits,
 //!   bad input).
+//! - [`otp_provider`]: Twilio Verify's observable behaviour every
+//!   [`OtpProvider`](crate::OtpProvider) keeps (single-use approval, attempt and send limits,
+//!   re-sends, expiry, racing checks, bad input); run by the self-hosted provider and by the
+//!   Twilio Verify backend against a local server speaking Verify's wire format.
+//! - [`key_split_store`]: the [`KeySplitStore`](crate::KeySplitStore) contract and the 2-man
+//!   rule's core promise; run by the local SSKS store and by the SSKS HTTP client against the
+//!   local SSKS server.
 //!
 //! Each suite panics with a message naming the broken promise, like `assert!`.
 //!
@@ -20,12 +27,16 @@
 //! # }
 //! ```
 
+mod keysplit;
+mod otp;
 mod store;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
+pub use keysplit::{KeySplitCapabilities, key_split_store};
+pub use otp::{OtpCapabilities, otp_provider};
 pub use store::{StoreCapabilities, TimeControl, state_store};
 
 /// Polls every future on the current task until all are done (no extra dependency): with a
