@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use keyward::Env;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::webauthn::attestation::{AttestationPolicy, TrustAnchor};
 use keyward::webauthn::{
@@ -48,8 +49,9 @@ fn relying_party(v: &Value) -> RelyingParty {
     let clock = Arc::new(ManualClock::at_unix(
         v["now_unix"].as_u64().unwrap_or(1_700_000_000),
     ));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
-    RelyingParty::new(config, store).with_clock(clock)
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
+    RelyingParty::new(config, store).env(Env::system().with_clock(clock))
 }
 
 fn bench_registration(c: &mut Criterion) {

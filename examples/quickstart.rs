@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::store::{Key, MemoryStore, StateStore};
 use keyward::{ManualClock, Secret, normalize};
 
@@ -17,9 +18,11 @@ use keyward::{ManualClock, Secret, normalize};
 async fn main() -> Result<(), keyward::Error> {
     println!("== keyward quickstart ==");
 
-    // The state store every backend keeps its state in, on an injected clock.
+    // The state store every backend keeps its state in, on an injected clock: one `Env` (clock
+    // and random source) given to the store and to every backend the same way, `.env(env)`.
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let env = Env::system().with_clock(clock.clone());
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new().env(env));
 
     // 1. Atomic counters: 100 concurrent tasks, each counting one attempt.
     let mut tasks = Vec::new();
@@ -242,7 +245,7 @@ async fn otp_step(store: Arc<dyn StateStore>, clock: Arc<ManualClock>) -> keywar
     // your secret manager and shared by every instance.
     let server_secret = Secret::new(keyward::random_array::<32>(&keyward::SystemRandom::new())?);
     let otp = LocalOtpProvider::builder(store, sender, server_secret)
-        .clock(clock.clone())
+        .env(Env::system().with_clock(clock.clone()))
         .build()?;
 
     let v = otp
@@ -300,13 +303,14 @@ mod video_gate {
     use keyward::twilio::TwilioCredentials;
     use keyward::video::gate::{Contact, MemoryDirectory, RoomGate};
     use keyward::video::twilio::{AccessTokenVerifier, TwilioAccessTokenIssuer};
-    use keyward::{ManualClock, Secret};
+    use keyward::{Env, ManualClock, Secret};
 
     use super::ConsoleAndOutbox;
 
     pub(crate) async fn run() -> keyward::Result<()> {
         let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let env = Env::system().with_clock(clock.clone());
+        let store = Arc::new(MemoryStore::new().env(env.clone()));
         let outbox = Outbox::new();
         let sender = ConsoleAndOutbox {
             console: ConsoleSender,
@@ -317,7 +321,7 @@ mod video_gate {
             Arc::new(sender),
             Secret::new(*b"quickstart-demo-otp-secret-32byt"),
         )
-        .clock(clock.clone())
+        .env(env.clone())
         .build()?;
         // A TEST key: tokens signed with it are printed in full below. Never print real ones.
         let key = TwilioCredentials::api_key(
@@ -325,7 +329,7 @@ mod video_gate {
             "SK00000000000000000000000000000000",
             "quickstart-test-secret-not-real!",
         )?;
-        let issuer = TwilioAccessTokenIssuer::new(key.clone())?.with_clock(clock.clone());
+        let issuer = TwilioAccessTokenIssuer::new(key.clone())?.env(env.clone());
         let directory = MemoryDirectory::new()
             .with("blathers", Contact::phone("+18005559876"))
             .with("mabel", Contact::phone("+18005554321"))
@@ -355,7 +359,7 @@ mod video_gate {
         println!("[video] verify mabel with the code -> access token (test key):");
         println!("{}", token.jwt());
         let decoded = AccessTokenVerifier::new(key)?
-            .with_clock(clock)
+            .env(env)
             .verify(token.jwt())?;
         println!("[video] header  {}", decoded.header_json());
         println!("[video] payload {}", decoded.payload_json());

@@ -61,11 +61,11 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use keyward::ManualClock;
+//! use keyward::{Env, ManualClock};
 //! use keyward::store::{Key, MemoryStore, StateStore};
 //!
 //! let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-//! let store = MemoryStore::with_clock(clock.clone());
+//! let store = MemoryStore::new().env(Env::system().with_clock(clock.clone()));
 //! let ve1 = Key::ephemeral("otp").part("ve1");
 //! store.put(&ve1, b"pending".to_vec(), Some(Duration::from_secs(600))).await?;
 //! assert_eq!(store.take(&ve1).await?, Some(b"pending".to_vec())); // single use
@@ -82,7 +82,9 @@
 
 #[cfg(feature = "axum")]
 mod axum_response;
+mod builder;
 mod clock;
+mod env;
 mod error;
 mod rng;
 mod secret;
@@ -104,7 +106,9 @@ pub mod twilio;
 pub mod video;
 pub mod webauthn;
 
+pub use builder::Builder;
 pub use clock::{Clock, ManualClock, SystemClock, unix_seconds};
+pub use env::Env;
 pub use error::{Error, ErrorKind, RemoteError, Result};
 pub use keysplit::KeySplitStore;
 pub use otp::OtpProvider;

@@ -9,6 +9,7 @@ mod external;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use keyward::Env;
 use keyward::livekit::{
     LiveKitApiKey, LiveKitTokenBuilder, LiveKitTokenIssuer, LiveKitTokenVerifier, VideoGrants,
 };
@@ -132,7 +133,8 @@ fn the_verifier_accepts_the_golden_tokens_and_reads_their_claims() {
         let clock = Arc::new(ManualClock::new(
             UNIX_EPOCH + Duration::from_secs_f64(case.now),
         ));
-        let verifier = LiveKitTokenVerifier::new(key.clone()).with_clock(clock.clone());
+        let verifier =
+            LiveKitTokenVerifier::new(key.clone()).env(Env::system().with_clock(clock.clone()));
         let claims = verifier.verify(&case.jwt).unwrap();
         assert_eq!(claims.identity, case.identity, "{}", case.name);
         assert_eq!(claims.issuer, g.api_key);
@@ -166,7 +168,7 @@ fn forged_or_foreign_tokens_are_refused() {
     let clock = Arc::new(ManualClock::new(
         UNIX_EPOCH + Duration::from_secs_f64(case.now),
     ));
-    let verifier = LiveKitTokenVerifier::new(key).with_clock(clock.clone());
+    let verifier = LiveKitTokenVerifier::new(key).env(Env::system().with_clock(clock.clone()));
     let (head, rest) = case.jwt.split_once('.').unwrap();
     let (payload, sig) = rest.split_once('.').unwrap();
     let mut bad_sig = sig.to_owned();
@@ -186,14 +188,14 @@ fn forged_or_foreign_tokens_are_refused() {
     }
     // Another key's secret, or another key's name.
     let other = LiveKitTokenVerifier::new(LiveKitApiKey::new(&g.api_key, "other-secret").unwrap())
-        .with_clock(clock.clone());
+        .env(Env::system().with_clock(clock.clone()));
     assert_eq!(
         other.verify(&case.jwt).unwrap_err().kind(),
         &ErrorKind::InvalidToken
     );
     let other =
         LiveKitTokenVerifier::new(LiveKitApiKey::new("APIother", g.api_secret.as_str()).unwrap())
-            .with_clock(clock.clone());
+            .env(Env::system().with_clock(clock.clone()));
     assert_eq!(
         other.verify(&case.jwt).unwrap_err().kind(),
         &ErrorKind::InvalidToken
@@ -212,7 +214,7 @@ async fn the_issuer_is_a_video_token_issuer() {
         LiveKitApiKey::new("APIkeyward0001", "keyward-livekit-secret-0123456789abcdef").unwrap();
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let issuer: Arc<dyn VideoTokenIssuer> =
-        Arc::new(LiveKitTokenIssuer::new(key.clone()).with_clock(clock.clone()));
+        Arc::new(LiveKitTokenIssuer::new(key.clone()).env(Env::system().with_clock(clock.clone())));
     let token = issuer
         .issue(
             proof(),
@@ -231,7 +233,7 @@ async fn the_issuer_is_a_video_token_issuer() {
     );
     assert!(!format!("{token:?}").contains(token.jwt()));
     let claims = LiveKitTokenVerifier::new(key)
-        .with_clock(clock)
+        .env(Env::system().with_clock(clock))
         .verify(token.jwt())
         .unwrap();
     assert_eq!(claims.identity, "alice");

@@ -10,6 +10,7 @@ mod support;
 
 use std::sync::Arc;
 
+use keyward::Env;
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::{MemoryStore, StateStore};
 
@@ -26,7 +27,7 @@ fn local_on(
         Arc::new(outbox.clone()),
         Secret::new(*b"conformance-secret-0123456789abc"),
     )
-    .clock(clock)
+    .env(Env::system().with_clock(clock))
     .build()
     .unwrap()
 }
@@ -36,7 +37,7 @@ async fn self_hosted_on_memory_store() {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let outbox = Outbox::new();
     let otp = local_on(
-        Arc::new(MemoryStore::with_clock(clock.clone())),
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone()))),
         clock.clone(),
         &outbox,
     );

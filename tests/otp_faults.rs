@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keyward::Env;
 use keyward::otp::{
     Channel, CheckCode, CheckOutcome, LocalOtpProvider, Outbox, StartVerification, VerificationRef,
 };
@@ -27,7 +28,8 @@ struct Rig {
 
 fn rig() -> Rig {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-    let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let inner: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let faulty = Arc::new(FaultyStore::new(inner));
     let outbox = Outbox::new();
     let otp = LocalOtpProvider::builder(
@@ -35,7 +37,7 @@ fn rig() -> Rig {
         Arc::new(outbox.clone()),
         Secret::new(*b"fault-sweep-secret-0123456789abc"),
     )
-    .clock(clock)
+    .env(Env::system().with_clock(clock))
     .build()
     .unwrap();
     Rig {

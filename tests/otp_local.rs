@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keyward::Env;
 use keyward::otp::{
     Channel, CheckCode, CheckOutcome, CodeSender, LocalOtpProvider, MessageTemplate,
     MessageTemplates, Outbox, OutgoingMessage, SendRateLimit, StartVerification, VerificationRef,
@@ -28,15 +29,14 @@ fn fixture_with(
     configure: impl FnOnce(keyward::otp::LocalOtpBuilder) -> keyward::otp::LocalOtpBuilder,
 ) -> Fixture {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let outbox = Outbox::new();
     let builder = LocalOtpProvider::builder(
         store.clone(),
         Arc::new(outbox.clone()),
         Secret::new(*b"test-server-secret-32-bytes-long"),
     )
-    .clock(clock.clone())
-    .rng(Arc::new(keyward::SystemRandom::new()));
+    .env(Env::system().with_clock(clock.clone()));
     let otp = configure(builder).build().unwrap();
     Fixture {
         clock,
@@ -604,13 +604,14 @@ impl CodeSender for FlakySender {
 #[tokio::test]
 async fn a_failed_first_delivery_leaves_no_verification_behind() {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let sender = Arc::new(FlakySender {
         fail: AtomicBool::new(true),
         outbox: Outbox::new(),
     });
     let otp = LocalOtpProvider::builder(store, sender.clone(), Secret::new([3u8; 32]))
-        .clock(clock)
+        .env(Env::system().with_clock(clock))
         .build()
         .unwrap();
     let err = otp
@@ -648,7 +649,7 @@ async fn state_is_shared_by_instances_with_the_same_secret_only() {
         Arc::new(Outbox::new()),
         Secret::new(*b"a-different-server-secret-32byte"),
     )
-    .clock(f.clock.clone())
+    .env(Env::system().with_clock(f.clock.clone()))
     .build()
     .unwrap();
     // A different secret neither finds the verification from its sid nor derives its code.
@@ -667,7 +668,7 @@ async fn state_is_shared_by_instances_with_the_same_secret_only() {
         Arc::new(Outbox::new()),
         Secret::new(*b"test-server-secret-32-bytes-long"),
     )
-    .clock(f.clock.clone())
+    .env(Env::system().with_clock(f.clock.clone()))
     .build()
     .unwrap();
     assert!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use keyward::Env;
 use keyward::http::HttpConfig;
 use keyward::keysplit::local::{CHALLENGE_VALIDITY, FAKE_CHALLENGE, LocalKeySplitStore};
 use keyward::keysplit::server::{ServerConfig, ServerHandle, serve};
@@ -47,9 +48,9 @@ fn fast_http() -> HttpConfig {
 async fn world(kind: KeyKind, test_mode: bool) -> World {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let outbox = Outbox::new();
-    let ssks_state = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let ssks_state = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let local = LocalKeySplitStore::new(ssks_state, Arc::new(outbox.clone()))
-        .with_clock(clock.clone())
+        .env(Env::system().with_clock(clock.clone()))
         .test_mode(test_mode);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = serve(listener, local, ServerConfig::new(APP_ID, API_KEY))
@@ -619,10 +620,10 @@ async fn conformance_local_store() {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let outbox = Outbox::new();
     let local = LocalKeySplitStore::new(
-        Arc::new(MemoryStore::with_clock(clock.clone())),
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone()))),
         Arc::new(outbox.clone()),
     )
-    .with_clock(clock.clone());
+    .env(Env::system().with_clock(clock.clone()));
     key_split_store(&local, &KeySplitCapabilities::new(outbox, clock)).await;
 }
 

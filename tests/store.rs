@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::store::{
     Key, MemoryStore, MemoryStoreLimits, Role, StateStore, StateStoreExt, Stores, Ttl, Update,
     Version,
@@ -14,7 +15,10 @@ use keyward::{ErrorKind, ManualClock};
 
 fn store_at(secs: u64) -> (Arc<ManualClock>, Arc<MemoryStore>) {
     let clock = Arc::new(ManualClock::at_unix(secs));
-    (clock.clone(), Arc::new(MemoryStore::with_clock(clock)))
+    (
+        clock.clone(),
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock))),
+    )
 }
 
 #[tokio::test]
@@ -36,8 +40,8 @@ async fn memory_store_passes_the_conformance_suite_in_real_time() {
 #[tokio::test]
 async fn a_split_store_passes_the_suite_and_routes_by_role() {
     let clock = Arc::new(ManualClock::at_unix(1_000));
-    let ephemeral = Arc::new(MemoryStore::with_clock(clock.clone()));
-    let durable = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let ephemeral = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
+    let durable = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let stores = Stores::split(ephemeral.clone(), durable.clone());
     conformance::state_store(&stores, &StoreCapabilities::manual_clock(clock)).await;
     stores
@@ -113,12 +117,14 @@ async fn racing_on_many_threads_loses_nothing() {
 #[tokio::test]
 async fn ephemeral_traffic_never_fills_the_room_of_durable_records() {
     let clock = Arc::new(ManualClock::at_unix(1_000));
-    let store = MemoryStore::with_clock(clock.clone()).with_limits(
-        MemoryStoreLimits::new()
-            .with_max_ephemeral_entries(100)
-            .with_max_durable_entries(10)
-            .with_max_value_len(4),
-    );
+    let store = MemoryStore::new()
+        .env(Env::system().with_clock(clock.clone()))
+        .limits(
+            MemoryStoreLimits::new()
+                .with_max_ephemeral_entries(100)
+                .with_max_durable_entries(10)
+                .with_max_value_len(4),
+        );
     let ttl = Some(Duration::from_secs(3_600));
     for i in 0..100 {
         store

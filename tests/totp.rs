@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keyward::Env;
 use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
 use keyward::totp::{
     CheckTotp, EnrollTotp, LocalTotp, TotpAlgorithm, TotpEnrollment, TotpOutcome, TotpParams,
@@ -181,15 +182,15 @@ struct Rig {
 
 fn rig_with(store: Arc<dyn StateStore>, clock: Arc<ManualClock>, seed: &[u8]) -> LocalTotp {
     LocalTotp::builder(store, Secret::new([5u8; 32]), "Example")
-        .clock(clock)
-        .rng(Arc::new(SeededRandom::new(seed)))
+        .env(Env::new(clock, Arc::new(SeededRandom::new(seed))))
         .build()
         .unwrap()
 }
 
 fn rig() -> Rig {
     let clock = Arc::new(ManualClock::at_unix(T0));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let totp = rig_with(store.clone(), clock.clone(), b"totp-tests");
     Rig { clock, store, totp }
 }
@@ -249,7 +250,7 @@ async fn enrolment_draws_a_160_bit_secret_from_the_injected_source() {
 async fn secrets_are_never_stored_in_clear() {
     let clock = Arc::new(ManualClock::at_unix(T0));
     let recording = Arc::new(Recording {
-        inner: MemoryStore::with_clock(clock.clone()),
+        inner: MemoryStore::new().env(Env::system().with_clock(clock.clone())),
         written: Mutex::new(Vec::new()),
     });
     let totp = rig_with(recording.clone(), clock.clone(), b"clear");

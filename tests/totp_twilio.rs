@@ -9,6 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::http::HttpConfig;
 use keyward::otp::{Outbox, TwilioVerifyConfig};
 use keyward::store::MemoryStore;
@@ -55,7 +56,7 @@ fn twilio_at(base_url: &str) -> TwilioTotp {
         .with_http(http());
     TwilioTotp::new(config)
         .unwrap()
-        .with_rng(Arc::new(Counter(Mutex::new(0))))
+        .env(Env::system().with_random(Arc::new(Counter(Mutex::new(0)))))
 }
 
 fn app_code(e: &TotpEnrollment, at: u64) -> Secret {
@@ -131,9 +132,9 @@ async fn scenario(totp: &dyn TotpProvider, clock: &ManualClock) {
 #[tokio::test]
 async fn the_contract_holds_for_the_self_hosted_backend() {
     let clock = Arc::new(ManualClock::at_unix(T0));
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let totp = LocalTotp::builder(store, Secret::new([1u8; 32]), "Example")
-        .clock(clock.clone())
+        .env(Env::system().with_clock(clock.clone()))
         .build()
         .unwrap();
     scenario(&totp, &clock).await;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::otp::{LocalOtpProvider, Outbox};
 use keyward::store::MemoryStore;
 use keyward::twilio::TwilioCredentials;
@@ -35,14 +36,14 @@ fn key() -> TwilioCredentials {
 
 fn fixture_with(decoy: DecoyShape) -> Fixture {
     let clock = Arc::new(ManualClock::at_unix(START));
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let outbox = Outbox::new();
     let otp = LocalOtpProvider::builder(
         store.clone(),
         Arc::new(outbox.clone()),
         Secret::new([7u8; 32]),
     )
-    .clock(clock.clone())
+    .env(Env::system().with_clock(clock.clone()))
     .build()
     .unwrap();
     // The seed's participants, plus one reachable by email and one without a contact.
@@ -54,7 +55,7 @@ fn fixture_with(decoy: DecoyShape) -> Fixture {
         .with_no_contact("ghost");
     let issuer = TwilioAccessTokenIssuer::new(key())
         .unwrap()
-        .with_clock(clock.clone());
+        .env(Env::system().with_clock(clock.clone()));
     let gate = RoomGate::builder(Arc::new(directory), Arc::new(otp), Arc::new(issuer), store)
         .room("My Room")
         .decoy(decoy)
@@ -63,7 +64,7 @@ fn fixture_with(decoy: DecoyShape) -> Fixture {
         .unwrap();
     let verifier = AccessTokenVerifier::new(key())
         .unwrap()
-        .with_clock(clock.clone());
+        .env(Env::system().with_clock(clock.clone()));
     Fixture {
         clock,
         outbox,

@@ -14,6 +14,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use keyward::Env;
 use keyward::http::HttpConfig;
 use keyward::otp::{
     CodeSender, LocalOtpProvider, Outbox, OutgoingMessage, TwilioVerify, TwilioVerifyConfig,
@@ -205,7 +206,7 @@ async fn with_a_slow_twilio_verify_a_participant_and_a_stranger_take_the_same_ti
             .with_http(HttpConfig::default().allow_http_loopback(true)),
     )
     .unwrap();
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let gate = gate(Arc::new(verify), store, roomy_limits());
     // Verify answers in 50 ms: let each background send finish before the next sample.
     let settle = Duration::from_millis(60);
@@ -323,7 +324,7 @@ async fn many_strangers_exhaust_the_identity_total_but_not_a_known_client() {
 async fn a_flood_of_unknown_names_stays_bounded_and_never_fails_a_participant() {
     // A store with room for a few hundred entries, as a small deployment would size it.
     let store = Arc::new(
-        MemoryStore::new().with_limits(MemoryStoreLimits::new().with_max_ephemeral_entries(400)),
+        MemoryStore::new().limits(MemoryStoreLimits::new().with_max_ephemeral_entries(400)),
     );
     let outbox = Outbox::new();
     let mut limits = GateLimits::default();

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward::Env;
 use keyward::twilio::TwilioCredentials;
 use keyward::video::VideoTokenRequest;
 use keyward::video::twilio::{
@@ -173,7 +174,7 @@ fn golden_tokens_round_trip_through_the_verifier() {
     let clock = Arc::new(ManualClock::at_unix(g.now));
     let verifier = AccessTokenVerifier::new(g.key.clone())
         .unwrap()
-        .with_clock(clock);
+        .env(Env::system().with_clock(clock));
     for (name, builder, token) in &g.vectors {
         let v = verifier
             .verify(token)
@@ -237,7 +238,7 @@ async fn issuer_matches_the_golden_video_token() {
     let clock = Arc::new(ManualClock::at_unix(g.now));
     let issuer = TwilioAccessTokenIssuer::new(g.key.clone())
         .unwrap()
-        .with_clock(clock.clone());
+        .env(Env::system().with_clock(clock.clone()));
     let token = issuer
         .issue(proof(), VideoTokenRequest::new("alice").room("My Room"))
         .await
@@ -254,7 +255,7 @@ async fn issuer_matches_the_golden_video_token() {
 
     let regional = TwilioAccessTokenIssuer::new(g.key.clone())
         .unwrap()
-        .with_clock(clock)
+        .env(Env::system().with_clock(clock))
         .region("ie1");
     let token = regional
         .issue(proof(), VideoTokenRequest::new("alice").room("My Room"))
@@ -273,7 +274,7 @@ async fn issuer_validates_requests() {
     let g = golden();
     let issuer = TwilioAccessTokenIssuer::new(g.key.clone())
         .unwrap()
-        .with_clock(Arc::new(ManualClock::at_unix(g.now)));
+        .env(Env::system().with_clock(Arc::new(ManualClock::at_unix(g.now))));
     for request in [
         VideoTokenRequest::new(""),
         VideoTokenRequest::new("x".repeat(129)),

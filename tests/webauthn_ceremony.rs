@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::testing::{SoftAttestation, SoftAuthenticator, SoftKnobs};
 use keyward::webauthn::{
@@ -23,9 +24,10 @@ fn config() -> RelyingPartyConfig {
 
 fn rp_with(config: RelyingPartyConfig) -> (RelyingParty, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     (
-        RelyingParty::new(config, store).with_clock(clock.clone()),
+        RelyingParty::new(config, store).env(Env::system().with_clock(clock.clone())),
         clock,
     )
 }

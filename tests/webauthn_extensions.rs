@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use keyward::Env;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
@@ -21,8 +22,9 @@ const ORIGIN: &str = "https://example.com";
 
 fn rp_with(config: RelyingPartyConfig) -> RelyingParty {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
-    RelyingParty::new(config, store).with_clock(clock)
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
+    RelyingParty::new(config, store).env(Env::system().with_clock(clock))
 }
 
 fn rp() -> RelyingParty {

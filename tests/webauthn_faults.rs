@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use keyward::Env;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::testing::{FaultMode, FaultyStore, SoftAuthenticator};
 use keyward::webauthn::{
@@ -18,11 +19,12 @@ const ORIGIN: &str = "https://example.com";
 
 fn rig() -> (RelyingParty, Arc<FaultyStore>) {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let inner: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let inner: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let faulty = Arc::new(FaultyStore::new(inner));
     let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN).unwrap();
     (
-        RelyingParty::new(config, faulty.clone()).with_clock(clock),
+        RelyingParty::new(config, faulty.clone()).env(Env::system().with_clock(clock)),
         faulty,
     )
 }

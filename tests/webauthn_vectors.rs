@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use keyward::Env;
 use keyward::store::{MemoryStore, StateStore};
 use keyward::webauthn::attestation::{AttestationPolicy, TrustAnchor};
 use keyward::webauthn::{
@@ -201,8 +202,9 @@ fn parse_aaguid(s: &str) -> [u8; 16] {
 fn relying_party(v: &Value) -> RelyingParty {
     let now = v["now_unix"].as_u64().unwrap_or(1_700_000_000);
     let clock = Arc::new(ManualClock::at_unix(now));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
-    RelyingParty::new(config(v), store).with_clock(clock)
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
+    RelyingParty::new(config(v), store).env(Env::system().with_clock(clock))
 }
 
 fn aaguid_string(a: [u8; 16]) -> String {

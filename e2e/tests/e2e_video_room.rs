@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use keyward::Env;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, TwoManRuleBackend, TwoManRuleClient};
 use keyward::otp::{LocalOtpProvider, Outbox};
@@ -124,7 +125,7 @@ async fn start_server() -> CdpResult<Server> {
         .user_verification(UserVerification::Required),
         store.clone(),
     )
-    .with_random(rng.clone());
+    .env(Env::system().with_random(rng.clone()));
     let (tmr_backend, ssks_url, ssks_task) = app::local_two_man_rule(
         store.clone(),
         Arc::new(outbox.clone()),

@@ -36,6 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use keyward::Env;
 use keyward::http::HttpConfig;
 use keyward::keysplit::local::LocalKeySplitStore;
 use keyward::keysplit::server::ServerConfig;
@@ -135,7 +136,7 @@ impl AppState {
         };
         let gate = RoomGate::builder(Arc::new(directory), otp, video.clone(), self.store.clone())
             .room(self.room.clone())
-            .rng(self.rng.clone())
+            .env(Env::system().with_random(self.rng.clone()))
             .build()?;
         self.gate = Some(Arc::new(gate));
         self.otp_backend = backend;
@@ -831,7 +832,8 @@ pub(crate) async fn local_two_man_rule(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         43,
     )?;
-    let local = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), sender).with_rng(rng.clone());
+    let local = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), sender)
+        .env(Env::system().with_random(rng.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let router = ssks_router(
@@ -848,7 +850,8 @@ pub(crate) async fn local_two_man_rule(
             .api_key(Secret::from(api_key))
             .http(HttpConfig::default().allow_http_loopback(true)),
     )?;
-    let keys = TwoManRuleKeys::new(backend_store, SSKS_APP_ID, KeyKind::Raw)?.with_rng(rng);
+    let keys = TwoManRuleKeys::new(backend_store, SSKS_APP_ID, KeyKind::Raw)?
+        .env(Env::system().with_random(rng));
     Ok((TwoManRuleBackend::new(Arc::new(client), keys), url, task))
 }
 

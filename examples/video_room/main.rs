@@ -23,6 +23,7 @@ mod stores;
 
 use std::sync::Arc;
 
+use keyward::Env;
 use keyward::otp::{ConsoleSender, LocalOtpProvider, TwilioVerify, TwilioVerifyConfig};
 use keyward::store::StateStore;
 use keyward::twilio::TwilioCredentials;
@@ -125,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .user_verification(UserVerification::Required),
         store.clone(),
     )
-    .with_random(rng.clone());
+    .env(Env::system().with_random(rng.clone()));
 
     let state = app::AppState::new(store, rng)
         .with_room_gate(otp, otp_backend, video)?

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::crypto;
 use super::{KeySplitStore, SessionId, SsksSession};
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom};
 use crate::secret::Secret;
@@ -53,9 +54,9 @@ impl TwoManRuleClient {
         }
     }
 
-    /// Replaces the random source (salts, IVs).
-    pub fn with_rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Draws salts and IVs from this environment's random source (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.rng = env.random().clone();
         self
     }
 

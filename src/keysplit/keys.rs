@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use zeroize::Zeroize;
 
 use super::{AuthFactor, ChallengeRequest, KeySplitStore, SessionId};
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::rng::{SecureRandom, SystemRandom};
 use crate::secret::Secret;
@@ -163,9 +164,9 @@ impl TwoManRuleKeys {
         })
     }
 
-    /// Replaces the random source.
-    pub fn with_rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Draws new keys from this environment's random source (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.rng = env.random().clone();
         self
     }
 

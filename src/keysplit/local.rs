@@ -37,6 +37,7 @@ use super::{
     KeySplitStore, SessionId, StoredBlob,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::otp::Channel;
 use crate::otp::{CodeSender, OutgoingMessage};
@@ -324,15 +325,11 @@ impl LocalKeySplitStore {
         Ok(())
     }
 
-    /// Replaces the clock (use the same one as the state store's).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Replaces the random source.
-    pub fn with_rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Runs on this clock (session and challenge expiry, send windows; use the state store's)
+    /// and random source (session ids, challenges) (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
+        self.rng = env.random().clone();
         self
     }
 
@@ -833,10 +830,10 @@ mod tests {
 
     fn fixture() -> Fixture {
         let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-        let state = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let env = Env::system().with_clock(clock.clone());
+        let state = Arc::new(MemoryStore::new().env(env.clone()));
         let outbox = Outbox::new();
-        let ssks = LocalKeySplitStore::new(state.clone(), Arc::new(outbox.clone()))
-            .with_clock(clock.clone());
+        let ssks = LocalKeySplitStore::new(state.clone(), Arc::new(outbox.clone())).env(env);
         Fixture {
             ssks,
             outbox,

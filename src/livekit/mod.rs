@@ -41,6 +41,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::video::{AccessToken, FactorProof, MAX_TTL, VideoTokenIssuer, VideoTokenRequest};
@@ -400,14 +401,14 @@ impl LiveKitTokenIssuer {
         }
     }
 
-    /// Uses this clock for `nbf` and `exp`.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    /// Takes `nbf` and `exp` from this environment's clock (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
         self
     }
 
     /// The permissions of issued tokens (`room` and `room_join` are set per request).
-    pub fn with_grants(mut self, grants: VideoGrants) -> Self {
+    pub fn grants(mut self, grants: VideoGrants) -> Self {
         self.grants = grants;
         self
     }

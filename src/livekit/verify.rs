@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{LiveKitApiKey, VideoGrants};
 use crate::clock::{Clock, SystemClock};
+use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Longest token accepted, in bytes.
@@ -128,14 +129,14 @@ impl LiveKitTokenVerifier {
         }
     }
 
-    /// Uses this clock.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    /// Checks `exp` and `nbf` against this environment's clock (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
         self
     }
 
     /// Accepts this much clock difference on `exp` and `nbf`.
-    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+    pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
     }

@@ -14,9 +14,10 @@ use super::{
     Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification, Verification,
     VerificationRef, VerificationStatus,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::builder::Builder;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::rng::{SecureRandom, random_array};
 use crate::secret::Secret;
 use crate::store::record::{RecordReader, RecordWriter};
 use crate::store::{CasOutcome, Key, MAX_CAS_RETRIES, StateStore, Ttl, Version, Write};
@@ -155,47 +156,12 @@ impl LocalOtpConfig {
     }
 }
 
-/// Builds a [`LocalOtpProvider`]; see [`LocalOtpProvider::builder`].
-pub struct LocalOtpBuilder {
-    store: Arc<dyn StateStore>,
-    sender: Arc<dyn CodeSender>,
-    server_secret: Secret,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn SecureRandom>,
-    config: LocalOtpConfig,
-}
+/// Builds a [`LocalOtpProvider`]; see [`LocalOtpProvider::builder`]. The clock and random
+/// source come from [`Builder::env`], the whole configuration from [`Builder::config`]; the
+/// setters below change one field of the [`LocalOtpConfig`].
+pub type LocalOtpBuilder = Builder<LocalOtpProvider, LocalOtpConfig>;
 
-impl fmt::Debug for LocalOtpBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalOtpBuilder")
-            .field("store", &self.store)
-            .field("sender", &self.sender)
-            .field("server_secret", &self.server_secret)
-            .field("clock", &self.clock)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LocalOtpBuilder {
-    /// Uses this clock (default: [`SystemClock`]). Give the store the same clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Uses this random source (default: [`SystemRandom`]).
-    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
-        self
-    }
-
-    /// Replaces the whole configuration.
-    pub fn config(mut self, config: LocalOtpConfig) -> Self {
-        self.config = config;
-        self
-    }
-
+impl Builder<LocalOtpProvider, LocalOtpConfig> {
     /// Digits in generated codes (4 to 10).
     pub fn code_length(mut self, digits: u8) -> Self {
         self.config.code_length = digits;
@@ -242,26 +208,6 @@ impl LocalOtpBuilder {
     pub fn templates(mut self, templates: MessageTemplates) -> Self {
         self.config.templates = templates;
         self
-    }
-
-    /// Checks the configuration and builds the provider. Fails with
-    /// [`Config`](ErrorKind::Config) for a server secret shorter than
-    /// [`MIN_SERVER_SECRET_LEN`] bytes or out-of-range limits.
-    pub fn build(self) -> Result<LocalOtpProvider> {
-        if self.server_secret.len() < MIN_SERVER_SECRET_LEN {
-            return Err(Error::config(
-                "the OTP server secret must be at least 16 bytes (32 random bytes recommended)",
-            ));
-        }
-        self.config.validate()?;
-        Ok(LocalOtpProvider {
-            store: self.store,
-            sender: self.sender,
-            key: hmac::Key::new(hmac::HMAC_SHA256, self.server_secret.expose()),
-            clock: self.clock,
-            rng: self.rng,
-            config: self.config,
-        })
     }
 }
 
@@ -553,21 +499,23 @@ impl LocalOtpProvider {
     }
 
     /// A builder for a provider with custom limits, templates, clock or random source.
+    /// [`build`](Builder::build) fails with [`Config`](ErrorKind::Config) for a server secret
+    /// shorter than [`MIN_SERVER_SECRET_LEN`] bytes or out-of-range limits.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use keyward::{ManualClock, Secret};
+    /// use keyward::{Env, ManualClock, Secret};
     /// use keyward::otp::{ConsoleSender, LocalOtpProvider, SendRateLimit};
     /// use keyward::store::MemoryStore;
     ///
-    /// let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    /// let env = Env::system().with_clock(Arc::new(ManualClock::at_unix(1_700_000_000)));
     /// let otp = LocalOtpProvider::builder(
-    ///     Arc::new(MemoryStore::with_clock(clock.clone())),
+    ///     Arc::new(MemoryStore::new().env(env.clone())),
     ///     Arc::new(ConsoleSender),
     ///     Secret::new([7u8; 32]),
     /// )
-    /// .clock(clock)
+    /// .env(env)
     /// .code_length(8)
     /// .code_ttl(Duration::from_secs(300))
     /// .send_rate_limit(Some(SendRateLimit::new(3, Duration::from_secs(900))))
@@ -580,14 +528,22 @@ impl LocalOtpProvider {
         sender: Arc<dyn CodeSender>,
         server_secret: Secret,
     ) -> LocalOtpBuilder {
-        LocalOtpBuilder {
-            store,
-            sender,
-            server_secret,
-            clock: Arc::new(SystemClock),
-            rng: Arc::new(SystemRandom::new()),
-            config: LocalOtpConfig::default(),
-        }
+        Builder::new(LocalOtpConfig::default(), move |config, env| {
+            if server_secret.len() < MIN_SERVER_SECRET_LEN {
+                return Err(Error::config(
+                    "the OTP server secret must be at least 16 bytes (32 random bytes recommended)",
+                ));
+            }
+            config.validate()?;
+            Ok(LocalOtpProvider {
+                store,
+                sender,
+                key: hmac::Key::new(hmac::HMAC_SHA256, server_secret.expose()),
+                clock: env.clock().clone(),
+                rng: env.random().clone(),
+                config,
+            })
+        })
     }
 
     /// The configuration in force.
@@ -1429,7 +1385,7 @@ mod tests {
             Arc::new(Outbox::new()),
             Secret::new([1u8; 32]),
         )
-        .rng(Arc::new(SeededRandom::new(b"unit")))
+        .env(crate::Env::system().with_random(Arc::new(SeededRandom::new(b"unit"))))
         .build()
         .unwrap()
     }

@@ -11,6 +11,7 @@ use super::{
     CasOutcome, Entry, Key, Role, StateStore, Ttl, Version, Write, check_ttl, check_write,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::env::Env;
 use crate::error::{Error, Result};
 
 /// Bounds that keep an in-memory store from growing without limit under attack.
@@ -145,22 +146,24 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store on the system clock with default limits.
+    /// An empty store on [`Env::system`] with default limits.
     pub fn new() -> Self {
-        MemoryStore::with_clock(Arc::new(SystemClock))
-    }
-
-    /// A store whose expiry follows `clock`.
-    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
             inner: Arc::new(Mutex::new(Inner::default())),
-            clock,
+            clock: Arc::new(SystemClock),
             limits: MemoryStoreLimits::default(),
         }
     }
 
+    /// Expires entries by this environment's clock (give the backends using the store the same
+    /// environment).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
+        self
+    }
+
     /// Replaces the limits.
-    pub fn with_limits(mut self, limits: MemoryStoreLimits) -> Self {
+    pub fn limits(mut self, limits: MemoryStoreLimits) -> Self {
         self.limits = limits;
         self
     }
@@ -444,11 +447,13 @@ mod tests {
     #[tokio::test]
     async fn each_role_has_its_own_limit() {
         let clock = Arc::new(ManualClock::at_unix(1_000));
-        let store = MemoryStore::with_clock(clock.clone()).with_limits(
-            MemoryStoreLimits::new()
-                .with_max_ephemeral_entries(3)
-                .with_max_durable_entries(2),
-        );
+        let store = MemoryStore::new()
+            .env(Env::system().with_clock(clock.clone()))
+            .limits(
+                MemoryStoreLimits::new()
+                    .with_max_ephemeral_entries(3)
+                    .with_max_durable_entries(2),
+            );
         let ttl = Some(Duration::from_secs(10));
         for i in 0..3 {
             let k = Key::ephemeral("t").part(&i.to_string());
@@ -486,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn the_expiry_index_follows_rewrites() {
         let clock = Arc::new(ManualClock::at_unix(1_000));
-        let store = MemoryStore::with_clock(clock.clone());
+        let store = MemoryStore::new().env(Env::system().with_clock(clock.clone()));
         let k = Key::ephemeral("t").part("k");
         let v = store
             .put(&k, vec![1], Some(Duration::from_secs(5)))

@@ -16,9 +16,10 @@ use super::{
     CheckTotp, EnrollTotp, FactorStatus, TotpApproved, TotpEnrollment, TotpOutcome, TotpParams,
     TotpProvider, check_names, code_shape,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::builder::Builder;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::rng::{SecureRandom, random_array};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
 use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update};
@@ -83,45 +84,12 @@ impl LocalTotpConfig {
     }
 }
 
-/// Builds a [`LocalTotp`]; see [`LocalTotp::builder`].
-pub struct LocalTotpBuilder {
-    store: Arc<dyn StateStore>,
-    server_secret: Secret,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn SecureRandom>,
-    config: LocalTotpConfig,
-}
+/// Builds a [`LocalTotp`]; see [`LocalTotp::builder`]. The clock and random source come from
+/// [`Builder::env`], the whole configuration from [`Builder::config`]; the setters below change
+/// one field of the [`LocalTotpConfig`].
+pub type LocalTotpBuilder = Builder<LocalTotp, LocalTotpConfig>;
 
-impl fmt::Debug for LocalTotpBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalTotpBuilder")
-            .field("store", &self.store)
-            .field("server_secret", &self.server_secret)
-            .field("clock", &self.clock)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LocalTotpBuilder {
-    /// Uses this clock (default: [`SystemClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Uses this random source for secrets, factor ids and nonces (default: [`SystemRandom`]).
-    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
-        self
-    }
-
-    /// Replaces the whole configuration.
-    pub fn config(mut self, config: LocalTotpConfig) -> Self {
-        self.config = config;
-        self
-    }
-
+impl Builder<LocalTotp, LocalTotpConfig> {
     /// Default parameters of new factors.
     pub fn params(mut self, params: TotpParams) -> Self {
         self.config.params = params;
@@ -146,32 +114,6 @@ impl LocalTotpBuilder {
         self.config.enrollment_ttl = ttl;
         self
     }
-
-    /// Checks the configuration ([`ErrorKind::Config`]) and builds the provider.
-    pub fn build(self) -> Result<LocalTotp> {
-        if self.server_secret.len() < MIN_SERVER_SECRET_LEN {
-            return Err(Error::config(
-                "the totp server secret must be at least 16 bytes",
-            ));
-        }
-        self.config.validate()?;
-        let derive = |label: &[u8]| {
-            let key = hmac::Key::new(hmac::HMAC_SHA256, self.server_secret.expose());
-            hmac::sign(&key, label)
-        };
-        let seal_key = derive(b"keyward-totp-seal-v1");
-        let seal = aead::UnboundKey::new(&aead::AES_256_GCM, seal_key.as_ref())
-            .map_err(|_| Error::config("cannot derive the totp sealing key"))?;
-        let id_key = derive(b"keyward-totp-identity-v1");
-        Ok(LocalTotp {
-            store: self.store,
-            clock: self.clock,
-            rng: self.rng,
-            config: self.config,
-            seal: aead::LessSafeKey::new(seal),
-            identity_key: hmac::Key::new(hmac::HMAC_SHA256, id_key.as_ref()),
-        })
-    }
 }
 
 /// The self-hosted TOTP backend.
@@ -188,14 +130,15 @@ impl LocalTotpBuilder {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use keyward::{Clock, ManualClock, Secret};
+/// use keyward::{Clock, Env, ManualClock, Secret};
 /// use keyward::store::MemoryStore;
 /// use keyward::totp::{CheckTotp, EnrollTotp, LocalTotp, TotpOutcome, TotpProvider, base32_decode, totp_at};
 ///
 /// let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-/// let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+/// let env = Env::system().with_clock(clock.clone());
+/// let store = Arc::new(MemoryStore::new().env(env.clone()));
 /// let totp = LocalTotp::builder(store, Secret::new([7u8; 32]), "Example")
-///     .clock(clock.clone())
+///     .env(env)
 ///     .build()?;
 ///
 /// let enrollment = totp.enroll(EnrollTotp::new("user-42", "alice@example.com")).await?;
@@ -276,13 +219,30 @@ impl LocalTotp {
         server_secret: Secret,
         issuer: impl Into<String>,
     ) -> LocalTotpBuilder {
-        LocalTotpBuilder {
-            store,
-            server_secret,
-            clock: Arc::new(SystemClock),
-            rng: Arc::new(SystemRandom::new()),
-            config: LocalTotpConfig::new(issuer),
-        }
+        Builder::new(LocalTotpConfig::new(issuer), move |config, env| {
+            if server_secret.len() < MIN_SERVER_SECRET_LEN {
+                return Err(Error::config(
+                    "the totp server secret must be at least 16 bytes",
+                ));
+            }
+            config.validate()?;
+            let derive = |label: &[u8]| {
+                let key = hmac::Key::new(hmac::HMAC_SHA256, server_secret.expose());
+                hmac::sign(&key, label)
+            };
+            let seal_key = derive(b"keyward-totp-seal-v1");
+            let seal = aead::UnboundKey::new(&aead::AES_256_GCM, seal_key.as_ref())
+                .map_err(|_| Error::config("cannot derive the totp sealing key"))?;
+            let id_key = derive(b"keyward-totp-identity-v1");
+            Ok(LocalTotp {
+                store,
+                clock: env.clock().clone(),
+                rng: env.random().clone(),
+                config,
+                seal: aead::LessSafeKey::new(seal),
+                identity_key: hmac::Key::new(hmac::HMAC_SHA256, id_key.as_ref()),
+            })
+        })
     }
 
     /// The configuration in force.
@@ -572,7 +532,7 @@ mod tests {
     #[test]
     fn sealed_secret_is_bound_to_identity_and_factor() {
         let totp = LocalTotp::builder(Arc::new(MemoryStore::new()), Secret::new([3u8; 32]), "X")
-            .rng(Arc::new(SeededRandom::new(b"seal")))
+            .env(crate::Env::system().with_random(Arc::new(SeededRandom::new(b"seal"))))
             .build()
             .unwrap();
         let secret = Secret::new([9u8; 20]);

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
+use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpAnswer, HttpClient, Idempotency};
 use crate::rng::{SecureRandom, SystemRandom};
@@ -110,14 +111,14 @@ impl TwilioTotp {
         })
     }
 
-    /// Draws secrets from this random source (default: [`SystemRandom`]).
-    pub fn with_rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Draws secrets from this environment's random source (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.rng = env.random().clone();
         self
     }
 
     /// Bytes of each new secret (20 to 64; default 20).
-    pub fn with_secret_len(mut self, bytes: usize) -> Result<Self> {
+    pub fn secret_len(mut self, bytes: usize) -> Result<Self> {
         if !(MIN_SECRET_LEN..=64).contains(&bytes) {
             return Err(Error::config("a totp secret is 20 to 64 bytes"));
         }

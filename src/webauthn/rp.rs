@@ -33,9 +33,10 @@ use super::{
     CreationOptionsJson, RegisteredCredential, RegistrationRequest, RegistrationResponseJson,
     RegistrationState, RequestOptionsJson, UserEntity, VerifiedAssertion, WebAuthnFailure,
 };
-use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::clock::{Clock, unix_seconds};
+use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::rng::{SecureRandom, SystemRandom, random_array};
+use crate::rng::{SecureRandom, random_array};
 use crate::store::{CasOutcome, Key, StateStore, StateStoreExt, Ttl, Update, Write};
 
 /// Largest number of credentials one user may register.
@@ -88,26 +89,23 @@ fn timeout_ms(d: Duration) -> Option<u32> {
 }
 
 impl RelyingParty {
-    /// A relying party with the system clock and the OS random source. The store should share
-    /// the relying party's clock (TTL expiry).
+    /// A relying party on [`Env::system`] (give it another with [`env`](RelyingParty::env)).
+    /// The store should share the relying party's clock (TTL expiry).
     pub fn new(config: RelyingPartyConfig, store: Arc<dyn StateStore>) -> Self {
+        let env = Env::system();
         RelyingParty {
             config,
             store,
-            clock: Arc::new(SystemClock),
-            rng: Arc::new(SystemRandom::new()),
+            clock: env.clock().clone(),
+            rng: env.random().clone(),
         }
     }
 
-    /// Uses `clock` for registration times and ceremony expiry.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Uses `rng` for challenges and ceremony ids.
-    pub fn with_random(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Runs on this clock (registration times, ceremony expiry) and random source
+    /// (challenges, ceremony ids).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
+        self.rng = env.random().clone();
         self
     }
 

@@ -17,12 +17,12 @@
 //! ```no_run
 //! # async fn run() {
 //! use std::sync::Arc;
-//! use keyward::ManualClock;
+//! use keyward::{Env, ManualClock};
 //! use keyward::store::MemoryStore;
 //! use keyward::testing::conformance::{self, StoreCapabilities};
 //!
 //! let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
-//! let store = MemoryStore::with_clock(clock.clone());
+//! let store = MemoryStore::new().env(Env::system().with_clock(clock.clone()));
 //! conformance::state_store(&store, &StoreCapabilities::manual_clock(clock)).await;
 //! # }
 //! ```

@@ -5,7 +5,7 @@
 //!   voice, TaskRouter, player), lifetime, `nbf`, region. [`AccessTokenBuilder::sign`] is a pure
 //!   function of its inputs and `now`.
 //! - [`TwilioAccessTokenIssuer`]: the [`VideoTokenIssuer`] for Twilio
-//!   Video, on an injected [`Clock`].
+//!   Video, on an injected [`Clock`](crate::Clock).
 //! - [`AccessTokenVerifier`]: decodes and verifies such tokens (signature in constant time,
 //!   `nbf` / `exp` against the clock with a leeway, header fields, grants).
 //!
@@ -38,7 +38,6 @@ mod json;
 mod verify;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -46,7 +45,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
-use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::clock::unix_seconds;
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::twilio::TwilioCredentials;
@@ -322,7 +322,7 @@ fn check_region(region: &str) -> Result<()> {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use keyward::{ManualClock, VideoTokenIssuer};
+/// use keyward::{Env, ManualClock, VideoTokenIssuer};
 /// use keyward::video::VideoTokenRequest;
 /// use keyward::twilio::TwilioCredentials;
 /// use keyward::video::twilio::TwilioAccessTokenIssuer;
@@ -333,7 +333,7 @@ fn check_region(region: &str) -> Result<()> {
 ///     "test-secret-test-secret-test-sec",
 /// )?;
 /// let issuer = TwilioAccessTokenIssuer::new(key)?
-///     .with_clock(Arc::new(ManualClock::at_unix(1_700_000_000)));
+///     .env(Env::system().with_clock(Arc::new(ManualClock::at_unix(1_700_000_000))));
 /// # let proof = keyward::backend::verified_assertion(keyward::backend::AssertionParts::new(
 /// #     vec![1], vec![2], 1)).into();
 /// // `proof`: the FactorProof of a check that succeeded (an approved code, a passkey sign-in).
@@ -346,7 +346,7 @@ fn check_region(region: &str) -> Result<()> {
 pub struct TwilioAccessTokenIssuer {
     credentials: TwilioCredentials,
     key: SigningKey,
-    clock: Arc<dyn Clock>,
+    env: Env,
     region: Option<String>,
 }
 
@@ -357,14 +357,15 @@ impl TwilioAccessTokenIssuer {
         Ok(TwilioAccessTokenIssuer {
             key: SigningKey::from_credentials(&credentials)?,
             credentials,
-            clock: Arc::new(SystemClock),
+            env: Env::system(),
             region: None,
         })
     }
 
-    /// Uses `clock` for the token times.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    /// Takes the token times from this environment's clock (default: [`Env::system`]); the
+    /// [`verifier`](TwilioAccessTokenIssuer::verifier) gets the same environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
         self
     }
 
@@ -381,7 +382,7 @@ impl TwilioAccessTokenIssuer {
 
     /// A verifier for this issuer's tokens, on the same key and clock.
     pub fn verifier(&self) -> AccessTokenVerifier {
-        AccessTokenVerifier::from_key(self.key.clone()).with_clock(self.clock.clone())
+        AccessTokenVerifier::from_key(self.key.clone()).env(self.env.clone())
     }
 
     /// The builder this issuer signs for `request`.
@@ -413,7 +414,7 @@ impl TwilioAccessTokenIssuer {
 impl VideoTokenIssuer for TwilioAccessTokenIssuer {
     async fn issue(&self, _proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
         let builder = self.builder_for(&request)?;
-        let now = self.clock.unix_seconds();
+        let now = self.env.unix_seconds();
         let issued_at = UNIX_EPOCH + Duration::from_secs(now);
         let jwt = builder.sign_with(&self.key, issued_at)?;
         let expires_at = issued_at + Duration::from_secs(request.ttl.as_secs());

@@ -14,6 +14,7 @@ use super::grants::Grant;
 use super::json::JsonValue;
 use super::{CONTENT_TYPE, SigningKey};
 use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::twilio::TwilioCredentials;
 use crate::video::MAX_TTL;
@@ -63,9 +64,9 @@ impl AccessTokenVerifier {
         }
     }
 
-    /// Uses `clock` for the `nbf` / `exp` checks.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    /// Checks `nbf` / `exp` against this environment's clock (default: [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
         self
     }
 

@@ -68,6 +68,7 @@ use std::time::{Duration, Instant};
 use ring::hmac;
 
 use super::{AccessToken, DEFAULT_TTL, FactorProof, VideoTokenIssuer, VideoTokenRequest};
+use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::otp::{Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
@@ -195,9 +196,10 @@ impl RoomGateBuilder {
         self
     }
 
-    /// The random source for the default secret.
-    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
-        self.rng = rng;
+    /// Draws the default secret from this environment's random source (default:
+    /// [`Env::system`]).
+    pub fn env(mut self, env: Env) -> Self {
+        self.rng = env.random().clone();
         self
     }
 
