@@ -37,7 +37,7 @@ use crate::otp::{Approved, Verification, VerificationStatus};
 use crate::webauthn::{
     AssertionExtensionOutputs, AuthenticationExtensions, AuthenticationState,
     AuthenticatorAttachment, RegistrationExtensions, RegistrationState, UserEntity,
-    VerifiedAssertion,
+    UserVerification, VerifiedAssertion,
 };
 
 #[cfg(doc)]
@@ -145,19 +145,24 @@ pub struct RegistrationStateParts {
     pub challenge: Vec<u8>,
     /// The user registering.
     pub user: UserEntity,
-    /// `required`, `preferred` or `discouraged`.
-    pub user_verification: String,
+    /// The user-verification requirement of the ceremony.
+    pub user_verification: UserVerification,
     /// The COSE algorithms offered, in preference order.
     pub algorithms: Vec<i64>,
     /// When the ceremony started (Unix seconds).
     pub created_at_unix: u64,
     /// The extensions asked for.
     pub extensions: RegistrationExtensions,
+    /// The ceremony's timeout in seconds when the request set one; `None` means the
+    /// verifier's configured timeout.
+    pub timeout_secs: Option<u64>,
+    /// A conditional create (the user-present flag is not required).
+    pub conditional: bool,
 }
 
 impl RegistrationStateParts {
     /// A ceremony `ceremony_id` for `user` with `challenge`, started at `created_at_unix`; user
-    /// verification `preferred`, no algorithms listed.
+    /// verification `preferred`, no algorithms listed, the configured timeout, not conditional.
     pub fn new(
         ceremony_id: impl Into<String>,
         challenge: Vec<u8>,
@@ -168,10 +173,12 @@ impl RegistrationStateParts {
             ceremony_id: ceremony_id.into(),
             challenge,
             user,
-            user_verification: "preferred".to_owned(),
+            user_verification: UserVerification::Preferred,
             algorithms: Vec::new(),
             created_at_unix,
             extensions: RegistrationExtensions::default(),
+            timeout_secs: None,
+            conditional: false,
         }
     }
 }
@@ -186,8 +193,8 @@ pub fn registration_state(parts: RegistrationStateParts) -> RegistrationState {
         algorithms: parts.algorithms,
         created_at_unix: parts.created_at_unix,
         extensions: parts.extensions,
-        timeout_secs: None,
-        conditional: false,
+        timeout_secs: parts.timeout_secs,
+        conditional: parts.conditional,
     }
 }
 
@@ -201,6 +208,8 @@ pub fn registration_state_parts(state: RegistrationState) -> RegistrationStatePa
         algorithms: state.algorithms,
         created_at_unix: state.created_at_unix,
         extensions: state.extensions,
+        timeout_secs: state.timeout_secs,
+        conditional: state.conditional,
     }
 }
 
@@ -217,19 +226,23 @@ pub struct AuthenticationStateParts {
     pub user_id: Option<Vec<u8>>,
     /// The credential ids offered in `allowCredentials`.
     pub allowed_credentials: Vec<Vec<u8>>,
-    /// `required`, `preferred` or `discouraged`.
-    pub user_verification: String,
+    /// The user-verification requirement of the ceremony.
+    pub user_verification: UserVerification,
     /// When the ceremony started (Unix seconds).
     pub created_at_unix: u64,
     /// The FIDO AppID the request carried, if any.
     pub appid: Option<String>,
     /// The extensions asked for.
     pub extensions: AuthenticationExtensions,
+    /// The ceremony's timeout in seconds when the request set one; `None` means the
+    /// verifier's configured timeout.
+    pub timeout_secs: Option<u64>,
 }
 
 impl AuthenticationStateParts {
     /// A ceremony `ceremony_id` with `challenge` for `user_id` (or discoverable), started at
-    /// `created_at_unix`; user verification `preferred`, no credentials listed, no AppID.
+    /// `created_at_unix`; user verification `preferred`, no credentials listed, no AppID, the
+    /// configured timeout.
     pub fn new(
         ceremony_id: impl Into<String>,
         challenge: Vec<u8>,
@@ -241,10 +254,11 @@ impl AuthenticationStateParts {
             challenge,
             user_id,
             allowed_credentials: Vec::new(),
-            user_verification: "preferred".to_owned(),
+            user_verification: UserVerification::Preferred,
             created_at_unix,
             appid: None,
             extensions: AuthenticationExtensions::default(),
+            timeout_secs: None,
         }
     }
 }
@@ -260,7 +274,7 @@ pub fn authentication_state(parts: AuthenticationStateParts) -> AuthenticationSt
         created_at_unix: parts.created_at_unix,
         appid: parts.appid,
         extensions: parts.extensions,
-        timeout_secs: None,
+        timeout_secs: parts.timeout_secs,
     }
 }
 
@@ -275,6 +289,7 @@ pub fn authentication_state_parts(state: AuthenticationState) -> AuthenticationS
         created_at_unix: state.created_at_unix,
         appid: state.appid,
         extensions: state.extensions,
+        timeout_secs: state.timeout_secs,
     }
 }
 
@@ -295,6 +310,49 @@ mod tests {
         parts.appid = Some("https://example.com/appid.json".into());
         let state = authentication_state(parts.clone());
         assert_eq!(authentication_state_parts(state), parts);
+    }
+
+    /// The parts used to drop the request's timeout and the conditional flag: a conditional
+    /// create rebuilt from its parts then required user presence, and a custom timeout fell back
+    /// to the configured one.
+    #[cfg(feature = "webauthn")]
+    #[tokio::test]
+    async fn relying_party_states_survive_their_parts() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::AuthenticatorVerifier;
+        use crate::store::MemoryStore;
+        use crate::webauthn::{
+            AuthenticationRequest, RegistrationRequest, RelyingParty, RelyingPartyConfig,
+        };
+
+        let config = RelyingPartyConfig::new("example.com", "Ex", "https://example.com").unwrap();
+        let rp = RelyingParty::new(config, Arc::new(MemoryStore::new()));
+        let user = UserEntity::new(b"u1".to_vec(), "alice", "Alice").unwrap();
+        let request = RegistrationRequest::new(user)
+            .conditional()
+            .timeout(Duration::from_secs(90))
+            .user_verification(UserVerification::Required);
+        let (_, state) = rp.start_registration(request).await.unwrap();
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["user_verification"], "required");
+        let parts = registration_state_parts(state.clone());
+        assert!(parts.conditional);
+        assert_eq!(parts.timeout_secs, Some(90));
+        assert_eq!(parts.user_verification, UserVerification::Required);
+        assert_eq!(registration_state(parts), state);
+
+        let request = AuthenticationRequest::discoverable()
+            .timeout(Duration::from_secs(45))
+            .user_verification(UserVerification::Discouraged);
+        let (_, state) = rp.start_authentication(request).await.unwrap();
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["user_verification"], "discouraged");
+        let parts = authentication_state_parts(state.clone());
+        assert_eq!(parts.timeout_secs, Some(45));
+        assert_eq!(parts.user_verification, UserVerification::Discouraged);
+        assert_eq!(authentication_state(parts), state);
     }
 
     #[test]

@@ -161,8 +161,7 @@ pub(crate) fn check_registration(
     if !bool::from(auth_data.rp_id_hash().ct_eq(&config.rp_id_hash[..])) {
         return Err(WebAuthnFailure::RpIdHashMismatch);
     }
-    let uv_required =
-        UserVerification::parse(&state.user_verification) == UserVerification::Required;
+    let uv_required = state.user_verification == UserVerification::Required;
     // Conditional create (automatic passkey upgrade) is the one ceremony where the authenticator
     // may create a credential without a presence test (WebAuthn Level 3 §7.1 step 14).
     check_flags(&auth_data, uv_required, !state.conditional)?;
@@ -284,8 +283,7 @@ pub(crate) fn check_assertion(
     if !rp_ok {
         return Err(WebAuthnFailure::RpIdHashMismatch);
     }
-    let uv_required = UserVerification::parse(&state.user_verification)
-        == UserVerification::Required
+    let uv_required = state.user_verification == UserVerification::Required
         || (config.require_uv_after_uv_registration && record.user_verified);
     check_flags(&auth_data, uv_required, true)?;
     let backup_eligibility_changed = auth_data.backup_eligible() != record.backup_eligible;

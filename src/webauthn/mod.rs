@@ -286,7 +286,8 @@ pub struct RegistrationState {
     pub(crate) ceremony_id: String,
     pub(crate) challenge: Vec<u8>,
     pub(crate) user: UserEntity,
-    pub(crate) user_verification: String,
+    /// Serialized as its WebAuthn string (`"required"`, `"preferred"`, `"discouraged"`).
+    pub(crate) user_verification: UserVerification,
     pub(crate) algorithms: Vec<i64>,
     pub(crate) created_at_unix: u64,
     /// The extensions asked for (the configured AppID filled in for `appidExclude`).
@@ -408,7 +409,8 @@ pub struct AuthenticationState {
     pub(crate) challenge: Vec<u8>,
     pub(crate) user_id: Option<Vec<u8>>,
     pub(crate) allowed_credentials: Vec<Vec<u8>>,
-    pub(crate) user_verification: String,
+    /// Serialized as its WebAuthn string (`"required"`, `"preferred"`, `"discouraged"`).
+    pub(crate) user_verification: UserVerification,
     pub(crate) created_at_unix: u64,
     /// The FIDO AppID the request carried, if any.
     #[serde(default)]
@@ -430,14 +432,14 @@ impl AuthenticationState {
         challenge: Vec<u8>,
         user_id: Option<Vec<u8>>,
         allowed_credentials: Vec<Vec<u8>>,
-        user_verification: &str,
+        user_verification: UserVerification,
     ) -> Self {
         AuthenticationState {
             ceremony_id: String::new(),
             challenge,
             user_id,
             allowed_credentials,
-            user_verification: user_verification.to_owned(),
+            user_verification,
             created_at_unix: 0,
             appid: None,
             extensions: AuthenticationExtensions::default(),

@@ -28,17 +28,6 @@ impl UserVerification {
             UserVerification::Discouraged => "discouraged",
         }
     }
-
-    /// Parses a stored string form; anything unknown is `Preferred` (the WebAuthn default for an
-    /// unknown value).
-    #[cfg(feature = "webauthn")]
-    pub(crate) fn parse(s: &str) -> Self {
-        match s {
-            "required" => UserVerification::Required,
-            "discouraged" => UserVerification::Discouraged,
-            _ => UserVerification::Preferred,
-        }
-    }
 }
 
 /// Whether the credential should be discoverable (`residentKey`): a passkey that signs in

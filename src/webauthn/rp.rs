@@ -282,7 +282,6 @@ impl RelyingParty {
                 Some(timeout),
             )
             .await?;
-        let uv = uv_policy.as_str().to_owned();
         let extensions = registration_inputs(&requested, None);
         let options = CreationOptionsJson {
             rp: RpEntityJson {
@@ -333,7 +332,7 @@ impl RelyingParty {
             ceremony_id,
             challenge,
             user: request.user,
-            user_verification: uv,
+            user_verification: uv_policy,
             algorithms: self.config.algorithms.clone(),
             created_at_unix: self.clock.unix_seconds(),
             extensions: requested,
@@ -398,7 +397,7 @@ impl RelyingParty {
             challenge,
             user_id: request.user_id,
             allowed_credentials: credentials.into_iter().map(|c| c.credential_id).collect(),
-            user_verification: uv.as_str().to_owned(),
+            user_verification: uv,
             created_at_unix: self.clock.unix_seconds(),
             appid: self.config.appid.clone(),
             extensions: request.extensions,
