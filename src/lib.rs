@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | `twilio` | yes | Twilio Verify OTP backend, SMS sender, Video access tokens (reqwest + rustls) |
 //! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
+//! | `mds` | no | `webauthn::attestation::MetadataService`: the FIDO MDS3 BLOB downloaded, cached in the store and refreshed in the background (reqwest) |
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `livekit` | no | LiveKit access tokens and their verifier (no extra dependencies) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |

@@ -2,9 +2,10 @@
 //! signature and certificate chain against the FIDO root you supply, and look authenticators up
 //! by AAGUID (or, for `fido-u2f`, by attestation key identifier).
 //!
-//! No network: fetching the BLOB (<https://mds3.fidoalliance.org/>) and the FIDO root is the
-//! host's job; keyward only verifies and reads it. Certificate revocation lists of the BLOB's
-//! chain are not checked.
+//! This module has no network: [`MetadataService`](super::MetadataService) (feature `mds`)
+//! downloads the BLOB from <https://mds3.fidoalliance.org/>, caches it in the state store and
+//! refreshes it; the FIDO root certificate is always the host's to supply. Certificate
+//! revocation lists of the BLOB's chain are not checked.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -23,7 +24,7 @@ use crate::webauthn::WebAuthnFailure;
 pub const MAX_BLOB_LEN: usize = 32 * 1024 * 1024;
 
 /// An authenticator status from a metadata status report (FIDO MDS3 §3.1.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthenticatorStatus {
     /// `NOT_FIDO_CERTIFIED`.
@@ -64,6 +65,22 @@ impl AuthenticatorStatus {
         }
     }
 
+    /// The status as the BLOB spells it (`FIDO_CERTIFIED` for every certification level).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::NotFidoCertified => "NOT_FIDO_CERTIFIED",
+            Self::FidoCertified => "FIDO_CERTIFIED",
+            Self::UserVerificationBypass => "USER_VERIFICATION_BYPASS",
+            Self::AttestationKeyCompromise => "ATTESTATION_KEY_COMPROMISE",
+            Self::UserKeyRemoteCompromise => "USER_KEY_REMOTE_COMPROMISE",
+            Self::UserKeyPhysicalCompromise => "USER_KEY_PHYSICAL_COMPROMISE",
+            Self::UpdateAvailable => "UPDATE_AVAILABLE",
+            Self::Revoked => "REVOKED",
+            Self::SelfAssertionSubmitted => "SELF_ASSERTION_SUBMITTED",
+            Self::Other(s) => s,
+        }
+    }
+
     /// True for the statuses that make an authenticator untrustworthy: revoked, or any key
     /// compromise or user-verification bypass.
     pub fn is_compromised(&self) -> bool {
@@ -78,6 +95,114 @@ impl AuthenticatorStatus {
     }
 }
 
+/// One status report of a metadata entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    status: AuthenticatorStatus,
+    effective_date: Option<String>,
+    certificate: Option<Vec<u8>>,
+}
+
+impl StatusReport {
+    /// The status.
+    pub fn status(&self) -> &AuthenticatorStatus {
+        &self.status
+    }
+    /// `effectiveDate` (`YYYY-MM-DD`), when the report has one.
+    pub fn effective_date(&self) -> Option<&str> {
+        self.effective_date.as_deref()
+    }
+    /// The DER certificate the report is about (for `ATTESTATION_KEY_COMPROMISE`: the one
+    /// compromised attestation certificate), when the report names one.
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.certificate.as_deref()
+    }
+}
+
+/// What a registration does with the status reports of its authenticator's metadata entry
+/// (applied when the [`AttestationPolicy`](super::AttestationPolicy) has metadata).
+///
+/// The default refuses `REVOKED`, `ATTESTATION_KEY_COMPROMISE`, `USER_VERIFICATION_BYPASS`,
+/// `USER_KEY_REMOTE_COMPROMISE` and `USER_KEY_PHYSICAL_COMPROMISE`, and accepts every other
+/// status (`FIDO_CERTIFIED*`, `NOT_FIDO_CERTIFIED`, `UPDATE_AVAILABLE`,
+/// `SELF_ASSERTION_SUBMITTED`, unknown ones). Rules:
+///
+/// - every report of the entry counts, not only the latest: a later `FIDO_CERTIFIED` or
+///   `UPDATE_AVAILABLE` does not undo a compromise for the devices already in the field;
+/// - an `ATTESTATION_KEY_COMPROMISE` report that names a `certificate` refuses only
+///   registrations whose attestation chain holds that certificate (one batch key leaked, not
+///   the model);
+/// - a report's `effectiveDate` is not waited for: a revocation announced for a later date
+///   already refuses new registrations;
+/// - credentials registered before a report are not touched: re-evaluate the stored
+///   `attestation_chain` / `aaguid` of each credential if you want to act on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetadataStatusPolicy {
+    refused: Vec<AuthenticatorStatus>,
+}
+
+impl Default for MetadataStatusPolicy {
+    fn default() -> Self {
+        MetadataStatusPolicy {
+            refused: vec![
+                AuthenticatorStatus::Revoked,
+                AuthenticatorStatus::AttestationKeyCompromise,
+                AuthenticatorStatus::UserVerificationBypass,
+                AuthenticatorStatus::UserKeyRemoteCompromise,
+                AuthenticatorStatus::UserKeyPhysicalCompromise,
+            ],
+        }
+    }
+}
+
+impl MetadataStatusPolicy {
+    /// A policy that refuses no status (metadata then only contributes roots).
+    pub fn accept_all() -> Self {
+        MetadataStatusPolicy {
+            refused: Vec::new(),
+        }
+    }
+
+    /// Also refuses authenticators with a report of `status` (`NotFidoCertified`, say).
+    pub fn refuse(mut self, status: AuthenticatorStatus) -> Self {
+        if !self.refused.contains(&status) {
+            self.refused.push(status);
+        }
+        self
+    }
+
+    /// Accepts authenticators with a report of `status` (`UserVerificationBypass` for a site
+    /// that never relies on user verification, say).
+    pub fn accept(mut self, status: &AuthenticatorStatus) -> Self {
+        self.refused.retain(|s| s != status);
+        self
+    }
+
+    /// Whether a report of `status` refuses a registration.
+    pub fn refuses(&self, status: &AuthenticatorStatus) -> bool {
+        self.refused.contains(status)
+    }
+
+    /// The first report of `entry` that refuses a registration whose attestation chain (DER,
+    /// leaf first) is `chain`.
+    pub fn refusing_report<'a>(
+        &self,
+        entry: &'a MetadataEntry,
+        chain: &[Vec<u8>],
+    ) -> Option<&'a StatusReport> {
+        entry.reports.iter().find(|report| {
+            self.refuses(&report.status)
+                && match (&report.status, &report.certificate) {
+                    (AuthenticatorStatus::AttestationKeyCompromise, Some(cert)) => {
+                        chain.iter().any(|c| c == cert)
+                    }
+                    _ => true,
+                }
+        })
+    }
+}
+
 /// One authenticator model from the BLOB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataEntry {
@@ -86,6 +211,7 @@ pub struct MetadataEntry {
     description: String,
     roots: Vec<Vec<u8>>,
     statuses: Vec<AuthenticatorStatus>,
+    reports: Vec<StatusReport>,
 }
 
 impl MetadataEntry {
@@ -108,6 +234,10 @@ impl MetadataEntry {
     /// The statuses of every status report, in BLOB order.
     pub fn statuses(&self) -> &[AuthenticatorStatus] {
         &self.statuses
+    }
+    /// Every status report, in BLOB order.
+    pub fn status_reports(&self) -> &[StatusReport] {
+        &self.reports
     }
     /// True if any status report revokes the model or reports a compromise (a later report does
     /// not undo a key compromise for devices already in the field).
@@ -162,8 +292,14 @@ struct RawStatement {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawStatus {
     status: String,
+    #[serde(default)]
+    effective_date: Option<String>,
+    /// Base64 DER (MDS3 §3.1.3).
+    #[serde(default)]
+    certificate: Option<String>,
 }
 
 fn malformed(what: &'static str) -> Error {
@@ -292,6 +428,23 @@ impl MetadataBlob {
                 }
                 None => (String::new(), Vec::new()),
             };
+            let reports =
+                raw.status_reports
+                    .iter()
+                    .map(|r| {
+                        let certificate = match r.certificate.as_deref().filter(|c| !c.is_empty()) {
+                            Some(c) => Some(STANDARD.decode(c).map_err(|_| {
+                                malformed("status report certificate is not base64")
+                            })?),
+                            None => None,
+                        };
+                        Ok(StatusReport {
+                            status: AuthenticatorStatus::parse(&r.status),
+                            effective_date: r.effective_date.clone(),
+                            certificate,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
             entries.push(MetadataEntry {
                 aaguid,
                 key_identifiers: raw
@@ -301,11 +454,8 @@ impl MetadataBlob {
                     .collect(),
                 description,
                 roots,
-                statuses: raw
-                    .status_reports
-                    .iter()
-                    .map(|s| AuthenticatorStatus::parse(&s.status))
-                    .collect(),
+                statuses: reports.iter().map(|r| r.status.clone()).collect(),
+                reports,
             });
         }
         Ok(MetadataBlob {

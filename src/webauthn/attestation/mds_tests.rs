@@ -18,10 +18,10 @@ use super::*;
 use crate::ErrorKind;
 use crate::webauthn::AttestationType;
 
-const AAGUID: [u8; 16] = [0xab; 16];
+pub(super) const AAGUID: [u8; 16] = [0xab; 16];
 
 /// 2026-11-18.
-fn now() -> SystemTime {
+pub(super) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_795_000_000)
 }
 
@@ -42,12 +42,12 @@ fn params(cn: &str, ca: Option<BasicConstraints>, years: (i32, i32)) -> Certific
     p
 }
 
-struct Ca {
-    der: Vec<u8>,
+pub(super) struct Ca {
+    pub(super) der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
 }
 
-fn root(cn: &str, ca: BasicConstraints) -> Ca {
+pub(super) fn root(cn: &str, ca: BasicConstraints) -> Ca {
     let key = KeyPair::generate().unwrap();
     let p = params(cn, Some(ca), (2020, 2040));
     let der = p.self_signed(&key).unwrap().der().to_vec();
@@ -70,7 +70,7 @@ fn aaguid_extension(aaguid: [u8; 16]) -> CustomExtension {
 }
 
 /// A BLOB signed (ES256) by a signer certificate issued by `fido`, valid over `years`.
-fn blob(fido: &Ca, payload: &serde_json::Value, years: (i32, i32)) -> Vec<u8> {
+pub(super) fn blob(fido: &Ca, payload: &serde_json::Value, years: (i32, i32)) -> Vec<u8> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let signer =
@@ -89,7 +89,7 @@ fn blob(fido: &Ca, payload: &serde_json::Value, years: (i32, i32)) -> Vec<u8> {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)).into_bytes()
 }
 
-fn payload(vendor_root: &[u8], status: &str) -> serde_json::Value {
+pub(super) fn payload(vendor_root: &[u8], status: &str) -> serde_json::Value {
     serde_json::json!({
         "legalHeader": "test",
         "no": 42,
@@ -110,14 +110,14 @@ fn payload(vendor_root: &[u8], status: &str) -> serde_json::Value {
 }
 
 /// A packed x5c registration whose chain is `chain` and whose leaf key is `leaf_key`.
-struct Registration {
+pub(super) struct Registration {
     stmt: Value,
     auth_data: Vec<u8>,
     cdh: [u8; 32],
 }
 
 impl Registration {
-    fn new(chain: &[&[u8]], leaf_key: &KeyPair) -> Self {
+    pub(super) fn new(chain: &[&[u8]], leaf_key: &KeyPair) -> Self {
         let auth_data = vec![7u8; 37];
         let cdh = [9u8; 32];
         let mut signed = auth_data.clone();
@@ -138,7 +138,10 @@ impl Registration {
         }
     }
 
-    fn verify(&self, policy: &AttestationPolicy) -> Result<AttestationOutcome, WebAuthnFailure> {
+    pub(super) fn verify(
+        &self,
+        policy: &AttestationPolicy,
+    ) -> Result<AttestationOutcome, WebAuthnFailure> {
         verify(
             &AttestationInput {
                 fmt: "packed",
@@ -156,7 +159,7 @@ impl Registration {
     }
 }
 
-fn vendor_leaf(vendor: &Ca) -> (Vec<u8>, KeyPair) {
+pub(super) fn vendor_leaf(vendor: &Ca) -> (Vec<u8>, KeyPair) {
     let key = KeyPair::generate().unwrap();
     let mut p = params("Keyward Test EE", None, (2024, 2030));
     p.custom_extensions.push(aaguid_extension(AAGUID));
@@ -218,7 +221,7 @@ fn blob_verifies_and_drives_roots_and_status() {
     assert_eq!(
         registration.verify(&AttestationPolicy::default().metadata(revoked.clone())),
         Err(WebAuthnFailure::UntrustedAttestation(
-            "authenticator is revoked or compromised according to metadata"
+            "metadata status report: REVOKED"
         ))
     );
     assert!(
@@ -486,7 +489,101 @@ fn real_u2f_capture_is_trusted_through_metadata_key_identifiers() {
     assert_eq!(
         verify(&input, &required.metadata(Arc::new(revoked))),
         Err(WebAuthnFailure::UntrustedAttestation(
-            "authenticator is revoked or compromised according to metadata"
+            "metadata status report: ATTESTATION_KEY_COMPROMISE"
         ))
     );
+}
+
+/// The status policy: each status refused or accepted as configured; a compromise report that
+/// names one attestation certificate refuses only chains holding it; a later certification does
+/// not undo a compromise.
+#[test]
+fn status_reports_follow_the_configured_policy() {
+    let fido = root("Test FIDO Root", BasicConstraints::Unconstrained);
+    let fido_anchor = TrustAnchor::from_der(fido.der.clone()).unwrap();
+    let vendor = root("Test Vendor Root", BasicConstraints::Unconstrained);
+    let (leaf, leaf_key) = vendor_leaf(&vendor);
+    let (other_leaf, _) = vendor_leaf(&vendor);
+    let registration = Registration::new(&[&leaf], &leaf_key);
+    let with_reports = |reports: serde_json::Value| {
+        let mut p = payload(&vendor.der, "FIDO_CERTIFIED");
+        p["entries"][0]["statusReports"] = reports;
+        Arc::new(
+            MetadataBlob::from_jwt(&blob(&fido, &p, (2024, 2030)), &fido_anchor, now()).unwrap(),
+        )
+    };
+    let base = AttestationPolicy::default();
+    let refused = |policy: &AttestationPolicy| match registration.verify(policy) {
+        Err(WebAuthnFailure::UntrustedAttestation(why)) => Some(why),
+        Ok(_) => None,
+        Err(other) => panic!("{other:?}"),
+    };
+
+    // USER_VERIFICATION_BYPASS: refused by default, accepted when the policy says so.
+    let bypass = with_reports(serde_json::json!([
+        {"status": "FIDO_CERTIFIED_L1"},
+        {"status": "USER_VERIFICATION_BYPASS", "effectiveDate": "2026-01-01"},
+        {"status": "UPDATE_AVAILABLE"}
+    ]));
+    let report = &bypass.entry(&AAGUID).unwrap().status_reports()[1];
+    assert_eq!(report.effective_date(), Some("2026-01-01"));
+    assert_eq!(
+        refused(&base.clone().metadata(bypass.clone())),
+        Some("metadata status report: USER_VERIFICATION_BYPASS")
+    );
+    let lenient =
+        MetadataStatusPolicy::default().accept(&AuthenticatorStatus::UserVerificationBypass);
+    assert!(!lenient.refuses(&AuthenticatorStatus::UserVerificationBypass));
+    assert_eq!(
+        refused(
+            &base
+                .clone()
+                .metadata(bypass)
+                .metadata_status_policy(lenient.clone())
+        ),
+        None
+    );
+
+    // NOT_FIDO_CERTIFIED: accepted by default, refused on request.
+    let uncertified = with_reports(serde_json::json!([{"status": "NOT_FIDO_CERTIFIED"}]));
+    assert_eq!(refused(&base.clone().metadata(uncertified.clone())), None);
+    let strict = MetadataStatusPolicy::default().refuse(AuthenticatorStatus::NotFidoCertified);
+    assert_eq!(
+        refused(
+            &base
+                .clone()
+                .metadata(uncertified)
+                .metadata_status_policy(strict)
+        ),
+        Some("metadata status report: NOT_FIDO_CERTIFIED")
+    );
+
+    // A compromise of another batch's attestation certificate leaves this one alone; of this
+    // one, it refuses (even with a later certification report).
+    let other_batch = with_reports(serde_json::json!([
+        {"status": "ATTESTATION_KEY_COMPROMISE", "certificate": STANDARD.encode(&other_leaf)}
+    ]));
+    assert_eq!(refused(&base.clone().metadata(other_batch)), None);
+    let this_batch = with_reports(serde_json::json!([
+        {"status": "ATTESTATION_KEY_COMPROMISE", "certificate": STANDARD.encode(&leaf)},
+        {"status": "FIDO_CERTIFIED_L2"}
+    ]));
+    assert_eq!(
+        refused(&base.clone().metadata(this_batch.clone())),
+        Some("metadata status report: ATTESTATION_KEY_COMPROMISE")
+    );
+    assert_eq!(
+        refused(
+            &base
+                .clone()
+                .metadata(this_batch)
+                .metadata_status_policy(MetadataStatusPolicy::accept_all())
+        ),
+        None
+    );
+    // A report certificate that is not base64 makes the BLOB malformed.
+    let mut p = payload(&vendor.der, "FIDO_CERTIFIED");
+    p["entries"][0]["statusReports"] =
+        serde_json::json!([{"status": "REVOKED", "certificate": "***"}]);
+    assert!(MetadataBlob::from_jwt(&blob(&fido, &p, (2024, 2030)), &fido_anchor, now()).is_err());
 }

@@ -12,6 +12,8 @@ mod apple;
 mod cert;
 mod fido_u2f;
 pub mod mds;
+#[cfg(feature = "mds")]
+mod mds_service;
 mod packed;
 mod safetynet;
 mod stmt;
@@ -21,7 +23,13 @@ mod trust;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use mds::{AuthenticatorStatus, MetadataBlob, MetadataEntry};
+pub use mds::{
+    AuthenticatorStatus, MetadataBlob, MetadataEntry, MetadataStatusPolicy, StatusReport,
+};
+#[cfg(feature = "mds")]
+pub use mds_service::{
+    FIDO_MDS3_URL, MetadataRefresher, MetadataService, MetadataServiceConfig, RefreshOutcome,
+};
 pub use trust::TrustAnchor;
 
 use super::{AttestationType, WebAuthnFailure};
@@ -72,8 +80,10 @@ pub struct AttestationOutcome {
 ///   for the authenticator. With no applicable root every registration is refused.
 /// - [`AttestationPolicy::allow_aaguids`] restricts registrations to some authenticator models
 ///   (only meaningful with `require_trusted`, as an unattested AAGUID is self-declared).
-/// - With a [`MetadataBlob`], authenticators whose status reports say revoked or compromised
-///   are refused (unless [`AttestationPolicy::reject_compromised`] is turned off).
+/// - With a [`MetadataBlob`] ([`AttestationPolicy::metadata`]) or a self-refreshing
+///   `MetadataService` (feature `mds`, [`AttestationPolicy::metadata_service`]), the
+///   authenticator's status reports are applied under a [`MetadataStatusPolicy`] (by default
+///   revoked, compromised and user-verification-bypass models are refused).
 /// - SHA-1 (`RS1`) attestation signatures, still sent by Windows Hello TPMs, are refused by
 ///   default (SHA-1 is broken for signatures); [`AttestationPolicy::allow_sha1`] accepts them.
 /// - `android-key` keys must be generated in the keystore for signing; by default the software
@@ -81,30 +91,16 @@ pub struct AttestationOutcome {
 ///   only TEE-enforced ones from a keystore that is not software-only.
 /// - `android-safetynet` is always refused with
 ///   [`WebAuthnFailure::DeprecatedAttestationFormat`] (Google retired the API).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct AttestationPolicy {
     pub(crate) roots: Vec<TrustAnchor>,
     pub(crate) require_trusted: bool,
     pub(crate) allowed_aaguids: Option<Vec<[u8; 16]>>,
-    pub(crate) metadata: Option<Arc<MetadataBlob>>,
-    pub(crate) reject_compromised: bool,
+    pub(crate) metadata: Option<MetadataSource>,
+    pub(crate) status_policy: MetadataStatusPolicy,
     pub(crate) allow_sha1: bool,
     pub(crate) android_key_require_tee: bool,
-}
-
-impl Default for AttestationPolicy {
-    fn default() -> Self {
-        AttestationPolicy {
-            roots: Vec::new(),
-            require_trusted: false,
-            allowed_aaguids: None,
-            metadata: None,
-            reject_compromised: true,
-            allow_sha1: false,
-            android_key_require_tee: false,
-        }
-    }
 }
 
 impl AttestationPolicy {
@@ -143,14 +139,43 @@ impl AttestationPolicy {
 
     /// Uses a verified FIDO metadata BLOB for roots and status reports.
     pub fn metadata(mut self, blob: Arc<MetadataBlob>) -> Self {
-        self.metadata = Some(blob);
+        self.metadata = Some(MetadataSource::Fixed(blob));
         self
     }
 
-    /// Refuses authenticators whose metadata reports a revocation or compromise (default on).
-    pub fn reject_compromised(mut self, reject: bool) -> Self {
-        self.reject_compromised = reject;
+    /// Uses whatever BLOB `service` holds at each registration (it refreshes itself): roots and
+    /// status reports. While it holds none (not yet seeded or fetched), registrations see no
+    /// metadata, as without this setting.
+    #[cfg(feature = "mds")]
+    pub fn metadata_service(mut self, service: &MetadataService) -> Self {
+        self.metadata = Some(MetadataSource::Live(service.cell()));
         self
+    }
+
+    /// What to do with the metadata's status reports (default [`MetadataStatusPolicy::default`]:
+    /// refuse revoked, compromised and user-verification-bypass authenticators).
+    pub fn metadata_status_policy(mut self, policy: MetadataStatusPolicy) -> Self {
+        self.status_policy = policy;
+        self
+    }
+
+    /// `true`: the default [`MetadataStatusPolicy`]; `false`: refuse on no status report
+    /// ([`MetadataStatusPolicy::accept_all`]).
+    pub fn reject_compromised(mut self, reject: bool) -> Self {
+        self.status_policy = if reject {
+            MetadataStatusPolicy::default()
+        } else {
+            MetadataStatusPolicy::accept_all()
+        };
+        self
+    }
+
+    /// The metadata BLOB registrations see now, if any.
+    pub(crate) fn metadata_blob(&self) -> Option<Arc<MetadataBlob>> {
+        match self.metadata.as_ref()? {
+            MetadataSource::Fixed(blob) => Some(blob.clone()),
+            MetadataSource::Live(cell) => cell.get(),
+        }
     }
 
     /// Accepts SHA-1 (`RS1`) attestation signatures (default off).
@@ -164,6 +189,48 @@ impl AttestationPolicy {
     pub fn android_key_require_tee(mut self, require: bool) -> Self {
         self.android_key_require_tee = require;
         self
+    }
+}
+
+/// Where an [`AttestationPolicy`] reads metadata from.
+#[derive(Debug, Clone)]
+pub(crate) enum MetadataSource {
+    /// One BLOB, for the policy's lifetime.
+    Fixed(Arc<MetadataBlob>),
+    /// The BLOB a metadata service holds at each registration.
+    Live(Arc<MetadataCell>),
+}
+
+impl PartialEq for MetadataSource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Fixed(a), Self::Fixed(b)) => a == b,
+            (Self::Live(a), Self::Live(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for MetadataSource {}
+
+/// The current BLOB of a metadata service, shared with the policies that read it.
+#[derive(Debug, Default)]
+pub(crate) struct MetadataCell(std::sync::RwLock<Option<Arc<MetadataBlob>>>);
+
+impl MetadataCell {
+    pub(crate) fn get(&self) -> Option<Arc<MetadataBlob>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Installs `blob` unless the cell already holds one with the same or a higher serial
+    /// number (a replayed older BLOB never replaces a newer one). Returns whether it did.
+    pub(crate) fn install(&self, blob: Arc<MetadataBlob>) -> bool {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|c| c.no() >= blob.no()) {
+            return false;
+        }
+        *current = Some(blob);
+        true
     }
 }
 

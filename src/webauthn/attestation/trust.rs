@@ -8,7 +8,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 use x509_parser::time::ASN1Time;
 
-use super::mds::MetadataEntry;
+use super::mds::{AuthenticatorStatus, MetadataEntry};
 use super::{AttestationInput, AttestationOutcome, AttestationPolicy, cert};
 use crate::error::{Error, Result};
 use crate::webauthn::{AttestationType, WebAuthnFailure};
@@ -195,6 +195,32 @@ pub(crate) fn validate_chain(
     ))
 }
 
+/// The failure reason naming the status report that refused a registration.
+fn refusal_reason(status: &AuthenticatorStatus) -> &'static str {
+    match status {
+        AuthenticatorStatus::Revoked => "metadata status report: REVOKED",
+        AuthenticatorStatus::AttestationKeyCompromise => {
+            "metadata status report: ATTESTATION_KEY_COMPROMISE"
+        }
+        AuthenticatorStatus::UserVerificationBypass => {
+            "metadata status report: USER_VERIFICATION_BYPASS"
+        }
+        AuthenticatorStatus::UserKeyRemoteCompromise => {
+            "metadata status report: USER_KEY_REMOTE_COMPROMISE"
+        }
+        AuthenticatorStatus::UserKeyPhysicalCompromise => {
+            "metadata status report: USER_KEY_PHYSICAL_COMPROMISE"
+        }
+        AuthenticatorStatus::NotFidoCertified => "metadata status report: NOT_FIDO_CERTIFIED",
+        AuthenticatorStatus::UpdateAvailable => "metadata status report: UPDATE_AVAILABLE",
+        AuthenticatorStatus::SelfAssertionSubmitted => {
+            "metadata status report: SELF_ASSERTION_SUBMITTED"
+        }
+        AuthenticatorStatus::FidoCertified => "metadata status report: FIDO_CERTIFIED",
+        AuthenticatorStatus::Other(_) => "metadata status report refused by policy",
+    }
+}
+
 /// Applies the policy to a verified statement: AAGUID allow-list, metadata status, required
 /// trust and path validation.
 pub(crate) fn evaluate(
@@ -209,17 +235,16 @@ pub(crate) fn evaluate(
             "authenticator model not allowed",
         ));
     }
-    let entry: Option<&MetadataEntry> = policy
-        .metadata
-        .as_ref()
+    let blob = policy.metadata_blob();
+    let entry: Option<&MetadataEntry> = blob
+        .as_deref()
         .and_then(|blob| blob.entry_for(&input.aaguid, outcome.chain.first()));
     if let Some(entry) = entry
-        && policy.reject_compromised
-        && entry.is_compromised()
+        && let Some(report) = policy.status_policy.refusing_report(entry, &outcome.chain)
     {
-        return Err(WebAuthnFailure::UntrustedAttestation(
-            "authenticator is revoked or compromised according to metadata",
-        ));
+        return Err(WebAuthnFailure::UntrustedAttestation(refusal_reason(
+            report.status(),
+        )));
     }
     match outcome.attestation_type {
         AttestationType::None | AttestationType::SelfAttestation => {
