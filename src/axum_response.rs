@@ -33,6 +33,32 @@ impl IntoResponse for Error {
     }
 }
 
+impl IntoResponse for crate::webauthn::WellKnownWebAuthnJson {
+    /// `200 OK`, `Content-Type: application/json` (browsers ignore the document under any other
+    /// type), `Cache-Control: public, max-age=3600`, and the JSON body: a handler for
+    /// [`WELL_KNOWN_WEBAUTHN_PATH`](crate::webauthn::WELL_KNOWN_WEBAUTHN_PATH) returns
+    /// [`RelyingPartyConfig::well_known_webauthn`](crate::webauthn::RelyingPartyConfig::well_known_webauthn).
+    ///
+    /// ```ignore
+    /// let body = config.well_known_webauthn();
+    /// let app = axum::Router::new().route(
+    ///     keyward::webauthn::WELL_KNOWN_WEBAUTHN_PATH,
+    ///     axum::routing::get(move || std::future::ready(body.clone())),
+    /// );
+    /// ```
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = Response::new(Body::from(body));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        response
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -92,5 +118,46 @@ mod tests {
         assert_eq!(body["kind"], "unauthorized");
         let text = body.to_string();
         assert!(!text.contains("SKabc") && !text.contains("20003"), "{text}");
+    }
+
+    /// The `/.well-known/webauthn` document served by a real axum router on a loopback port.
+    #[cfg(feature = "webauthn")]
+    #[tokio::test]
+    async fn the_well_known_document_is_served_as_json() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        use crate::webauthn::{RelyingPartyConfig, WELL_KNOWN_WEBAUTHN_PATH};
+
+        let config = RelyingPartyConfig::new("example.com", "Ex", "https://example.com")
+            .unwrap()
+            .related_origin("https://example.co.uk")
+            .unwrap();
+        let body = config.well_known_webauthn();
+        let app = axum::Router::new().route(
+            WELL_KNOWN_WEBAUTHN_PATH,
+            axum::routing::get(move || std::future::ready(body.clone())),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /.well-known/webauthn HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        server.abort();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(
+            head.contains("cache-control: public, max-age=3600"),
+            "{head}"
+        );
+        assert_eq!(body, r#"{"origins":["https://example.co.uk"]}"#);
     }
 }

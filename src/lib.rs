@@ -22,13 +22,14 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `twilio` | yes | Twilio Verify OTP backend, SMS sender, Video access tokens (reqwest + rustls) |
-//! | `webauthn` | yes | the WebAuthn relying party (coset, p256, ring) |
+//! | `webauthn` | yes | the WebAuthn relying party (coset, p256, p384, p521, ring) |
 //! | `mds` | no | `webauthn::attestation::MetadataService`: the FIDO MDS3 BLOB downloaded, cached in the store and refreshed in the background (reqwest) |
+//! | `ml-dsa` | no | ML-DSA-44 / ML-DSA-65 credentials (RustCrypto `ml-dsa`, not independently audited) |
 //! | `ssks` | yes | the SSKS HTTP client and the 2-man-rule blob format (scrypt, AES-CBC) |
 //! | `livekit` | no | LiveKit access tokens and their verifier (no extra dependencies) |
 //! | `qr` | yes | QR codes (SVG) of TOTP enrolment URIs (`qrcode`, no dependencies of its own) |
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
-//! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) |
+//! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) and for the `/.well-known/webauthn` document |
 //! | `fast-p256` | no | [`p256v`]: verification-only ECDSA P-256 with per-key precomputed tables; the WebAuthn ES256 default |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!

@@ -275,11 +275,14 @@ pub(crate) fn check_assertion(
     // Steps 17-21: authenticator data.
     let auth_data =
         AuthenticatorData::parse_raw(r.authenticator_data.as_slice(), limits.authenticator_data)?;
+    // A related origin is accepted for the rp id only, never for a legacy AppID scope.
     let rp_ok = bool::from(auth_data.rp_id_hash().ct_eq(&config.rp_id_hash[..]))
-        || (state.appid.as_deref().is_some_and(|appid| {
-            response.client_extension_results.get("appid") == Some(&serde_json::Value::Bool(true))
-                && bool::from(auth_data.rp_id_hash().ct_eq(&sha256(appid.as_bytes())[..]))
-        }));
+        || (!config.is_related_origin(client_data.origin())
+            && state.appid.as_deref().is_some_and(|appid| {
+                response.client_extension_results.get("appid")
+                    == Some(&serde_json::Value::Bool(true))
+                    && bool::from(auth_data.rp_id_hash().ct_eq(&sha256(appid.as_bytes())[..]))
+            }));
     if !rp_ok {
         return Err(WebAuthnFailure::RpIdHashMismatch);
     }

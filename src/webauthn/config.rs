@@ -5,9 +5,18 @@ use std::time::Duration;
 
 use super::alg;
 use super::attestation::AttestationPolicy;
+use super::json::WellKnownWebAuthnJson;
 use super::options::{AttestationConveyance, UserVerification};
 use super::verify::SignatureBackend;
 use crate::error::{Error, Result};
+
+/// The path browsers fetch on the rp id's host for Related Origin Requests.
+pub const WELL_KNOWN_WEBAUTHN_PATH: &str = "/.well-known/webauthn";
+
+/// The most registrable-domain labels (`example` of `example.co.uk`) browsers honour in
+/// `/.well-known/webauthn` (WebAuthn Level 3 §5.11.1; Chromium and Safari use 5): origins past
+/// the fifth label are ignored, so configuring them is refused.
+pub const MAX_RELATED_ORIGIN_LABELS: usize = 5;
 
 /// What to do when an authenticator's signature counter did not increase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +55,7 @@ pub struct Limits {
     pub attestation_object: usize,
     /// Authenticator data (default 8 KiB).
     pub authenticator_data: usize,
-    /// Signature (default 1 KiB: RSA-8192).
+    /// Signature (default 4 KiB: an ML-DSA-65 signature is 3,309 bytes, RSA-8192 1,024).
     pub signature: usize,
 }
 
@@ -56,7 +65,7 @@ impl Default for Limits {
             client_data_json: 4096,
             attestation_object: 64 * 1024,
             authenticator_data: 8192,
-            signature: 1024,
+            signature: 4096,
         }
     }
 }
@@ -81,6 +90,7 @@ pub struct RelyingPartyConfig {
     pub(crate) origins: Vec<String>,
     pub(crate) allow_subdomains: bool,
     pub(crate) top_origins: Vec<String>,
+    pub(crate) related_origins: Vec<String>,
     pub(crate) timeout: Duration,
     pub(crate) user_verification: UserVerification,
     pub(crate) require_uv_after_uv_registration: bool,
@@ -147,6 +157,24 @@ pub(crate) fn check_rp_id(rp_id: &str) -> Result<()> {
         return refuse("is a public suffix; use the registrable domain (example.com)");
     }
     Ok(())
+}
+
+/// The registrable-domain label of a web origin's host (`example` for `https://a.example.co.uk`),
+/// as browsers count them for Related Origin Requests; `None` when the host has no registrable
+/// domain under a known public suffix (an IP literal, `localhost`).
+fn registrable_label(origin: &str) -> Option<String> {
+    let (_, host, _) = split_web_origin(origin)?;
+    let domain = psl::domain(host.as_bytes())?;
+    let suffix = domain.suffix();
+    if !suffix.is_known() {
+        return None;
+    }
+    let label = domain
+        .as_bytes()
+        .strip_suffix(suffix.as_bytes())?
+        .strip_suffix(b".")?;
+    let label = std::str::from_utf8(label).ok()?;
+    (!label.is_empty()).then(|| label.to_owned())
 }
 
 /// `host` is `rp_id` or a subdomain of it (IP literals only when equal).
@@ -266,6 +294,7 @@ impl RelyingPartyConfig {
             origins: vec![origin],
             allow_subdomains: false,
             top_origins: Vec::new(),
+            related_origins: Vec::new(),
             timeout: Duration::from_secs(300),
             user_verification: UserVerification::Preferred,
             require_uv_after_uv_registration: true,
@@ -304,6 +333,88 @@ impl RelyingPartyConfig {
         Ok(self)
     }
 
+    /// Allows an origin of another site to run ceremonies for this rp id (Related Origin
+    /// Requests, WebAuthn Level 3 §5.11.1): `https://example.co.uk` for the rp id
+    /// `example.com`. The browser accepts it only if `https://<rp id>/.well-known/webauthn`
+    /// lists it: serve [`well_known_webauthn`](Self::well_known_webauthn) there.
+    ///
+    /// A related origin is matched exactly: never its subdomains (even with
+    /// [`allow_subdomains`](Self::allow_subdomains)), never as a top origin, and an assertion
+    /// from it must be scoped to the rp id itself (not to a legacy [`appid`](Self::appid)).
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) when the origin is not
+    /// `https://host[:port]`, is within the rp id (use [`origin`](Self::origin)), has no
+    /// registrable domain under a known public suffix (browsers skip such entries), or would
+    /// bring the related origins past [`MAX_RELATED_ORIGIN_LABELS`] distinct labels.
+    pub fn related_origin(mut self, origin: impl Into<String>) -> Result<Self> {
+        let origin = origin.into();
+        let normalized = normalize_origin(&origin, None)?;
+        let refuse = |why: &str| Err(Error::config(format!("related origin {origin:?} {why}")));
+        let Some((scheme, host, _)) = split_web_origin(&normalized) else {
+            return refuse("must be a web origin https://host[:port]");
+        };
+        if scheme != "https" {
+            return refuse("must use https");
+        }
+        if host_within_rp_id(host, &self.rp_id) {
+            return refuse("is within the rp id: allow it with origin() instead");
+        }
+        let Some(label) = registrable_label(&normalized) else {
+            return refuse("has no registrable domain under a known public suffix");
+        };
+        if self.related_origins.contains(&normalized) {
+            return Ok(self);
+        }
+        let mut labels: Vec<String> = self
+            .related_origins
+            .iter()
+            .filter_map(|o| registrable_label(o))
+            .collect();
+        labels.sort();
+        labels.dedup();
+        if !labels.contains(&label) && labels.len() >= MAX_RELATED_ORIGIN_LABELS {
+            return refuse(&format!(
+                "would be a label past the {MAX_RELATED_ORIGIN_LABELS} that browsers honour"
+            ));
+        }
+        self.related_origins.push(normalized);
+        Ok(self)
+    }
+
+    /// The configured related origins, normalized.
+    pub fn related_origins(&self) -> &[String] {
+        &self.related_origins
+    }
+
+    /// The JSON document to serve at `https://<rp id>/.well-known/webauthn`
+    /// ([`WELL_KNOWN_WEBAUTHN_PATH`]) with `Content-Type: application/json`: the related
+    /// origins, in configuration order.
+    ///
+    /// ```
+    /// use keyward::webauthn::RelyingPartyConfig;
+    /// let config = RelyingPartyConfig::new("example.com", "Example", "https://example.com")?
+    ///     .related_origin("https://example.co.uk")?
+    ///     .related_origin("https://shop.example.de")?;
+    /// assert_eq!(
+    ///     config.well_known_webauthn_json(),
+    ///     r#"{"origins":["https://example.co.uk","https://shop.example.de"]}"#
+    /// );
+    /// assert!(config.origin_allowed("https://example.co.uk"));
+    /// assert!(!config.origin_allowed("https://www.example.co.uk"));
+    /// # Ok::<(), keyward::Error>(())
+    /// ```
+    pub fn well_known_webauthn(&self) -> WellKnownWebAuthnJson {
+        WellKnownWebAuthnJson {
+            origins: self.related_origins.clone(),
+        }
+    }
+
+    /// [`well_known_webauthn`](Self::well_known_webauthn) as JSON text.
+    pub fn well_known_webauthn_json(&self) -> String {
+        // A struct of one list of strings always serializes.
+        serde_json::to_string(&self.well_known_webauthn()).unwrap_or_default()
+    }
+
     /// Ceremony timeout: the challenge's lifetime in the store and the browser's `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -323,13 +434,36 @@ impl RelyingPartyConfig {
     }
 
     /// The COSE algorithms offered at registration, most preferred first. Unknown identifiers
-    /// are refused.
+    /// are refused. ES512 ([`alg::ES512`](super::alg::ES512), P-521) and, with the `ml-dsa`
+    /// feature, ML-DSA-44 and ML-DSA-65 are known but not in the default list: add them here to
+    /// accept them.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = i64>) -> Result<Self> {
         let algorithms: Vec<i64> = algorithms.into_iter().collect();
-        let known = [alg::ES256, alg::EDDSA, alg::ES384, alg::PS256, alg::RS256];
-        if algorithms.is_empty() || algorithms.iter().any(|a| !known.contains(a)) {
+        let known = [
+            alg::ES256,
+            alg::EDDSA,
+            alg::ES384,
+            alg::ES512,
+            alg::PS256,
+            alg::RS256,
+        ];
+        if cfg!(not(feature = "ml-dsa"))
+            && algorithms
+                .iter()
+                .any(|a| [alg::ML_DSA_44, alg::ML_DSA_65].contains(a))
+        {
             return Err(Error::config(
-                "algorithms must be a non-empty list of ES256, EdDSA, ES384, PS256, RS256",
+                "ML-DSA-44 and ML-DSA-65 need keyward's ml-dsa feature",
+            ));
+        }
+        let known_here = |a: &i64| {
+            known.contains(a)
+                || (cfg!(feature = "ml-dsa") && [alg::ML_DSA_44, alg::ML_DSA_65].contains(a))
+        };
+        if algorithms.is_empty() || !algorithms.iter().all(known_here) {
+            return Err(Error::config(
+                "algorithms must be a non-empty list of ES256, EdDSA, ES384, ES512, PS256, RS256 \
+                 (and ML-DSA-44, ML-DSA-65 with the ml-dsa feature)",
             ));
         }
         self.algorithms = algorithms;
@@ -387,11 +521,18 @@ impl RelyingPartyConfig {
         &self.rp_id
     }
 
-    /// Whether `origin` (from clientDataJSON) is allowed.
+    /// Whether `origin` (from clientDataJSON) is allowed: one of the origins (or, with
+    /// [`allow_subdomains`](Self::allow_subdomains), a subdomain of one), or exactly one of the
+    /// [related origins](Self::related_origin).
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.origins.iter().any(|allowed| {
             origin == allowed || (self.allow_subdomains && is_subdomain_origin(origin, allowed))
-        })
+        }) || self.is_related_origin(origin)
+    }
+
+    /// Whether `origin` is exactly one of the related origins.
+    pub(crate) fn is_related_origin(&self, origin: &str) -> bool {
+        self.related_origins.iter().any(|related| origin == related)
     }
 
     pub(crate) fn top_origin_allowed(&self, origin: &str) -> bool {
@@ -449,11 +590,77 @@ mod tests {
     }
 
     #[test]
+    fn related_origins_are_exact_other_sites_within_the_label_limit() {
+        let c = RelyingPartyConfig::new("example.com", "Ex", "https://example.com")
+            .unwrap()
+            .allow_subdomains(true)
+            .related_origin("https://Example.co.uk:443")
+            .unwrap()
+            .related_origin("https://shop.example.de:8443")
+            .unwrap()
+            // Same label as example.co.uk: does not count twice.
+            .related_origin("https://example.fr")
+            .unwrap();
+        assert_eq!(
+            c.related_origins(),
+            [
+                "https://example.co.uk",
+                "https://shop.example.de:8443",
+                "https://example.fr"
+            ]
+        );
+        assert!(c.origin_allowed("https://example.co.uk"));
+        assert!(c.origin_allowed("https://shop.example.de:8443"));
+        // Exact only: no subdomain, no other port or scheme, even with allow_subdomains.
+        assert!(!c.origin_allowed("https://www.example.co.uk"));
+        assert!(!c.origin_allowed("https://shop.example.de"));
+        assert!(!c.origin_allowed("http://example.co.uk"));
+        assert!(!c.origin_allowed("https://example.org"));
+        assert!(!c.top_origin_allowed("https://example.co.uk"));
+        // The rp id's own subdomains still follow allow_subdomains.
+        assert!(c.origin_allowed("https://login.example.com"));
+        let json: serde_json::Value = serde_json::from_str(&c.well_known_webauthn_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"origins": ["https://example.co.uk", "https://shop.example.de:8443", "https://example.fr"]})
+        );
+        // Adding one again changes nothing.
+        let again = c.clone().related_origin("https://example.co.uk").unwrap();
+        assert_eq!(again.related_origins().len(), 3);
+    }
+
+    #[test]
+    fn related_origins_that_browsers_would_skip_are_refused() {
+        let c = RelyingPartyConfig::new("example.com", "Ex", "https://example.com").unwrap();
+        for bad in [
+            "https://login.example.com",   // within the rp id: origin()
+            "https://example.com",         // the rp id itself
+            "http://example.co.uk",        // not https
+            "http://localhost:8080",       // no registrable domain
+            "https://127.0.0.1",           // an IP literal
+            "https://github.io",           // a public suffix
+            "android:apk-key-hash:abc",    // not a web origin
+            "https://example.co.uk/login", // a path
+        ] {
+            let err = c.clone().related_origin(bad).unwrap_err();
+            assert_eq!(err.kind(), &crate::ErrorKind::Config, "{bad}");
+        }
+        let mut c = c;
+        for site in ["a.com", "b.com", "c.com", "d.com", "e.com"] {
+            c = c.related_origin(format!("https://{site}")).unwrap();
+        }
+        // A sixth label is past what browsers honour; another origin of a counted label is not.
+        assert!(c.clone().related_origin("https://f.com").is_err());
+        assert!(c.related_origin("https://www.a.com").is_ok());
+    }
+
+    #[test]
     fn bad_config_is_refused() {
         assert!(RelyingPartyConfig::new("", "Ex", "https://example.com").is_err());
         assert!(RelyingPartyConfig::new("example.com", "Ex", "https://example.com/").is_err());
         let c = RelyingPartyConfig::new("example.com", "Ex", "https://example.com").unwrap();
-        assert!(c.clone().algorithms([-7, -36]).is_err());
+        assert!(c.clone().algorithms([-7, -36]).is_ok());
+        assert!(c.clone().algorithms([-7, -47]).is_err());
         assert!(c.algorithms([]).is_err());
     }
 }

@@ -7,8 +7,10 @@
 //! |---|---|---|---|
 //! | ES256 (-7) | EC2 (2) | P-256 (1) | x, y: 32-byte strings, point on the curve |
 //! | ES384 (-35) | EC2 (2) | P-384 (2) | x, y: 48-byte strings, point on the curve |
+//! | ES512 (-36) | EC2 (2) | P-521 (3) | x, y: 66-byte strings, point on the curve |
 //! | EdDSA (-8) | OKP (1) | Ed25519 (6) | x: 32-byte string |
 //! | RS256 (-257), PS256 (-37) | RSA (3) | - | n: 2048 to 8192 bits, e: odd, 3 to 2^33-1 |
+//! | ML-DSA-44 (-48), ML-DSA-65 (-49), feature `ml-dsa` | AKP (7) | - | pub (-1): 1312 / 1952-byte string |
 //!
 //! Compressed EC points, text labels, duplicate labels, private-key members (`d`, RSA primes),
 //! unknown algorithms and trailing bytes are refused.
@@ -147,6 +149,17 @@ fn from_cose_key(key: &CoseKey) -> Result<CredentialPublicKey, WebAuthnFailure> 
             copy_exact(&mut sec1[49..97], bytes_param(key, y)?)?;
             CredentialPublicKey::p384(sec1)
         }
+        (KeyType::Assigned(iana::KeyType::EC2), alg::ES512) => {
+            only_labels(key, &[crv, x, y])?;
+            if int_param(key, crv)? != iana::EllipticCurve::P_521.to_i64() {
+                return Err(WebAuthnFailure::InvalidPublicKey);
+            }
+            let mut sec1 = [0u8; 133];
+            sec1[0] = 0x04;
+            copy_exact(&mut sec1[1..67], bytes_param(key, x)?)?;
+            copy_exact(&mut sec1[67..133], bytes_param(key, y)?)?;
+            CredentialPublicKey::p521(sec1)
+        }
         (KeyType::Assigned(iana::KeyType::OKP), alg::EDDSA) => {
             let crv = iana::OkpKeyParameter::Crv.to_i64();
             let x = iana::OkpKeyParameter::X.to_i64();
@@ -173,8 +186,24 @@ fn from_cose_key(key: &CoseKey) -> Result<CredentialPublicKey, WebAuthnFailure> 
                 },
             ))
         }
+        #[cfg(feature = "ml-dsa")]
+        (KeyType::Assigned(iana::KeyType::AKP), alg::ML_DSA_44 | alg::ML_DSA_65) => {
+            // draft-ietf-cose-dilithium: the AKP `pub` parameter (-1) is the encoded key.
+            only_labels(key, &[-1])?;
+            let public = bytes_param(key, -1)?;
+            let expected = if alg == alg::ML_DSA_44 { 1312 } else { 1952 };
+            if public.len() != expected {
+                return Err(WebAuthnFailure::InvalidPublicKey);
+            }
+            Ok(CredentialPublicKey::new(
+                alg,
+                KeyMaterial::MlDsa(public.to_vec()),
+            ))
+        }
+        #[cfg(feature = "ml-dsa")]
+        (_, alg::ML_DSA_44 | alg::ML_DSA_65) => Err(WebAuthnFailure::InvalidPublicKey),
         // A known algorithm with the wrong (or a text) key type.
-        (_, alg::ES256 | alg::ES384 | alg::EDDSA | alg::RS256 | alg::PS256) => {
+        (_, alg::ES256 | alg::ES384 | alg::ES512 | alg::EDDSA | alg::RS256 | alg::PS256) => {
             Err(WebAuthnFailure::InvalidPublicKey)
         }
         _ => Err(WebAuthnFailure::UnsupportedAlgorithm),
@@ -285,9 +314,46 @@ mod tests {
             decode(&ec2(-7, 1, x, y)),
             Err(WebAuthnFailure::InvalidPublicKey)
         );
+        // ES512 with coordinates that are no point of P-521, or of the wrong length.
         assert_eq!(
             decode(&ec2(-36, 3, vec![1; 66], vec![1; 66])),
+            Err(WebAuthnFailure::InvalidPublicKey)
+        );
+        assert_eq!(
+            decode(&ec2(-36, 3, vec![1; 65], vec![1; 66])),
+            Err(WebAuthnFailure::InvalidPublicKey)
+        );
+        assert_eq!(
+            decode(&ec2(-47, 3, vec![1; 66], vec![1; 66])),
             Err(WebAuthnFailure::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn accepts_a_p521_key_on_its_curve_only() {
+        // The P-521 generator (SEC 2 §2.6.1), a valid point.
+        let x = hex(
+            "00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66",
+        );
+        let y = hex(
+            "011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650",
+        );
+        let key = decode(&ec2(-36, 3, x.clone(), y.clone())).unwrap();
+        assert_eq!(key.algorithm(), alg::ES512);
+        // Right point, wrong curve or algorithm labels.
+        assert_eq!(
+            decode(&ec2(-36, 2, x.clone(), y.clone())),
+            Err(WebAuthnFailure::InvalidPublicKey)
+        );
+        assert_eq!(
+            decode(&ec2(-35, 3, x.clone(), y.clone())),
+            Err(WebAuthnFailure::InvalidPublicKey)
+        );
+        let mut off = y;
+        off[65] ^= 1;
+        assert_eq!(
+            decode(&ec2(-36, 3, x, off)),
+            Err(WebAuthnFailure::InvalidPublicKey)
         );
     }
 

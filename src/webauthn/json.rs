@@ -307,3 +307,13 @@ pub struct CurrentUserDetailsSignalJson {
     /// Display name.
     pub display_name: String,
 }
+
+/// The body of `https://<rp id>/.well-known/webauthn` (WebAuthn Level 3 §5.11.1, Related Origin
+/// Requests): the other sites' origins allowed to run ceremonies for the rp id. Serve it as
+/// `application/json`; build it with
+/// [`RelyingPartyConfig::well_known_webauthn`](super::RelyingPartyConfig::well_known_webauthn).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WellKnownWebAuthnJson {
+    /// The related origins, in configuration order.
+    pub origins: Vec<String>,
+}

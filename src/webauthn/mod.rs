@@ -59,7 +59,10 @@ pub use ceremony::ParsedCredential;
 #[cfg(feature = "webauthn")]
 pub use client_data::ClientData;
 #[cfg(feature = "webauthn")]
-pub use config::{BackupEligibilityPolicy, CounterPolicy, Limits, RelyingPartyConfig};
+pub use config::{
+    BackupEligibilityPolicy, CounterPolicy, Limits, MAX_RELATED_ORIGIN_LABELS, RelyingPartyConfig,
+    WELL_KNOWN_WEBAUTHN_PATH,
+};
 pub use extensions::{
     AssertionExtensionOutputs, AuthenticationExtensions, CredProtect, CredentialProtectionPolicy,
     LargeBlobOutput, LargeBlobRequest, LargeBlobSupport, PrfInput, PrfOutput,
@@ -69,7 +72,7 @@ pub use failure::WebAuthnFailure;
 pub use json::{
     AllAcceptedCredentialsSignalJson, AuthenticationResponseJson, CreationOptionsJson,
     CurrentUserDetailsSignalJson, RegistrationResponseJson, RequestOptionsJson,
-    UnknownCredentialSignalJson,
+    UnknownCredentialSignalJson, WellKnownWebAuthnJson,
 };
 pub use options::{
     AttestationConveyance, AuthenticatorAttachment, PublicKeyCredentialHint,
@@ -89,6 +92,12 @@ pub mod alg {
     pub const EDDSA: i64 = -8;
     /// ECDSA P-384 with SHA-384.
     pub const ES384: i64 = -35;
+    /// ECDSA P-521 with SHA-512 (RustCrypto's `p521`; not offered by default).
+    pub const ES512: i64 = -36;
+    /// ML-DSA-44 (FIPS 204; feature `ml-dsa`, not offered by default).
+    pub const ML_DSA_44: i64 = -48;
+    /// ML-DSA-65 (FIPS 204; feature `ml-dsa`, not offered by default).
+    pub const ML_DSA_65: i64 = -49;
     /// RSASSA-PSS with SHA-256.
     pub const PS256: i64 = -37;
     /// RSASSA-PKCS1-v1_5 with SHA-256.

@@ -1,6 +1,6 @@
 //! A software authenticator for tests and benchmarks (feature `testing`): genuine registration
-//! (`none` or `packed` self attestation) and assertion responses for ES256, ES384, EdDSA, RS256
-//! and PS256, with knobs to produce every kind of wrong response. Never use it in production.
+//! (`none` or `packed` self attestation) and assertion responses for ES256, ES384, ES512, EdDSA,
+//! RS256 and PS256, with knobs to produce every kind of wrong response. Never use it in production.
 //!
 //! RSA keys come from one fixed 2048-bit test key embedded in the crate (`ring` cannot generate
 //! RSA keys); ECDSA and Ed25519 keys are generated fresh per credential.
@@ -113,6 +113,11 @@ impl SoftKnobs {
 
 enum SigningKey {
     Ecdsa(rs::EcdsaKeyPair),
+    /// ring has no P-521: RustCrypto's `p521`.
+    P521(Box<p521::ecdsa::SigningKey>),
+    /// An ML-DSA key, kept as its FIPS 204 seed (the algorithm says which parameter set).
+    #[cfg(feature = "ml-dsa")]
+    MlDsa([u8; 32]),
     Ed25519(rs::Ed25519KeyPair),
     Rsa(rs::RsaKeyPair),
 }
@@ -195,15 +200,57 @@ fn b64_field(v: Option<&serde_json::Value>) -> Option<Vec<u8>> {
     Base64UrlBytes::decode(v?.as_str()?).map(|b| b.0)
 }
 
+/// The encoded public key of the ML-DSA key generated from `seed` (FIPS 204 KeyGen_internal).
+#[cfg(feature = "ml-dsa")]
+fn ml_dsa_public(alg: i64, seed: &[u8; 32]) -> Vec<u8> {
+    fn public<P: ml_dsa::MlDsaParams>(seed: &[u8; 32]) -> Vec<u8> {
+        let key = ml_dsa::SigningKey::<P>::from_seed(&(*seed).into());
+        key.expanded_key().verifying_key().encode().to_vec()
+    }
+    if alg == alg::ML_DSA_44 {
+        public::<ml_dsa::MlDsa44>(seed)
+    } else {
+        public::<ml_dsa::MlDsa65>(seed)
+    }
+}
+
+/// A deterministic ML-DSA signature (empty context, as WebAuthn uses) with the key of `seed`.
+#[cfg(feature = "ml-dsa")]
+fn ml_dsa_sign(alg: i64, seed: &[u8; 32], msg: &[u8]) -> Result<Vec<u8>> {
+    fn sign<P: ml_dsa::MlDsaParams>(seed: &[u8; 32], msg: &[u8]) -> Result<Vec<u8>> {
+        let key = ml_dsa::SigningKey::<P>::from_seed(&(*seed).into());
+        let sig = key
+            .expanded_key()
+            .sign_deterministic(msg, b"")
+            .map_err(crypto_err)?;
+        Ok(sig.encode().to_vec())
+    }
+    if alg == alg::ML_DSA_44 {
+        sign::<ml_dsa::MlDsa44>(seed, msg)
+    } else {
+        sign::<ml_dsa::MlDsa65>(seed, msg)
+    }
+}
+
 fn crypto_err(_: impl fmt::Debug) -> Error {
     Error::invalid_input("software authenticator key operation failed")
 }
 
 impl SoftAuthenticator {
-    /// An authenticator that creates credentials with COSE algorithm `alg` (ES256, ES384, EdDSA,
-    /// RS256 or PS256) and behaves correctly for `origin`.
+    /// An authenticator that creates credentials with COSE algorithm `alg` (ES256, ES384, ES512,
+    /// EdDSA, RS256, PS256, and ML-DSA-44 / ML-DSA-65 with the `ml-dsa` feature) and behaves
+    /// correctly for `origin`.
     pub fn new(alg: i64, origin: impl Into<String>) -> Result<Self> {
-        if ![alg::ES256, alg::ES384, alg::EDDSA, alg::RS256, alg::PS256].contains(&alg) {
+        let known = [
+            alg::ES256,
+            alg::ES384,
+            alg::ES512,
+            alg::EDDSA,
+            alg::RS256,
+            alg::PS256,
+        ];
+        let ml_dsa = cfg!(feature = "ml-dsa") && [alg::ML_DSA_44, alg::ML_DSA_65].contains(&alg);
+        if !known.contains(&alg) && !ml_dsa {
             return Err(Error::invalid_input("unsupported algorithm"));
         }
         Ok(SoftAuthenticator {
@@ -272,6 +319,34 @@ impl SoftAuthenticator {
                 ]);
                 (SigningKey::Ecdsa(pair), cose)
             }
+            alg::ES512 => {
+                let signing =
+                    p521::ecdsa::SigningKey::random(&mut p521::elliptic_curve::rand_core::OsRng);
+                let point = p521::ecdsa::VerifyingKey::from(&signing).to_encoded_point(false);
+                let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                    return Err(crypto_err(()));
+                };
+                let cose = ciborium::Value::Map(vec![
+                    (int(1), int(2)),
+                    (int(3), int(alg::ES512)),
+                    (int(-1), int(3)),
+                    (int(-2), ciborium::Value::Bytes(x.to_vec())),
+                    (int(-3), ciborium::Value::Bytes(y.to_vec())),
+                ]);
+                (SigningKey::P521(Box::new(signing)), cose)
+            }
+            #[cfg(feature = "ml-dsa")]
+            alg::ML_DSA_44 | alg::ML_DSA_65 => {
+                let mut seed = [0u8; 32];
+                ring::rand::SecureRandom::fill(rng, &mut seed).map_err(crypto_err)?;
+                let public = ml_dsa_public(self.alg, &seed);
+                let cose = ciborium::Value::Map(vec![
+                    (int(1), int(7)),
+                    (int(3), int(self.alg)),
+                    (int(-1), ciborium::Value::Bytes(public)),
+                ]);
+                (SigningKey::MlDsa(seed), cose)
+            }
             alg::EDDSA => {
                 let pkcs8 = rs::Ed25519KeyPair::generate_pkcs8(rng).map_err(crypto_err)?;
                 let pair = rs::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(crypto_err)?;
@@ -306,6 +381,13 @@ impl SoftAuthenticator {
                 .map_err(crypto_err)?
                 .as_ref()
                 .to_vec(),
+            SigningKey::P521(key) => {
+                use p521::ecdsa::signature::Signer;
+                let sig: p521::ecdsa::Signature = key.try_sign(msg).map_err(crypto_err)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            #[cfg(feature = "ml-dsa")]
+            SigningKey::MlDsa(seed) => ml_dsa_sign(alg, seed, msg)?,
             SigningKey::Ed25519(pair) => pair.sign(msg).as_ref().to_vec(),
             SigningKey::Rsa(pair) => {
                 let padding: &dyn rs::RsaEncoding = if alg == alg::PS256 {

@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 /// every input; `ring` is several times faster than `p256`, which is pure Rust, and
 /// `Precomputed` (feature `fast-p256`) is faster than `ring` from a key's second verification on.
 ///
-/// ES384, EdDSA, RS256 and PS256 always go through `ring`.
+/// ES384, EdDSA, RS256 and PS256 always go through `ring`, ES512 through RustCrypto's `p521`
+/// (ring has no P-521), ML-DSA (feature `ml-dsa`) through RustCrypto's `ml-dsa`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SignatureBackend {
@@ -45,7 +46,14 @@ pub(crate) enum KeyMaterial {
         fast: std::sync::OnceLock<std::sync::Arc<crate::p256v::PrecomputedKey>>,
     },
     P384([u8; 97]),
+    P521 {
+        sec1: Box<[u8; 133]>,
+        key: Box<p521::ecdsa::VerifyingKey>,
+    },
     Ed25519([u8; 32]),
+    /// The encoded ML-DSA public key; the algorithm says which parameter set.
+    #[cfg(feature = "ml-dsa")]
+    MlDsa(Vec<u8>),
     Rsa {
         n: Vec<u8>,
         e: Vec<u8>,
@@ -64,7 +72,10 @@ impl fmt::Debug for CredentialPublicKey {
         let kind = match self.key {
             KeyMaterial::P256 { .. } => "P-256",
             KeyMaterial::P384(_) => "P-384",
+            KeyMaterial::P521 { .. } => "P-521",
             KeyMaterial::Ed25519(_) => "Ed25519",
+            #[cfg(feature = "ml-dsa")]
+            KeyMaterial::MlDsa(_) => "ML-DSA",
             KeyMaterial::Rsa { .. } => "RSA",
         };
         f.debug_struct("CredentialPublicKey")
@@ -80,7 +91,10 @@ impl PartialEq for CredentialPublicKey {
             && match (&self.key, &other.key) {
                 (KeyMaterial::P256 { sec1: a, .. }, KeyMaterial::P256 { sec1: b, .. }) => a == b,
                 (KeyMaterial::P384(a), KeyMaterial::P384(b)) => a == b,
+                (KeyMaterial::P521 { sec1: a, .. }, KeyMaterial::P521 { sec1: b, .. }) => a == b,
                 (KeyMaterial::Ed25519(a), KeyMaterial::Ed25519(b)) => a == b,
+                #[cfg(feature = "ml-dsa")]
+                (KeyMaterial::MlDsa(a), KeyMaterial::MlDsa(b)) => a == b,
                 (KeyMaterial::Rsa { n: a, e: x }, KeyMaterial::Rsa { n: b, e: y }) => {
                     a == b && x == y
                 }
@@ -126,6 +140,18 @@ impl CredentialPublicKey {
         Ok(CredentialPublicKey::new(
             alg::ES384,
             KeyMaterial::P384(sec1),
+        ))
+    }
+
+    pub(crate) fn p521(sec1: [u8; 133]) -> std::result::Result<Self, WebAuthnFailure> {
+        let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(|_| WebAuthnFailure::InvalidPublicKey)?;
+        Ok(CredentialPublicKey::new(
+            alg::ES512,
+            KeyMaterial::P521 {
+                sec1: Box::new(sec1),
+                key: Box::new(key),
+            },
         ))
     }
 
@@ -226,9 +252,19 @@ impl CredentialPublicKey {
                     .verify(message, signature)
                     .is_ok()
             }
+            // ring has no P-521: RustCrypto's `p521` (SHA-512, DER signature).
+            KeyMaterial::P521 { key, .. } => {
+                use p521::ecdsa::signature::Verifier;
+                match p521::ecdsa::Signature::from_der(signature) {
+                    Ok(sig) => key.verify(message, &sig).is_ok(),
+                    Err(_) => false,
+                }
+            }
             KeyMaterial::Ed25519(pk) => rs::UnparsedPublicKey::new(&rs::ED25519, &pk[..])
                 .verify(message, signature)
                 .is_ok(),
+            #[cfg(feature = "ml-dsa")]
+            KeyMaterial::MlDsa(public) => ml_dsa_verify(self.alg, public, message, b"", signature),
             KeyMaterial::Rsa { n, e } => {
                 let params = if self.alg == alg::PS256 {
                     &rs::RSA_PSS_2048_8192_SHA256
@@ -248,6 +284,27 @@ impl CredentialPublicKey {
         } else {
             Err(WebAuthnFailure::InvalidSignature)
         }
+    }
+}
+
+/// ML-DSA verification (FIPS 204 Algorithm 3, context `ctx`; WebAuthn uses the empty context)
+/// with RustCrypto's `ml-dsa`. The key must have the parameter set's length; the public key is
+/// expanded on each call (it is not kept expanded: about 20 KiB per ML-DSA-65 key).
+#[cfg(feature = "ml-dsa")]
+pub(crate) fn ml_dsa_verify(alg: i64, public: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
+    fn verify<P: ml_dsa::MlDsaParams>(public: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
+        let Ok(encoded) = ml_dsa::EncodedVerifyingKey::<P>::try_from(public) else {
+            return false;
+        };
+        let Ok(sig) = ml_dsa::Signature::<P>::try_from(sig) else {
+            return false;
+        };
+        ml_dsa::VerifyingKey::<P>::decode(&encoded).verify_with_context(msg, ctx, &sig)
+    }
+    match alg {
+        alg::ML_DSA_44 => verify::<ml_dsa::MlDsa44>(public, msg, ctx, sig),
+        alg::ML_DSA_65 => verify::<ml_dsa::MlDsa65>(public, msg, ctx, sig),
+        _ => false,
     }
 }
 
