@@ -24,7 +24,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::rng::{SecureRandom, SystemRandom, uniform_below};
 
 /// Timeouts and retry policy of an HTTP backend.
+///
+/// Start from [`HttpConfig::default`] and change what you need with the setters (the struct is
+/// `#[non_exhaustive]`, so fields can be added without breaking callers):
+///
+/// ```
+/// use std::time::Duration;
+/// use keyward::http::HttpConfig;
+/// let config = HttpConfig::default()
+///     .request_timeout(Duration::from_secs(5))
+///     .max_retries(1)
+///     .backoff(Duration::from_millis(50), Duration::from_secs(1));
+/// assert_eq!(config.request_timeout, Duration::from_secs(5));
+/// assert_eq!(config.max_backoff, Duration::from_secs(1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
@@ -59,6 +74,38 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
+    /// Sets the time allowed to establish a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the time allowed for a whole request, answer included (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the retries after the first attempt, for requests safe to retry (default 3).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Sets the first backoff delay (doubling each retry) and the longest one, which also caps
+    /// the `Retry-After` honoured (default 200 ms and 5 s).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Sets the largest answer body accepted (default 1 MiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
     /// Sets [`allow_http_loopback`](HttpConfig::allow_http_loopback): plain `http://` to a
     /// loopback host, for tests against a local server.
     ///
@@ -303,11 +350,7 @@ mod tests {
     #[test]
     fn backoff_is_bounded_and_grows() {
         let client = HttpClient::new(
-            HttpConfig {
-                initial_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(1000),
-                ..HttpConfig::default()
-            },
+            HttpConfig::default().backoff(Duration::from_millis(100), Duration::from_millis(1000)),
             "https://example.com",
         )
         .unwrap();

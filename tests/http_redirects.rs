@@ -100,7 +100,7 @@ fn verify_at(base: &str) -> TwilioVerify {
         TwilioVerifyConfig::new(creds(), VA)
             .unwrap()
             .with_base_url(base)
-            .with_http(loopback_http()),
+            .http(loopback_http()),
     )
     .unwrap()
 }
@@ -162,7 +162,7 @@ async fn sms_sender_does_not_follow_a_308() {
         TwilioSmsConfig::new(creds(), SmsFrom::Number("+15005550006".into()))
             .unwrap()
             .with_base_url(redirector(308, trap_url).await)
-            .with_http(loopback_http()),
+            .http(loopback_http()),
     )
     .unwrap();
     let message = OutgoingMessage::new(
@@ -186,7 +186,7 @@ fn plain_http_base_urls_are_refused_at_construction() {
                 TwilioVerifyConfig::new(creds(), VA)
                     .unwrap()
                     .with_base_url(base)
-                    .with_http(http.clone()),
+                    .http(http.clone()),
             )
             .unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Config, "{base}");
@@ -194,7 +194,7 @@ fn plain_http_base_urls_are_refused_at_construction() {
                 TwilioSmsConfig::new(creds(), SmsFrom::Number("+15005550006".into()))
                     .unwrap()
                     .with_base_url(base)
-                    .with_http(http),
+                    .http(http),
             )
             .unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Config, "{base}");

@@ -59,7 +59,7 @@ async fn twilio_verify_over_http() {
         TwilioVerifyConfig::new(creds, support::VA)
             .unwrap()
             .with_base_url(&server.base_url)
-            .with_http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
+            .http(keyward::http::HttpConfig::default().allow_http_loopback(true)),
     )
     .unwrap();
     otp_provider(&otp, &OtpCapabilities::new(outbox, clock)).await;

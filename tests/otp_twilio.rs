@@ -39,16 +39,14 @@ fn creds() -> TwilioCredentials {
 }
 
 fn fast_http() -> HttpConfig {
-    HttpConfig {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(5),
-        max_retries: 3,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_body_bytes: 64 * 1024,
+    HttpConfig::default()
+        .connect_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(5))
+        .max_retries(3)
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .max_body_bytes(64 * 1024)
         // The fake servers are plain http on 127.0.0.1.
-        allow_http_loopback: true,
-    }
+        .allow_http_loopback(true)
 }
 
 fn verify_at(base_url: &str, http: HttpConfig) -> TwilioVerify {
@@ -56,7 +54,7 @@ fn verify_at(base_url: &str, http: HttpConfig) -> TwilioVerify {
         TwilioVerifyConfig::new(creds(), VA)
             .unwrap()
             .with_base_url(base_url)
-            .with_http(http),
+            .http(http),
     )
     .unwrap()
 }
@@ -126,7 +124,7 @@ async fn auth_token_credentials_use_the_account_sid() {
         TwilioVerifyConfig::new(creds, VA)
             .unwrap()
             .with_base_url(format!("{}/", server.base_url))
-            .with_http(fast_http()),
+            .http(fast_http()),
     )
     .unwrap();
     verify
@@ -437,10 +435,7 @@ async fn a_slow_answer_past_the_timeout_is_a_timeout() {
     .await;
     let verify = verify_at(
         &server.base_url,
-        HttpConfig {
-            request_timeout: Duration::from_millis(200),
-            ..fast_http()
-        },
+        fast_http().request_timeout(Duration::from_millis(200)),
     );
     let started = std::time::Instant::now();
     let err = verify
@@ -584,7 +579,7 @@ fn sms_at(base_url: &str, from: SmsFrom, http: HttpConfig) -> TwilioSmsSender {
         TwilioSmsConfig::new(creds(), from)
             .unwrap()
             .with_base_url(base_url)
-            .with_http(http),
+            .http(http),
     )
     .unwrap()
 }
@@ -725,10 +720,7 @@ async fn sms_sender_times_out_and_reports_closed_connections() {
     let sms = sms_at(
         &server.base_url,
         SmsFrom::Number("+15005550006".into()),
-        HttpConfig {
-            request_timeout: Duration::from_millis(200),
-            ..fast_http()
-        },
+        fast_http().request_timeout(Duration::from_millis(200)),
     );
     let msg = sms_message(Channel::Sms, "+15017122661");
     assert_eq!(

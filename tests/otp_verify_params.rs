@@ -23,17 +23,15 @@ const CHECK_APPROVED: &str = r#"{"sid":"VEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","ser
 
 fn verify_at(base_url: &str) -> TwilioVerify {
     let creds = TwilioCredentials::api_key(AC, SK, Secret::from(SK_SECRET)).unwrap();
-    let http = HttpConfig {
-        max_retries: 0,
-        initial_backoff: Duration::from_millis(5),
-        allow_http_loopback: true,
-        ..HttpConfig::default()
-    };
+    let http = HttpConfig::default()
+        .max_retries(0)
+        .backoff(Duration::from_millis(5), Duration::from_secs(5))
+        .allow_http_loopback(true);
     TwilioVerify::new(
         TwilioVerifyConfig::new(creds, VA)
             .unwrap()
             .with_base_url(base_url)
-            .with_http(http),
+            .http(http),
     )
     .unwrap()
 }

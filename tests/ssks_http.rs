@@ -36,13 +36,10 @@ struct World {
 }
 
 fn fast_http() -> HttpConfig {
-    HttpConfig {
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
+    HttpConfig::default()
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
         // The local SSKS server is plain http on 127.0.0.1.
-        allow_http_loopback: true,
-        ..HttpConfig::default()
-    }
+        .allow_http_loopback(true)
 }
 
 async fn world(kind: KeyKind, test_mode: bool) -> World {

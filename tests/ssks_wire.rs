@@ -80,12 +80,11 @@ async fn recorder(answers: &[(u16, &str)]) -> (Arc<Recorder>, SsksClient) {
         // A trailing slash on the base URL is tolerated.
         SsksConfig::new(format!("http://{addr}/"), "app-123")
             .api_key("api-key-xyz")
-            .http(HttpConfig {
-                initial_backoff: Duration::from_millis(1),
-                max_backoff: Duration::from_millis(5),
-                allow_http_loopback: true,
-                ..HttpConfig::default()
-            }),
+            .http(
+                HttpConfig::default()
+                    .backoff(Duration::from_millis(1), Duration::from_millis(5))
+                    .allow_http_loopback(true),
+            ),
     )
     .unwrap();
     (rec, client)

@@ -121,9 +121,9 @@ async fn ephemeral_traffic_never_fills_the_room_of_durable_records() {
         .env(Env::system().with_clock(clock.clone()))
         .limits(
             MemoryStoreLimits::new()
-                .with_max_ephemeral_entries(100)
-                .with_max_durable_entries(10)
-                .with_max_value_len(4),
+                .max_ephemeral_entries(100)
+                .max_durable_entries(10)
+                .max_value_len(4),
         );
     let ttl = Some(Duration::from_secs(3_600));
     for i in 0..100 {

@@ -106,12 +106,11 @@ fn pyotp_golden_vectors() {
             assert_eq!(code.expose_str().unwrap(), v.code);
             checked += 1;
         }
-        let params = TotpParams {
-            algorithm,
-            digits: case.digits,
-            period: case.period,
-            skew: 1,
-        };
+        let params = TotpParams::default()
+            .algorithm(algorithm)
+            .digits(case.digits)
+            .period(case.period)
+            .skew(1);
         let uri = totp_uri(&case.issuer, &case.account, &case.secret_b32, &params);
         assert_eq!(uri.expose_str().unwrap(), case.uri);
     }

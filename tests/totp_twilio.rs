@@ -39,13 +39,10 @@ impl SecureRandom for Counter {
 }
 
 fn http() -> HttpConfig {
-    HttpConfig {
-        max_retries: 1,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(10),
-        allow_http_loopback: true,
-        ..HttpConfig::default()
-    }
+    HttpConfig::default()
+        .max_retries(1)
+        .backoff(Duration::from_millis(5), Duration::from_millis(10))
+        .allow_http_loopback(true)
 }
 
 fn twilio_at(base_url: &str) -> TwilioTotp {
@@ -53,7 +50,7 @@ fn twilio_at(base_url: &str) -> TwilioTotp {
     let config = TwilioVerifyConfig::new(creds, VA)
         .unwrap()
         .with_base_url(base_url)
-        .with_http(http());
+        .http(http());
     TwilioTotp::new(config)
         .unwrap()
         .env(Env::system().with_random(Arc::new(Counter(Mutex::new(0)))))

@@ -203,7 +203,7 @@ async fn with_a_slow_twilio_verify_a_participant_and_a_stranger_take_the_same_ti
         TwilioVerifyConfig::new(creds, support::VA)
             .unwrap()
             .with_base_url(&server.base_url)
-            .with_http(HttpConfig::default().allow_http_loopback(true)),
+            .http(HttpConfig::default().allow_http_loopback(true)),
     )
     .unwrap();
     let store = Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
@@ -323,9 +323,8 @@ async fn many_strangers_exhaust_the_identity_total_but_not_a_known_client() {
 #[tokio::test]
 async fn a_flood_of_unknown_names_stays_bounded_and_never_fails_a_participant() {
     // A store with room for a few hundred entries, as a small deployment would size it.
-    let store = Arc::new(
-        MemoryStore::new().limits(MemoryStoreLimits::new().with_max_ephemeral_entries(400)),
-    );
+    let store =
+        Arc::new(MemoryStore::new().limits(MemoryStoreLimits::new().max_ephemeral_entries(400)));
     let outbox = Outbox::new();
     let mut limits = GateLimits::default();
     limits.decoy_budget = 100;

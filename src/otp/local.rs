@@ -30,6 +30,7 @@ const MAX_START_ROUNDS: usize = 16;
 /// A per-destination send limit: at most `max_sends` codes to one destination per `window`
 /// (fixed windows aligned on the Unix epoch), across all its verifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SendRateLimit {
     /// Codes allowed per window.
     pub max_sends: u32,
@@ -56,6 +57,7 @@ impl Default for SendRateLimit {
 /// ([`StartVerification::client`]). Fixed windows aligned on the Unix epoch. It bounds what a
 /// flood of different destinations costs, which the per-destination limit cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SendBudget {
     /// Codes the whole provider sends per window.
     pub max_sends: u32,

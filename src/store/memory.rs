@@ -48,19 +48,19 @@ impl MemoryStoreLimits {
     }
 
     /// Sets the ephemeral entry limit.
-    pub fn with_max_ephemeral_entries(mut self, n: usize) -> Self {
+    pub fn max_ephemeral_entries(mut self, n: usize) -> Self {
         self.max_ephemeral_entries = n;
         self
     }
 
     /// Sets the durable entry limit.
-    pub fn with_max_durable_entries(mut self, n: usize) -> Self {
+    pub fn max_durable_entries(mut self, n: usize) -> Self {
         self.max_durable_entries = n;
         self
     }
 
     /// Sets the value size limit.
-    pub fn with_max_value_len(mut self, n: usize) -> Self {
+    pub fn max_value_len(mut self, n: usize) -> Self {
         self.max_value_len = n;
         self
     }
@@ -451,8 +451,8 @@ mod tests {
             .env(Env::system().with_clock(clock.clone()))
             .limits(
                 MemoryStoreLimits::new()
-                    .with_max_ephemeral_entries(3)
-                    .with_max_durable_entries(2),
+                    .max_ephemeral_entries(3)
+                    .max_durable_entries(2),
             );
         let ttl = Some(Duration::from_secs(10));
         for i in 0..3 {

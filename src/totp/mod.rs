@@ -91,8 +91,11 @@ impl TotpAlgorithm {
 /// use keyward::totp::{TotpAlgorithm, TotpParams};
 /// let p = TotpParams::default();
 /// assert_eq!((p.algorithm, p.digits, p.period, p.skew), (TotpAlgorithm::Sha1, 6, 30, 1));
+/// let p = TotpParams::default().algorithm(TotpAlgorithm::Sha256).digits(8).period(60).skew(0);
+/// assert!(p.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TotpParams {
     /// The HMAC. Default SHA-1 (what every authenticator app supports).
     pub algorithm: TotpAlgorithm,
@@ -117,6 +120,30 @@ impl Default for TotpParams {
 }
 
 impl TotpParams {
+    /// Sets the HMAC.
+    pub fn algorithm(mut self, algorithm: TotpAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Sets the digits per code (6 to 8).
+    pub fn digits(mut self, digits: u8) -> Self {
+        self.digits = digits;
+        self
+    }
+
+    /// Sets the seconds per time step (1 to 3600).
+    pub fn period(mut self, period: u32) -> Self {
+        self.period = period;
+        self
+    }
+
+    /// Sets the steps accepted before and after the current one (0 to 10).
+    pub fn skew(mut self, skew: u8) -> Self {
+        self.skew = skew;
+        self
+    }
+
     /// Checks the ranges: 6 to 8 digits, a period of 1 to 3600 seconds, a skew of at most 10.
     pub fn validate(&self) -> Result<()> {
         if !(6..=8).contains(&self.digits) {

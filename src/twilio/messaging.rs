@@ -88,7 +88,7 @@ impl TwilioSmsConfig {
     }
 
     /// Timeouts, retries and body limits.
-    pub fn with_http(mut self, http: HttpConfig) -> Self {
+    pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = http;
         self
     }

@@ -87,7 +87,7 @@ impl TwilioVerifyConfig {
     }
 
     /// Timeouts, retries and body limits.
-    pub fn with_http(mut self, http: HttpConfig) -> Self {
+    pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = http;
         self
     }
