@@ -12,7 +12,7 @@ use keyward::webauthn::{
     AttestationType, AuthenticationRequest, CredentialPublicKey, RegistrationRequest, RelyingParty,
     RelyingPartyConfig, SignatureBackend, UserEntity, alg,
 };
-use keyward::{AuthenticatorVerifier, ManualClock, WebAuthnFailure};
+use keyward::{AuthenticatorVerifier, Env, ManualClock, WebAuthnFailure};
 
 const ORIGIN: &str = "https://example.com";
 
@@ -71,12 +71,13 @@ fn every_wycheproof_p521_sha512_vector() {
 
 fn rp(algorithms: &[i64]) -> RelyingParty {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN)
         .unwrap()
         .algorithms(algorithms.iter().copied())
         .unwrap();
-    RelyingParty::new(config, store).with_clock(clock)
+    RelyingParty::new(config, store).env(Env::system().with_clock(clock))
 }
 
 fn user() -> UserEntity {

@@ -12,7 +12,7 @@ use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
     AuthenticationRequest, RegistrationRequest, RelyingParty, RelyingPartyConfig, UserEntity, alg,
 };
-use keyward::{AuthenticatorVerifier, ManualClock, WebAuthnFailure};
+use keyward::{AuthenticatorVerifier, Env, ManualClock, WebAuthnFailure};
 
 const ORIGIN: &str = "https://example.com";
 const RELATED: &str = "https://example.co.uk";
@@ -20,13 +20,14 @@ const APPID: &str = "https://example.com/appid.json";
 
 fn rp() -> RelyingParty {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
     let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN)
         .unwrap()
         .related_origin(RELATED)
         .unwrap()
         .appid(APPID);
-    RelyingParty::new(config, store).with_clock(clock)
+    RelyingParty::new(config, store).env(Env::system().with_clock(clock))
 }
 
 fn user() -> UserEntity {

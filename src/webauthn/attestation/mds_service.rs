@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::MetadataCell;
 use super::mds::{MAX_BLOB_LEN, MetadataBlob};
 use super::trust::TrustAnchor;
+use crate::Env;
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::http::{HttpClient, HttpConfig, Idempotency};
@@ -224,7 +225,7 @@ impl fmt::Debug for MetadataService {
 }
 
 impl MetadataService {
-    /// A service caching in `store` (its durable role), on the system clock.
+    /// A service caching in `store` (its durable role), on [`Env::system`].
     ///
     /// Fails with [`ErrorKind::Config`] when the URL is not `https://` (or `http://` to a
     /// loopback host with [`HttpConfig::allow_http_loopback`]).
@@ -241,9 +242,10 @@ impl MetadataService {
         })
     }
 
-    /// Uses `clock` to check the BLOB's certificate chain and its `nextUpdate`.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    /// Uses this environment's clock to check the BLOB's certificate chain and its
+    /// `nextUpdate` (the service draws no randomness of its own).
+    pub fn env(mut self, env: Env) -> Self {
+        self.clock = env.clock().clone();
         self
     }
 

@@ -12,6 +12,7 @@ use rcgen::BasicConstraints;
 
 use super::super::mds_tests::{AAGUID, Ca, Registration, blob, now, payload, root, vendor_leaf};
 use super::*;
+use crate::Env;
 use crate::clock::ManualClock;
 use crate::store::MemoryStore;
 use crate::webauthn::WebAuthnFailure;
@@ -85,7 +86,7 @@ impl Fixture {
         Fixture {
             fido: root("Test FIDO Root", BasicConstraints::Unconstrained),
             vendor: root("Test Vendor Root", BasicConstraints::Unconstrained),
-            store: Arc::new(MemoryStore::with_clock(clock.clone())),
+            store: Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone()))),
             clock,
         }
     }
@@ -112,7 +113,7 @@ impl Fixture {
     fn service(&self, server: &Server) -> MetadataService {
         MetadataService::new(self.config(server), self.store.clone())
             .unwrap()
-            .with_clock(self.clock.clone())
+            .env(Env::system().with_clock(self.clock.clone()))
     }
 }
 
@@ -358,7 +359,7 @@ async fn seeded_from_a_file_then_refreshed_in_the_background_until_stopped() {
     let mds = Arc::new(
         MetadataService::new(config, f.store.clone())
             .unwrap()
-            .with_clock(f.clock.clone()),
+            .env(Env::system().with_clock(f.clock.clone())),
     );
     assert_eq!(mds.seed_from_file(&path).await.unwrap().no(), 42);
     assert!(
