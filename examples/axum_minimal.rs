@@ -119,12 +119,8 @@ async fn passkey_finish(State(app): State<App>, session: Session, Json(r): Json<
     let response = serde_json::from_value(r).map_err(|_| Error::invalid_input("not a response"))?;
     let state = take(&session, "authentication").await?;
     let proof = app.passkeys.finish_authentication(state, &response).await?;
-    let name = app.handles.lock().ok().and_then(|handles| {
-        let mut users = handles
-            .iter()
-            .filter(|(_, h)| h.as_slice() == proof.user_id());
-        users.next().map(|(name, _)| name.clone())
-    });
+    // The stored user entity says who signed in: no lookup from user handle to name.
+    let name = proof.user().map(|u| u.name.clone());
     let name = name.ok_or_else(|| Error::new(ErrorKind::NotFound, "unknown user"))?;
     let request = VideoTokenRequest::new(&name).room("My Room");
     let token = app.video.issue(proof.into(), request).await?; // the passkey is the proof

@@ -136,8 +136,9 @@ async fn passkey_step() -> Result<(), keyward::Error> {
     let assertion = device.authenticate(&options)?;
     let proof = rp.finish_authentication(state.clone(), &assertion).await?;
     println!(
-        "[passkey] usernameless sign-in: user handle matches = {}, sign count {}",
+        "[passkey] usernameless sign-in: user handle matches = {}, signed in as {:?}, sign count {}",
         proof.user_id() == handle,
+        proof.user().map(|u| u.display_name.as_str()),
         proof.sign_count()
     );
 

@@ -93,6 +93,8 @@ pub struct AssertionParts {
     pub authenticator_attachment: Option<AuthenticatorAttachment>,
     /// Extension outputs.
     pub extensions: AssertionExtensionOutputs,
+    /// The user entity the verifier keeps with the credential, if it keeps one.
+    pub user: Option<UserEntity>,
 }
 
 impl AssertionParts {
@@ -110,6 +112,7 @@ impl AssertionParts {
             backup_state_changed: false,
             authenticator_attachment: None,
             extensions: AssertionExtensionOutputs::default(),
+            user: None,
         }
     }
 }
@@ -131,6 +134,7 @@ pub fn verified_assertion(parts: AssertionParts) -> VerifiedAssertion {
         backup_state_changed: parts.backup_state_changed,
         authenticator_attachment: parts.authenticator_attachment,
         extensions: parts.extensions,
+        user: parts.user,
     }
 }
 

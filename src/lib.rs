@@ -31,6 +31,7 @@
 //! | `ssks-server` | no | a local SSKS-compatible HTTP server (axum) |
 //! | `axum` | no | `IntoResponse` for [`Error`] (status of [`Error::http_status`], JSON body) and for the `/.well-known/webauthn` document |
 //! | `fast-p256` | no | [`p256v`]: verification-only ECDSA P-256 with per-key precomputed tables; the WebAuthn ES256 default |
+//! | `tracing` | yes | a [`tracing`](https://docs.rs/tracing) span per operation with masked fields, an event per refusal (see `docs/architecture.md`) |
 //! | `testing` | no | test utilities: a deterministic random source, a software authenticator |
 //!
 //! ## Holding backends as trait objects
@@ -90,6 +91,7 @@ mod env;
 mod error;
 mod rng;
 mod secret;
+mod trace;
 
 pub mod backend;
 #[cfg(feature = "http")]

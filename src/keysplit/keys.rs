@@ -272,7 +272,26 @@ fn decode_stored(bytes: &[u8]) -> Result<TwoManRuleKey> {
 /// frontend; serialize it only into the authenticated answer to that user. `Debug` redacts both.
 ///
 /// Serialized as `{session_id, must_authenticate, user_id, auth_factor: {type, value},
-/// two_man_rule_key}` (free-form keys) or with `raw_two_man_rule_key` (raw keys).
+/// two_man_rule_key}` (free-form keys) or with `raw_two_man_rule_key` (raw keys). Deserializing
+/// reads the same form back (a frontend's store, a test): exactly one of the two key fields, and
+/// the key must be valid for its kind ([`TwoManRuleKey::free`], [`TwoManRuleKey::raw`]). Errors
+/// never quote a key or a session id.
+///
+/// ```
+/// use keyward::keysplit::{AuthFactor, KeyKind, SessionId, SsksSession, TwoManRuleKey};
+/// let session = SsksSession {
+///     session_id: SessionId::new("session-1"),
+///     must_authenticate: true,
+///     two_man_rule_key: TwoManRuleKey::free("a-long-random-key")?,
+///     user_id: "user-1".into(),
+///     auth_factor: AuthFactor::email("alice@example.com")?,
+/// };
+/// let json = serde_json::to_string(&session).unwrap();
+/// let back: SsksSession = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, session);
+/// assert_eq!(back.two_man_rule_key.kind(), KeyKind::Free);
+/// # Ok::<(), keyward::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SsksSession {
     /// The SSKS session the frontend uses.
@@ -318,6 +337,44 @@ impl Serialize for SsksSession {
     }
 }
 
+impl<'de> Deserialize<'de> for SsksSession {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        struct Wire {
+            session_id: String,
+            must_authenticate: bool,
+            user_id: String,
+            auth_factor: AuthFactor,
+            #[serde(default)]
+            two_man_rule_key: Option<String>,
+            #[serde(default)]
+            raw_two_man_rule_key: Option<String>,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        // The validation messages name the rule, never the key.
+        let key = match (wire.two_man_rule_key, wire.raw_two_man_rule_key) {
+            (Some(key), None) => TwoManRuleKey::free(key),
+            (None, Some(key)) => TwoManRuleKey::raw(key),
+            _ => {
+                return Err(D::Error::custom(
+                    "exactly one of two_man_rule_key and raw_two_man_rule_key",
+                ));
+            }
+        }
+        .map_err(|e| D::Error::custom(e.message()))?;
+        Ok(SsksSession {
+            session_id: SessionId::new(wire.session_id),
+            must_authenticate: wire.must_authenticate,
+            two_man_rule_key: key,
+            user_id: wire.user_id,
+            auth_factor: wire.auth_factor,
+        })
+    }
+}
+
 /// The backend side of the 2-man rule: an SSKS (any [`KeySplitStore`]) plus the per-user keys.
 #[derive(Debug, Clone)]
 pub struct TwoManRuleBackend {
@@ -341,6 +398,7 @@ impl TwoManRuleBackend {
     /// gets or creates the user's key, and returns what the frontend needs.
     ///
     /// Nothing is stored and no key is created when the request is invalid or SSKS refuses it.
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.tmr.session", skip_all, fields(user_id = %crate::trace::masked(&request.user_id), auth_factor = ?request.auth_factor), err(Display, level = "info")))]
     pub async fn session(&self, mut request: ChallengeRequest) -> Result<SsksSession> {
         request.auth_factor = request.auth_factor.normalized()?;
         request.validate()?;

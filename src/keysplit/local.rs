@@ -466,6 +466,7 @@ impl LocalKeySplitStore {
 
 #[async_trait]
 impl KeySplitStore for LocalKeySplitStore {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.open_session", skip_all, fields(backend = "local", user_id = %crate::trace::masked(&request.user_id), auth_factor = ?request.auth_factor), err(Display, level = "info")))]
     async fn open_session(&self, mut request: ChallengeRequest) -> Result<ChallengeSession> {
         request.auth_factor = request.auth_factor.normalized()?;
         request.validate()?;
@@ -539,6 +540,7 @@ impl KeySplitStore for LocalKeySplitStore {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.validate_challenge", skip_all, fields(backend = "local", auth_factor = ?auth_factor), err(Display, level = "info")))]
     async fn validate_challenge(
         &self,
         session: &SessionId,
@@ -629,6 +631,7 @@ impl KeySplitStore for LocalKeySplitStore {
         Ok(new_id)
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.push", skip_all, fields(backend = "local", auth_factor = ?auth_factor, bytes = data_b64.len()), err(Display, level = "info")))]
     async fn push(
         &self,
         session: &SessionId,
@@ -698,6 +701,15 @@ impl KeySplitStore for LocalKeySplitStore {
         Ok(id)
     }
 
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(
+            name = "keyward.ssks.search",
+            skip_all,
+            fields(backend = "local"),
+            err(Display, level = "info")
+        )
+    )]
     async fn search(&self, session: &SessionId) -> Result<StoredBlob> {
         self.search_stored(session)
             .await?

@@ -321,10 +321,12 @@ impl SsksClient {
 
 #[async_trait]
 impl KeySplitStore for SsksClient {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.open_session", skip_all, fields(backend = "http", user_id = %crate::trace::masked(&request.user_id), auth_factor = ?request.auth_factor), err(Display, level = "info")))]
     async fn open_session(&self, request: ChallengeRequest) -> Result<ChallengeSession> {
         self.challenge_send(request).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.validate_challenge", skip_all, fields(backend = "http", auth_factor = ?auth_factor), err(Display, level = "info")))]
     async fn validate_challenge(
         &self,
         session: &SessionId,
@@ -355,6 +357,7 @@ impl KeySplitStore for SsksClient {
         Ok(SessionId::new(parsed.new_id))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.push", skip_all, fields(backend = "http", auth_factor = ?auth_factor, bytes = data_b64.len()), err(Display, level = "info")))]
     async fn push(
         &self,
         session: &SessionId,
@@ -379,6 +382,15 @@ impl KeySplitStore for SsksClient {
         Ok(parsed.id)
     }
 
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(
+            name = "keyward.ssks.search",
+            skip_all,
+            fields(backend = "http"),
+            err(Display, level = "info")
+        )
+    )]
     async fn search(&self, session: &SessionId) -> Result<StoredBlob> {
         let answer = self
             .post(

@@ -421,6 +421,7 @@ impl LiveKitTokenIssuer {
 
 #[async_trait]
 impl VideoTokenIssuer for LiveKitTokenIssuer {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.video.issue", skip_all, fields(backend = "livekit", identity = %crate::trace::masked(&request.identity), room = ?request.room, factor = _proof.factor(), ttl_secs = request.ttl.as_secs()), err(Display, level = "info")))]
     async fn issue(&self, _proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
         if request.identity.is_empty() {
             return Err(Error::invalid_input("identity is empty"));

@@ -1246,18 +1246,22 @@ impl LocalOtpProvider {
 
 #[async_trait]
 impl OtpProvider for LocalOtpProvider {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.start", skip_all, fields(backend = "local", channel = %request.channel, to = %crate::trace::masked(&request.to)), err(Display, level = "info")))]
     async fn start(&self, request: StartVerification) -> Result<Verification> {
         self.start_inner(request).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.check", skip_all, fields(backend = "local", target = ?request.target), err(Display, level = "info")))]
     async fn check(&self, request: CheckCode) -> Result<CheckOutcome> {
-        self.check_inner(request).await
+        crate::trace::code_rejected(self.check_inner(request).await)
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.fetch", skip_all, fields(backend = "local", target = ?target), err(Display, level = "info")))]
     async fn fetch(&self, target: VerificationRef) -> Result<Verification> {
         self.fetch_inner(target).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.cancel", skip_all, fields(backend = "local", target = ?target), err(Display, level = "info")))]
     async fn cancel(&self, target: VerificationRef) -> Result<Verification> {
         self.cancel_inner(target).await
     }

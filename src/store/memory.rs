@@ -316,6 +316,7 @@ enum Ttl2 {
 
 #[async_trait]
 impl StateStore for MemoryStore {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.get", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let now = self.clock.now();
         let mut inner = self.lock();
@@ -325,6 +326,7 @@ impl StateStore for MemoryStore {
         }))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.insert", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn insert(
         &self,
         key: &Key,
@@ -343,6 +345,7 @@ impl StateStore for MemoryStore {
         Ok(Some(Version::from_raw(v)))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.put", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> Result<Version> {
         check_ttl(ttl)?;
         self.check_value(value.len())?;
@@ -360,6 +363,7 @@ impl StateStore for MemoryStore {
         Ok(Version::from_raw(v))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.compare_and_swap", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn compare_and_swap(
         &self,
         key: &Key,
@@ -398,6 +402,7 @@ impl StateStore for MemoryStore {
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.take", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let now = self.clock.now();
         let mut inner = self.lock();
@@ -407,6 +412,7 @@ impl StateStore for MemoryStore {
         Ok(inner.remove(key.as_str()).map(|s| s.value))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.increment", level = "debug", skip_all, fields(engine = "memory", key = crate::trace::key_scope(key))))]
     async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> Result<u64> {
         check_ttl(ttl)?;
         let now = self.clock.now();

@@ -637,6 +637,7 @@ fn signed(version: Version) -> i64 {
 
 #[async_trait]
 impl StateStore for PostgresStore {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.get", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let rows = self.query(&self.inner.sql.get, &[&key.as_str()]).await?;
         let Some(row) = rows.first() else {
@@ -650,6 +651,7 @@ impl StateStore for PostgresStore {
         }))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.insert", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn insert(
         &self,
         key: &Key,
@@ -668,6 +670,7 @@ impl StateStore for PostgresStore {
         Ok(rows.first().map(|_| unsigned(version)))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.put", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> Result<Version> {
         check_ttl(ttl)?;
         check_value(&value)?;
@@ -680,6 +683,7 @@ impl StateStore for PostgresStore {
         Ok(unsigned(version))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.compare_and_swap", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn compare_and_swap(
         &self,
         key: &Key,
@@ -720,6 +724,7 @@ impl StateStore for PostgresStore {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.take", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let rows = self.query(&self.inner.sql.take, &[&key.as_str()]).await?;
         match rows.first() {
@@ -728,6 +733,7 @@ impl StateStore for PostgresStore {
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.increment", level = "debug", skip_all, fields(engine = "postgres", key = crate::trace::key_scope(key))))]
     async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> Result<u64> {
         check_ttl(ttl)?;
         let delta = delta.to_string();

@@ -459,6 +459,7 @@ fn split_stored(stored: Vec<u8>) -> Result<(Version, Vec<u8>)> {
 
 #[async_trait]
 impl StateStore for RedisStore {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.get", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.key(key));
@@ -470,6 +471,7 @@ impl StateStore for RedisStore {
         Ok(Some(Entry { value, version }))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.insert", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn insert(
         &self,
         key: &Key,
@@ -487,6 +489,7 @@ impl StateStore for RedisStore {
         Ok(reply.map(|_| version))
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.put", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn put(&self, key: &Key, value: Vec<u8>, ttl: Option<Duration>) -> Result<Version> {
         check_ttl(ttl)?;
         let (version, hex) = self.version()?;
@@ -499,6 +502,7 @@ impl StateStore for RedisStore {
         Ok(version)
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.compare_and_swap", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn compare_and_swap(
         &self,
         key: &Key,
@@ -535,6 +539,7 @@ impl StateStore for RedisStore {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.take", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn take(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
@@ -545,6 +550,7 @@ impl StateStore for RedisStore {
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.store.increment", level = "debug", skip_all, fields(engine = "redis", key = crate::trace::key_scope(key))))]
     async fn increment(&self, key: &Key, delta: u64, ttl: Option<Duration>) -> Result<u64> {
         check_ttl(ttl)?;
         let (_, hex) = self.version()?;

@@ -354,6 +354,7 @@ fn check_code_shape(code: &[u8]) -> Result<&str> {
 
 #[async_trait]
 impl OtpProvider for TwilioVerify {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.start", skip_all, fields(backend = "twilio", channel = %request.channel, to = %crate::trace::masked(&request.to)), err(Display, level = "info")))]
     async fn start(&self, request: StartVerification) -> Result<Verification> {
         let to = request.channel.normalize_destination(&request.to)?;
         let form = start_form(&request, &to)?;
@@ -362,6 +363,7 @@ impl OtpProvider for TwilioVerify {
         self.verification(answer).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.check", skip_all, fields(backend = "twilio", target = ?request.target), err(Display, level = "info")))]
     async fn check(&self, request: CheckCode) -> Result<CheckOutcome> {
         let code = if request.is_sna() {
             None
@@ -394,13 +396,14 @@ impl OtpProvider for TwilioVerify {
         }
         let answer = self.post(&self.url("VerificationCheck"), &form).await?;
         let v = self.verification(answer).await?;
-        if v.status == VerificationStatus::Approved && v.valid {
+        crate::trace::code_rejected(if v.status == VerificationStatus::Approved && v.valid {
             crate::backend::approved(v).map(CheckOutcome::Approved)
         } else {
             Ok(CheckOutcome::Rejected(v))
-        }
+        })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.fetch", skip_all, fields(backend = "twilio", target = ?target), err(Display, level = "info")))]
     async fn fetch(&self, target: VerificationRef) -> Result<Verification> {
         let sid = Self::sid_of(&target)?;
         let url = self.url(&format!("Verifications/{sid}"));
@@ -415,6 +418,7 @@ impl OtpProvider for TwilioVerify {
         self.verification(answer).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.cancel", skip_all, fields(backend = "twilio", target = ?target), err(Display, level = "info")))]
     async fn cancel(&self, target: VerificationRef) -> Result<Verification> {
         let sid = Self::sid_of(&target)?;
         self.update_status(sid, "canceled").await

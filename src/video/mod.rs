@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Result;
 use crate::otp::Approved;
@@ -67,6 +68,28 @@ impl VideoTokenRequest {
 }
 
 /// A signed access token. The JWT is a bearer credential: `Debug` redacts it.
+///
+/// # Serde
+/// Serialized as `{"token": <the JWT>, "identity", "room", "issued_at", "expires_at"}`, the times
+/// in whole Unix seconds as in the JWT's claims (a sub-second part is dropped; issuers give whole
+/// seconds). **Serializing writes the JWT in clear**: that is the point (the participant's client
+/// needs it, or a host caches it), so serialize a token only into the answer to that participant
+/// or into storage you would trust with the token itself, never into a log. Deserializing checks
+/// the shape only; it does not verify the signature (the issuer's verifier does).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use keyward::video::AccessToken;
+/// let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let token = AccessToken::new("h.p.s", "alice", Some("My Room".into()), at, at + Duration::from_secs(600));
+/// let json = serde_json::to_string(&token)?;
+/// assert_eq!(
+///     json,
+///     r#"{"token":"h.p.s","identity":"alice","room":"My Room","issued_at":1700000000,"expires_at":1700000600}"#
+/// );
+/// assert_eq!(serde_json::from_str::<AccessToken>(&json)?, token);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
     jwt: Secret,
@@ -101,6 +124,53 @@ impl AccessToken {
     /// The compact JWT to hand to the client SDK.
     pub fn jwt(&self) -> &str {
         self.jwt.expose_str().unwrap_or_default()
+    }
+}
+
+/// The serde form of an [`AccessToken`] (borrowed when writing).
+#[derive(Serialize, Deserialize)]
+struct AccessTokenWire<S> {
+    token: S,
+    identity: S,
+    room: Option<S>,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+fn unix_seconds<E: serde::ser::Error>(at: SystemTime) -> std::result::Result<u64, E> {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| E::custom("a token time before the Unix epoch"))
+}
+
+impl Serialize for AccessToken {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        AccessTokenWire {
+            token: self.jwt(),
+            identity: self.identity.as_str(),
+            room: self.room.as_deref(),
+            issued_at: unix_seconds(self.issued_at)?,
+            expires_at: unix_seconds(self.expires_at)?,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccessToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let wire = AccessTokenWire::<String>::deserialize(deserializer)?;
+        let at = |secs: u64| {
+            std::time::UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| serde::de::Error::custom("a token time out of range"))
+        };
+        Ok(AccessToken::new(
+            wire.token,
+            wire.identity,
+            wire.room,
+            at(wire.issued_at)?,
+            at(wire.expires_at)?,
+        ))
     }
 }
 

@@ -219,6 +219,8 @@ pub(crate) fn check_registration(
             .and_then(AuthenticatorAttachment::parse),
         extensions,
         prf,
+        user_name: Some(state.user.name.clone()),
+        user_display_name: Some(state.user.display_name.clone()),
     })
 }
 
@@ -331,6 +333,7 @@ pub(crate) fn check_assertion(
             .as_deref()
             .and_then(AuthenticatorAttachment::parse),
         extensions,
+        user: record.user(),
     })
 }
 

@@ -68,6 +68,22 @@ pub(super) fn encode(credentials: &[RegisteredCredential]) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// Gives every credential of the user the names of the latest registration (`latest`), so a
+/// sign-in with any of them returns the user's current names. An import without names keeps
+/// the names already stored.
+pub(super) fn refresh_user(
+    credentials: &mut [RegisteredCredential],
+    latest: &RegisteredCredential,
+) {
+    if latest.user_name.is_none() {
+        return;
+    }
+    for c in credentials {
+        c.user_name.clone_from(&latest.user_name);
+        c.user_display_name.clone_from(&latest.user_display_name);
+    }
+}
+
 /// Decodes a user's credentials.
 pub(super) fn decode(bytes: &[u8]) -> Result<Vec<RegisteredCredential>> {
     let r = RecordReader::parse(RECORD_USER_CREDENTIALS, bytes)?;

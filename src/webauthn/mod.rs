@@ -137,10 +137,11 @@ impl UserEntity {
 }
 
 impl fmt::Debug for UserEntity {
+    /// The account name is often an email address: masked like one (`a****@example.com`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserEntity")
             .field("id", &Base64UrlBytes(self.id.clone()))
-            .field("name", &self.name)
+            .field("name", &crate::normalize::mask(&self.name))
             .finish_non_exhaustive()
     }
 }
@@ -525,6 +526,14 @@ pub struct RegisteredCredential {
     /// `finish_registration` returns, never stored, so `None` when read back from the store).
     #[serde(skip)]
     pub prf: Option<PrfOutput>,
+    /// The user's account name ([`UserEntity::name`]) as of the user's latest registration;
+    /// `None` for a credential imported without it or stored by keyward 0.1 before it kept
+    /// names. A sign-in returns it in [`VerifiedAssertion::user`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The user's display name ([`UserEntity::display_name`]), kept as `user_name` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
 }
 
 #[cfg(feature = "webauthn")]
@@ -563,6 +572,17 @@ impl RegisteredCredential {
             authenticator_attachment: None,
             extensions: RegistrationExtensionOutputs::default(),
             prf: None,
+            user_name: None,
+            user_display_name: None,
+        })
+    }
+
+    /// The stored user entity: the user handle with the names kept at registration, if any.
+    pub fn user(&self) -> Option<UserEntity> {
+        Some(UserEntity {
+            id: self.user_id.clone(),
+            name: self.user_name.clone()?,
+            display_name: self.user_display_name.clone().unwrap_or_default(),
         })
     }
 }
@@ -600,6 +620,7 @@ pub struct VerifiedAssertion {
     pub(crate) backup_state_changed: bool,
     pub(crate) authenticator_attachment: Option<AuthenticatorAttachment>,
     pub(crate) extensions: AssertionExtensionOutputs,
+    pub(crate) user: Option<UserEntity>,
 }
 
 impl VerifiedAssertion {
@@ -610,6 +631,13 @@ impl VerifiedAssertion {
     /// The user the credential belongs to.
     pub fn user_id(&self) -> &[u8] {
         &self.user_id
+    }
+    /// The user entity stored with the credential (handle, account name, display name, as of
+    /// the user's latest registration), so a usernameless sign-in tells the host who signed in
+    /// without a map of user handles to names. `None` when the credential was imported without
+    /// names or stored before keyward kept them.
+    pub fn user(&self) -> Option<&UserEntity> {
+        self.user.as_ref()
     }
     /// The new signature counter.
     pub fn sign_count(&self) -> u32 {

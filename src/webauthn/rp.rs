@@ -483,6 +483,7 @@ impl RelyingParty {
                     return Err(Error::invalid_input("too many credentials for this user"));
                 }
                 creds.push(credential.clone());
+                credentials::refresh_user(&mut creds, credential);
                 Ok(Update::Set(credentials::encode(&creds)?, Ttl::Never, ()))
             })
             .await
@@ -758,6 +759,7 @@ pub fn verify_assertion(
 
 #[async_trait::async_trait]
 impl AuthenticatorVerifier for RelyingParty {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.webauthn.registration.start", skip_all, fields(rp_id = %self.config.rp_id, resident_key = ?request.resident_key), err(Display, level = "info")))]
     async fn start_registration(
         &self,
         request: RegistrationRequest,
@@ -766,6 +768,7 @@ impl AuthenticatorVerifier for RelyingParty {
         self.start_registration_inner(request, challenge).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.webauthn.registration.finish", skip_all, fields(rp_id = %self.config.rp_id), err(Display, level = "info")))]
     async fn finish_registration(
         &self,
         state: RegistrationState,
@@ -774,6 +777,7 @@ impl AuthenticatorVerifier for RelyingParty {
         self.finish_registration_inner(state, response).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.webauthn.authentication.start", skip_all, fields(rp_id = %self.config.rp_id, discoverable = request.user_id.is_none()), err(Display, level = "info")))]
     async fn start_authentication(
         &self,
         request: AuthenticationRequest,
@@ -782,6 +786,7 @@ impl AuthenticatorVerifier for RelyingParty {
         self.start_authentication_inner(request, challenge).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.webauthn.authentication.finish", skip_all, fields(rp_id = %self.config.rp_id, discoverable = state.user_id.is_none()), err(Display, level = "info")))]
     async fn finish_authentication(
         &self,
         state: AuthenticationState,

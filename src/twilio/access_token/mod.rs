@@ -412,6 +412,7 @@ impl TwilioAccessTokenIssuer {
 
 #[async_trait]
 impl VideoTokenIssuer for TwilioAccessTokenIssuer {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.video.issue", skip_all, fields(backend = "twilio", identity = %crate::trace::masked(&request.identity), room = ?request.room, factor = _proof.factor(), ttl_secs = request.ttl.as_secs()), err(Display, level = "info")))]
     async fn issue(&self, _proof: FactorProof, request: VideoTokenRequest) -> Result<AccessToken> {
         let builder = self.builder_for(&request)?;
         let now = self.env.unix_seconds();

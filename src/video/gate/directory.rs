@@ -9,8 +9,21 @@ use super::decoy::{mask_email, mask_phone};
 use crate::error::Result;
 use crate::otp::Channel;
 
-/// How to reach a participant.
-#[derive(Clone, PartialEq, Eq)]
+/// How to reach a participant. `Debug` masks the number or address.
+///
+/// Serialized as `{"type": "phone", "value": "+15017122661"}` or `{"type": "email", "value":
+/// ...}`, in clear (a host stores its directory this way); keep it out of logs, which `Debug`
+/// is for.
+///
+/// ```
+/// use keyward::video::gate::Contact;
+/// let json = serde_json::to_string(&Contact::email("alice@example.com"))?;
+/// assert_eq!(json, r#"{"type":"email","value":"alice@example.com"}"#);
+/// assert_eq!(serde_json::from_str::<Contact>(&json)?, Contact::email("alice@example.com"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Contact {
     /// A phone number (E.164 or anything the provider normalizes); codes go by SMS.

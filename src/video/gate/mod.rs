@@ -100,7 +100,10 @@ pub const DECOY_DESTINATION: &str = "+15555550100";
 pub type SendFailureHook = Arc<dyn Fn(&Error) + Send + Sync>;
 
 /// What [`RoomGate::login`] answers: where the code went, masked. It holds no token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized as `{"masked_destination": "********21", "channel": "sms"}`, the answer a login
+/// route sends as is (it holds nothing secret: the destination is already masked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct LoginChallenge {
     /// The destination masked for display: `********21` for a phone, `m****@example.com` for an
@@ -454,6 +457,7 @@ impl RoomGate {
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.gate.login", skip_all, fields(identity = %crate::trace::masked(identity)), err(Display, level = "info")))]
     async fn login_inner(&self, identity: &str, client: Option<&str>) -> Result<LoginChallenge> {
         check_identity(identity)?;
         check_client(client)?;
@@ -504,6 +508,7 @@ impl RoomGate {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.gate.verify", skip_all, fields(identity = %crate::trace::masked(identity)), err(Display, level = "info")))]
     async fn verify_inner(
         &self,
         identity: &str,
@@ -623,6 +628,14 @@ impl RoomGate {
     /// assert_eq!(token.identity, "mabel");
     /// # Ok::<(), keyward::Error>(()) }).unwrap();
     /// ```
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(
+            name = "keyward.gate.admit_passkey",
+            skip_all,
+            err(Display, level = "info")
+        )
+    )]
     pub async fn admit_passkey(&self, assertion: VerifiedAssertion) -> Result<AccessToken> {
         let Some(identity) = self
             .directory
