@@ -16,7 +16,7 @@
 //! skips, unless `KEYWARD_REQUIRE_EXTERNAL=1` (set by `.ci/run`, which installs Chromium) makes
 //! it fail.
 
-#[path = "../../examples/video_room/app.rs"]
+#[path = "../../examples/video_room/app/mod.rs"]
 mod app;
 #[path = "e2e_video_room/cdp.rs"]
 mod cdp;
