@@ -5,21 +5,45 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
 
-/// Normalizes a phone number to E.164 (`+` and 8 to 15 digits, no leading zero after the `+`).
+/// Longest phone number input accepted, in characters (E.164 has at most 15 digits; this leaves
+/// room for separators and a `00` prefix, and bounds the parser's work on hostile input).
+const MAX_PHONE_INPUT_CHARS: usize = 64;
+
+/// Normalizes a phone number to E.164 the way libphonenumber (which Seald's SDKs use) does:
+/// parsed by the [`phonenumber`] crate (a maintained Rust port of libphonenumber, with its
+/// metadata), formatted as E.164, and refused unless libphonenumber considers it a valid number
+/// for its country.
 ///
-/// Accepts the usual human separators (spaces, `-`, `.`, `(`, `)`) and a `00` international
-/// prefix. Anything else (letters, a missing country code, an impossible length) is an
-/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error whose message does not echo
-/// the number.
+/// - The input is NFKC-normalized first, so full-width digits and `＋` are accepted as emails'
+///   full-width letters are.
+/// - A national trunk prefix written after the country code is dropped as libphonenumber drops it:
+///   `+33 (0)6 12 34 56 78` and `+49 030 1234567` become `+33612345678` and `+49301234567`.
+/// - The number must carry its country code: a leading `+`, or the `00` international prefix
+///   (read as `+`). Separators: spaces, `-`, `.`, `/`, `(`, `)` and their Unicode variants.
+/// - Refused with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput), whose message never
+///   echoes the number: a missing country code, letters (vanity numbers, extensions, `tel:`
+///   URIs), an unknown country code (`+999 …`), and any number libphonenumber calls invalid (a
+///   wrong length, such as `+33 6 12 34 56 78 9`, or a range not in the numbering plan).
+///
+/// The result is a fixed point: `phone_e164(&phone_e164(x)?)` is `phone_e164(x)`.
 ///
 /// ```
-/// assert_eq!(keyward::normalize::phone_e164("+33 6 12-34.56 78").unwrap(), "+33612345678");
-/// assert_eq!(keyward::normalize::phone_e164("0033612345678").unwrap(), "+33612345678");
-/// assert!(keyward::normalize::phone_e164("06 12 34 56 78").is_err());
-/// assert!(keyward::normalize::phone_e164("+1 800 FLOWERS").is_err());
+/// use keyward::normalize::phone_e164;
+/// assert_eq!(phone_e164("+33 6 12-34.56 78").unwrap(), "+33612345678");
+/// assert_eq!(phone_e164("+33 (0)6 12 34 56 78").unwrap(), "+33612345678");
+/// assert_eq!(phone_e164("0033612345678").unwrap(), "+33612345678");
+/// assert_eq!(phone_e164("＋３３ ６ １２ ３４ ５６ ７８").unwrap(), "+33612345678");
+/// assert!(phone_e164("06 12 34 56 78").is_err()); // no country code
+/// assert!(phone_e164("+33 6 12 34 56 78 9").is_err()); // too long for France
+/// assert!(phone_e164("+999 123 456 789").is_err()); // no such country code
+/// assert!(phone_e164("+1 800 FLOWERS").is_err());
 /// ```
 pub fn phone_e164(input: &str) -> Result<String> {
-    let trimmed = input.trim();
+    let nfkc: String = input.nfkc().collect();
+    let trimmed = nfkc.trim();
+    if trimmed.chars().count() > MAX_PHONE_INPUT_CHARS {
+        return Err(Error::invalid_input("phone number is too long"));
+    }
     let rest = if let Some(r) = trimmed.strip_prefix('+') {
         r
     } else if let Some(r) = trimmed.strip_prefix("00") {
@@ -29,44 +53,94 @@ pub fn phone_e164(input: &str) -> Result<String> {
             "phone number must start with + and a country code",
         ));
     };
-    let mut digits = String::with_capacity(16);
-    for c in rest.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
-            _ => {
-                return Err(Error::invalid_input(
-                    "phone number contains characters other than digits and separators",
-                ));
-            }
-        }
-    }
-    if !(8..=15).contains(&digits.len()) {
+    // Only digits and separators reach the parser: no letters (libphonenumber would read vanity
+    // letters as digits and text after them as an extension, neither of which can receive a
+    // code), no RFC 3966 syntax (the parser's past panics were all there).
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || is_phone_separator(c))
+    {
         return Err(Error::invalid_input(
-            "phone number must have 8 to 15 digits including the country code",
+            "phone number contains characters other than digits and separators",
         ));
     }
-    if digits.starts_with('0') {
-        return Err(Error::invalid_input("country code cannot start with 0"));
+    // Separators carry nothing for a number with its country code (libphonenumber reads the
+    // digits alone), and the port trips on some of them (`+4-4…` is `InvalidCountryCode` there,
+    // `+442…` for libphonenumber): the parser gets `+` and the digits.
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let invalid = || Error::invalid_input("phone number is not a valid number for its country");
+    let parsed = phonenumber::parse(None, format!("+{digits}")).map_err(|_| invalid())?;
+    if parsed.extension().is_some() || !phonenumber::is_valid(&parsed) {
+        return Err(invalid());
     }
-    Ok(format!("+{digits}"))
+    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-/// Normalizes an email address: NFKC, all whitespace removed, lowercased. Requires exactly one
-/// `@` with a non-empty local part and a domain containing a dot; at most 254 bytes.
+/// The separators a phone number may contain (after NFKC): spaces, dashes, dots, slashes and
+/// brackets.
+fn is_phone_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.'
+                | '/'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '~'
+                | '\u{ad}'
+                | '\u{200b}'
+                | '\u{2060}'
+                | '\u{2010}'..='\u{2015}' | '\u{2212}'
+        )
+}
+
+/// Longest email address accepted, in bytes (RFC 5321's path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+
+/// Passes of [`email`]'s normalization before the input is refused as unstable (two are enough
+/// for anything seen so far; see [`email`]).
+const EMAIL_PASSES: usize = 4;
+
+/// Normalizes an email address: NFKC, all whitespace removed, lowercased, repeated until nothing
+/// changes. Requires exactly one `@` with a non-empty local part and a domain containing a dot;
+/// at most 254 bytes.
+///
+/// One pass is not always stable: removing a space can put a combining mark after a letter
+/// (`"a \u{301}b"`), which the next NFKC composes (`"áb"`), and NFKC itself can produce spaces
+/// (`"\u{a8}"` is a space and a combining diaeresis). So the pass is repeated until it is a fixed
+/// point, which makes `email(&email(x)?)` equal `email(x)`; an input that does not settle within
+/// a few passes is refused.
 ///
 /// ```
 /// assert_eq!(keyward::normalize::email(" Alice@Example.COM ").unwrap(), "alice@example.com");
 /// assert_eq!(keyward::normalize::email("ａｌｉｃｅ@example.com").unwrap(), "alice@example.com");
+/// assert_eq!(keyward::normalize::email("a \u{301}b@example.com").unwrap(), "\u{e1}b@example.com");
 /// assert!(keyward::normalize::email("alice.example.com").is_err());
 /// ```
 pub fn email(input: &str) -> Result<String> {
-    let normalized: String = input
-        .nfkc()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect();
-    if normalized.len() > 254 {
+    let mut current = email_pass(input);
+    let mut settled = false;
+    for _ in 0..EMAIL_PASSES {
+        // Bound the work on hostile input before another pass.
+        if current.len() > 4 * MAX_EMAIL_BYTES {
+            return Err(Error::invalid_input("email address is too long"));
+        }
+        let next = email_pass(&current);
+        if next == current {
+            settled = true;
+            break;
+        }
+        current = next;
+    }
+    if !settled {
+        return Err(Error::invalid_input(
+            "email address does not have a stable normal form",
+        ));
+    }
+    let normalized = current;
+    if normalized.len() > MAX_EMAIL_BYTES {
         return Err(Error::invalid_input("email address is too long"));
     }
     let mut parts = normalized.split('@');
@@ -84,6 +158,15 @@ pub fn email(input: &str) -> Result<String> {
         return Err(Error::invalid_input("email address is malformed"));
     }
     Ok(normalized)
+}
+
+/// One pass of the email normalization: NFKC, whitespace removed, lowercased.
+fn email_pass(input: &str) -> String {
+    input
+        .nfkc()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Masks a destination for display: all but the last two characters of a phone number become
@@ -179,9 +262,174 @@ mod tests {
     fn phone_rejects_impossible_lengths() {
         assert!(phone_e164("+1234567").is_err());
         assert!(phone_e164("+1234567890123456").is_err());
-        assert_eq!(phone_e164("+12345678").unwrap(), "+12345678");
+        // Eight digits with a +1 is a possible length but no valid NANP number.
+        assert!(phone_e164("+12345678").is_err());
         assert!(phone_e164("+0123456789").is_err());
         assert!(phone_e164("").is_err());
+        assert!(phone_e164(&format!("+33{}", " 6".repeat(40))).is_err());
+    }
+
+    /// The 14 inputs of issue #14 item 5, with what libphonenumber answers (Python
+    /// `phonenumbers` 9.0.43, a port of libphonenumber: `parse(x, None)`, then
+    /// `format_number(n, E164)` when `is_valid_number(n)`). `None`: libphonenumber cannot parse
+    /// the input or calls the number invalid. The hand-written normalization answered
+    /// `+330612345678`, `+4402079460958`, `+490301234567`, `+4407700900123`, `+999123456789`
+    /// and `+336123456789` for the first six, and refused the full-width one.
+    const LIBPHONENUMBER: [(&str, Option<&str>); 14] = [
+        ("+33 (0)6 12 34 56 78", Some("+33612345678")),
+        ("+44 (0)20 7946 0958", Some("+442079460958")),
+        ("+49 030 1234567", Some("+49301234567")),
+        // Ofcom's range for drama: possible, but not valid.
+        ("+44 (0)7700 900123", None),
+        ("+999 123 456 789", None),
+        ("+33 6 12 34 56 78 9", None),
+        ("+33 6 12-34.56 78", Some("+33612345678")),
+        ("+1 (415) 555-2671", Some("+14155552671")),
+        ("+49 (0)30 1234567", Some("+49301234567")),
+        ("+353 (0)1 234 5678", Some("+35312345678")),
+        // Italy keeps its leading zero in E.164.
+        ("+39 06 1234 5678", Some("+390612345678")),
+        ("+81 3-1234-5678", Some("+81312345678")),
+        ("+7 912 345-67-89", Some("+79123456789")),
+        (
+            "\u{ff0b}\u{ff13}\u{ff13}\u{3000}\u{ff16}\u{3000}\u{ff11}\u{ff12}\u{3000}\u{ff13}\u{ff14}\u{3000}\u{ff15}\u{ff16}\u{3000}\u{ff17}\u{ff18}",
+            Some("+33612345678"),
+        ),
+    ];
+
+    #[test]
+    fn phone_agrees_with_libphonenumber() {
+        for (input, expected) in LIBPHONENUMBER {
+            let got = phone_e164(input);
+            match expected {
+                Some(e164) => assert_eq!(got.as_deref().ok(), Some(e164), "{input}"),
+                None => {
+                    let err = got.expect_err(input);
+                    assert_eq!(err.kind(), &crate::ErrorKind::InvalidInput, "{input}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn phone_spellings_of_one_number_are_one_factor() {
+        let spellings = [
+            "+33612345678",
+            "+33 6 12 34 56 78",
+            "+33 (0)6 12 34 56 78",
+            "+33 06 12 34 56 78",
+            "0033 6 12 34 56 78",
+            "+33.6.12.34.56.78",
+            "\u{ff0b}\u{ff13}\u{ff13}\u{ff16}\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}\u{ff17}\u{ff18}",
+        ];
+        for spelling in spellings {
+            assert_eq!(phone_e164(spelling).unwrap(), "+33612345678", "{spelling}");
+        }
+    }
+
+    #[test]
+    fn the_gate_decoy_number_is_valid() {
+        // Refused, a decoy verify would skip the provider's round trip a participant's makes.
+        let decoy = crate::video::gate::DECOY_DESTINATION;
+        assert_eq!(phone_e164(decoy).ok().as_deref(), Some(decoy));
+    }
+
+    #[test]
+    fn phone_refuses_what_cannot_receive_a_code() {
+        for input in [
+            "+1 800 FLOWERS",
+            "+33 6 12 34 56 78 ext. 12",
+            "tel:+33-6-12-34-56-78",
+            ".;phone-context=",
+            "+;phone-context=\u{e9}",
+            "06 12 34 56 78",
+            "+",
+            "00",
+        ] {
+            let err = phone_e164(input).expect_err(input);
+            assert_eq!(err.kind(), &crate::ErrorKind::InvalidInput, "{input}");
+        }
+    }
+
+    #[test]
+    fn email_is_a_fixed_point() {
+        // A space between a letter and a combining mark: one pass gave "a\u{301}b", whose NFKC
+        // is "\u{e1}b", so a second normalization changed it again.
+        let once = email("a \u{301}b@example.com").unwrap();
+        assert_eq!(once, "\u{e1}b@example.com");
+        assert_eq!(email(&once).unwrap(), once);
+        // NFKC makes a space out of U+00A8 (diaeresis): removed, then composed.
+        let once = email("o\u{a8}@example.com").unwrap();
+        assert_eq!(email(&once).unwrap(), once);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn phone_normalization_is_idempotent(
+            plus in proptest::prop_oneof!["\\+", "00", "\u{ff0b}", ""],
+            body in "[0-9\u{ff10}-\u{ff19} ().\\-/\u{3000}\u{a0}]{0,24}",
+        ) {
+            let input = format!("{plus}{body}");
+            if let Ok(once) = phone_e164(&input) {
+                proptest::prop_assert_eq!(phone_e164(&once).ok(), Some(once));
+            }
+        }
+
+        #[test]
+        fn phone_normalization_is_idempotent_on_valid_numbers(
+            number in proptest::sample::select(&[
+                "+33612345678", "+442079460958", "+49301234567", "+14155552671",
+                "+390612345678", "+81312345678", "+79123456789", "+61491570156",
+                "+8613800138000", "+35312345678",
+            ][..]),
+            cuts in proptest::collection::vec((0usize..16, "[ ().\\-/\u{3000}]"), 0..6),
+            full_width in proptest::bool::ANY,
+        ) {
+            let mut input: Vec<char> = number.chars().collect();
+            for (at, sep) in cuts {
+                let at = 1 + at % input.len();
+                input.splice(at..at, sep.chars());
+            }
+            let mut input: String = input.into_iter().collect();
+            if full_width {
+                input = input
+                    .chars()
+                    .map(|c| match c {
+                        '0'..='9' => char::from_u32(0xff10 + (c as u32 - '0' as u32)).unwrap_or(c),
+                        c => c,
+                    })
+                    .collect();
+            }
+            let once = phone_e164(&input);
+            // Separators never change the number; the number itself is valid.
+            proptest::prop_assert_eq!(once.as_deref().ok(), Some(number));
+            let again = phone_e164(number).ok();
+            proptest::prop_assert_eq!(again.as_deref(), Some(number));
+        }
+
+        #[test]
+        fn phone_normalization_never_panics(input in "\\PC{0,80}") {
+            let _ = phone_e164(&input);
+        }
+
+        #[test]
+        fn email_normalization_is_idempotent(
+            local in "[a-zA-Z0-9 .\u{300}-\u{36f}\u{a8}\u{b4}\u{2000}-\u{200a}\u{ff21}-\u{ff3a}\u{130}\u{1e9e}\u{fdfa}\u{2126}\u{212b}]{1,16}",
+            domain in "[a-zA-Z \u{301}\u{ff0e}\u{ff41}-\u{ff5a}]{1,10}",
+            tld in "[a-z\u{ff41}-\u{ff5a}]{2,4}",
+        ) {
+            let input = format!("{local}@{domain}.{tld}");
+            if let Ok(once) = email(&input) {
+                proptest::prop_assert_eq!(email(&once).ok(), Some(once));
+            }
+        }
+
+        #[test]
+        fn email_normalization_is_idempotent_on_any_text(input in "\\PC{0,40}@\\PC{0,20}") {
+            if let Ok(once) = email(&input) {
+                proptest::prop_assert_eq!(email(&once).ok(), Some(once));
+            }
+        }
     }
 
     #[test]

@@ -92,9 +92,12 @@ pub const MAX_IDENTITY_CHARS: usize = 128;
 /// Longest client key the gate accepts, in bytes.
 pub const MAX_CLIENT_BYTES: usize = 256;
 
-/// The fictional number decoy verifies ask the provider about (the 555-0100 block is reserved
-/// for fiction in the North American numbering plan).
-pub const DECOY_DESTINATION: &str = "+15555550100";
+/// The fictional number decoy verifies ask the provider about (555-0100 to 555-0199 are reserved
+/// for fiction in every North American area code). It is a *valid* number for libphonenumber (the
+/// 555 area code is not: `+1 555 555 0100` would be refused by
+/// [`normalize::phone_e164`](crate::normalize::phone_e164) before any request, and a decoy verify
+/// would then answer without the provider round trip a participant's verify makes).
+pub const DECOY_DESTINATION: &str = "+12025550100";
 
 /// The host's hook for deliveries that failed in the background.
 pub type SendFailureHook = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -231,6 +234,10 @@ impl RoomGateBuilder {
         {
             return Err(Error::config("decoy email domain is malformed"));
         }
+        // The phone parser loads libphonenumber's metadata on its first use (tens of
+        // milliseconds, more than the login floor): load it now, not during the first
+        // participant's login, which would then stand out from a decoy's.
+        let _ = crate::normalize::phone_e164(DECOY_DESTINATION);
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {
                 return Err(Error::config("gate secret must be at least 16 bytes"));
@@ -464,6 +471,8 @@ impl RoomGate {
         let contact = self.directory.contact(identity).await?;
         let keys = self.keys(identity, client, contact.is_some()).await;
         let Some(contact) = contact else {
+            // A participant's login normalizes the contact's number: so does the decoy's.
+            let _ = Channel::Sms.normalize_destination(DECOY_DESTINATION);
             // Store trouble on the decoy path must not show (a participant's path has its own
             // keys): count if possible, answer the decoy either way.
             if let Ok(keys) = keys
