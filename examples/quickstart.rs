@@ -203,10 +203,10 @@ async fn two_man_rule_step() -> Result<(), keyward::Error> {
     );
     let retrieved = client.retrieve_identity(&second, Some(&challenge)).await?;
     println!(
-        "[2mr] retrieved {} bytes, matches = {}, renewed = {}",
+        "[2mr] retrieved {} bytes, matches = {}, re-encrypted = {}",
         retrieved.identity.len(),
         retrieved.identity.expose() == b"seald identity bytes",
-        retrieved.renewed
+        retrieved.reencrypted
     );
     println!("[2mr] session Debug output: {second:?}");
     Ok(())

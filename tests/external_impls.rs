@@ -573,8 +573,9 @@ async fn the_two_man_rule_client_runs_on_an_outside_key_split_store() {
         .await
         .unwrap();
     assert_eq!(retrieved.identity.expose(), b"identity-private-key");
-    // The first blob was pushed unchallenged: the client renewed it through the challenged session.
-    assert!(retrieved.renewed);
+    // The first blob was pushed unchallenged: the client re-encrypted it through the challenged
+    // session (the same identity, so not renewed).
+    assert!(retrieved.reencrypted && !retrieved.renewed);
     assert!(ssks.blobs.lock().unwrap().get("alice").unwrap().1);
 }
 

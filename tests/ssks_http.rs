@@ -110,7 +110,7 @@ async fn full_flow(kind: KeyKind) {
     let id = w.first_save("alice", &identity).await;
 
     // Retrieve: a challenge is sent, validated, the identity comes back and, having been
-    // pushed without a challenge, is renewed.
+    // pushed without a challenge, is re-encrypted (the same identity: not renewed).
     let s = w.session("alice").await;
     assert!(s.must_authenticate);
     assert_eq!(s.two_man_rule_key.kind(), kind);
@@ -120,9 +120,9 @@ async fn full_flow(kind: KeyKind) {
         .await
         .unwrap();
     assert_eq!(got.identity.expose(), identity.as_slice());
-    assert!(got.renewed);
+    assert!(got.was_unauthenticated && got.reencrypted && !got.renewed);
 
-    // The renewed copy is authenticated: no second renewal, same key from the backend.
+    // The re-encrypted copy is authenticated: nothing pushed again, same key from the backend.
     let s2 = w.session("alice").await;
     assert_eq!(s2.two_man_rule_key, s.two_man_rule_key);
     let got = w
@@ -131,7 +131,7 @@ async fn full_flow(kind: KeyKind) {
         .await
         .unwrap();
     assert_eq!(got.identity.expose(), identity.as_slice());
-    assert!(!got.renewed);
+    assert!(!got.was_unauthenticated && !got.reencrypted && !got.renewed);
 
     // A later save needs the challenge, and keeps the user's SSKS id.
     let s3 = w.session("alice").await;
@@ -161,6 +161,70 @@ async fn save_then_retrieve_with_free_form_key() {
 #[tokio::test]
 async fn save_then_retrieve_with_raw_key() {
     full_flow(KeyKind::Raw).await;
+}
+
+/// Seald's meaning of "renewed" (#14 item 7): the plugin makes new keys (`renewKey`) and pushes the
+/// new identity. `retrieve_identity_renewing` hands the host's renewal the identity the backend
+/// could have pushed, and pushes what the renewal returns; plain `retrieve_identity` only
+/// re-encrypts (and says so).
+#[tokio::test]
+async fn renewal_pushes_a_new_identity_over_http() {
+    let w = world(KeyKind::Free, false).await;
+    w.first_save("alice", b"identity the backend could know")
+        .await;
+
+    // A renewal that fails pushes nothing: the stored copy stays unauthenticated.
+    let s = w.session("alice").await;
+    let err = w
+        .client
+        .retrieve_identity_renewing(&s, Some(&w.challenge()), |_| async {
+            Err(keyward::Error::new(ErrorKind::Backend, "renewKey failed"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Backend);
+
+    // A renewal that returns the same identity is a re-encryption, not a renewal: refused.
+    let s = w.session("alice").await;
+    let err = w
+        .client
+        .retrieve_identity_renewing(&s, Some(&w.challenge()), |old| async move { Ok(old) })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+
+    // Still unauthenticated, so this one renews: the renewal sees the old identity, the new one
+    // is returned and stored.
+    let s = w.session("alice").await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen_by_renewal = seen.clone();
+    let got = w
+        .client
+        .retrieve_identity_renewing(&s, Some(&w.challenge()), move |old| async move {
+            seen_by_renewal.lock().unwrap().push(old.expose().to_vec());
+            Ok(Secret::from("identity after renewKey"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [b"identity the backend could know".to_vec()]
+    );
+    assert_eq!(got.identity.expose(), b"identity after renewKey");
+    assert!(got.was_unauthenticated && got.renewed && !got.reencrypted);
+
+    // The new identity is stored, authenticated: the next retrieval neither renews nor
+    // re-encrypts, and the renewal is not called.
+    let s = w.session("alice").await;
+    let got = w
+        .client
+        .retrieve_identity_renewing(&s, Some(&w.challenge()), |_| async {
+            panic!("an authenticated identity is not renewed")
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.identity.expose(), b"identity after renewKey");
+    assert!(!got.was_unauthenticated && !got.renewed && !got.reencrypted);
 }
 
 #[tokio::test]

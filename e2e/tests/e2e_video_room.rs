@@ -491,11 +491,11 @@ async fn two_man_rule(page: &Page<'_>, server: &Server, base: &str) -> CdpResult
         .retrieve_identity(&session, Some(&rust_challenge))
         .await
         .map_err(|e| format!("the Rust client cannot retrieve the browser's identity: {e}"))?;
-    if retrieved.identity.expose_str() != Some(identity.as_str()) || !retrieved.renewed {
+    if retrieved.identity.expose_str() != Some(identity.as_str()) || !retrieved.reencrypted {
         return Err(format!(
-            "Rust client: identity matches = {}, renewed = {}",
+            "Rust client: identity matches = {}, re-encrypted = {}",
             retrieved.identity.expose_str() == Some(identity.as_str()),
-            retrieved.renewed
+            retrieved.reencrypted
         ));
     }
 

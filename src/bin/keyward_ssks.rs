@@ -19,6 +19,7 @@
 //! | `REDIS_PREFIX` | key prefix on Redis (default `keyward-ssks:`) |
 //! | `KEYWARD_SSKS_SENDER` | `twilio-sms` (with `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` or `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`, and `TWILIO_SMS_FROM`) or `console` (development: codes on standard error) |
 //! | `KEYWARD_SSKS_MEMORY` | `1`: keep everything in memory (development only: a restart loses every identity) |
+//! | `KEYWARD_SSKS_CORS_ORIGINS` | optional: comma-separated web origins (`https://app.example.com`) whose pages may call the front endpoints (Seald's browser plugin); none by default |
 //!
 //! It prints one line when it listens (`keyward-ssks listening on http://…`) and never prints a
 //! URL's password, the API key or a challenge (except with the `console` sender).
@@ -125,7 +126,17 @@ async fn run() -> Result<()> {
         .await
         .map_err(|e| Error::config(format!("cannot listen on {listen}")).with_source(e))?;
     let local = LocalKeySplitStore::new(state, sender);
-    let server = serve(listener, local, ServerConfig::new(app_id, api_key)).await?;
+    let mut config = ServerConfig::new(app_id, api_key);
+    if let Some(origins) = var("KEYWARD_SSKS_CORS_ORIGINS") {
+        config = config
+            .cors_origins(origins.split(',').map(str::trim).filter(|o| !o.is_empty()))
+            .map_err(|_| {
+                Error::config(
+                    "KEYWARD_SSKS_CORS_ORIGINS must be comma-separated origins (https://app.example.com)",
+                )
+            })?;
+    }
+    let server = serve(listener, local, config).await?;
     println!(
         "keyward-ssks listening on {} (state: {description})",
         server.base_url()

@@ -9,6 +9,15 @@
 //! | `POST /tmr/front/push/` | same | `200 {id}` |
 //! | `POST /tmr/front/search/` | same | `200 {data_b64, authenticated}`; 404 `{"model":"TMRKey"}` nothing stored |
 //!
+//! | `OPTIONS` on the front paths | `Origin`, `Access-Control-Request-Method` | `204` with the CORS headers for an origin in [`ServerConfig::cors_origins`]; `403` for any other origin |
+//!
+//! The front endpoints are called by the user's device; Seald's browser plugin calls them from
+//! the app's web origin, so a browser first sends a CORS preflight. The server answers it, and
+//! adds `Access-Control-Allow-Origin` to the front answers, only for the origins listed in
+//! [`ServerConfig::cors_origins`] (none by default); it allows `POST` and the headers the plugin
+//! sends (`Content-Type`, `X-SEALD-APPID`, `X-SEALD-SESSION`, `X-SEALD-VERSION`). The back
+//! endpoint (`challenge_send`, which takes the API key) is never offered to browsers.
+//!
 //! Expired sessions and exhausted attempts answer 403 with `detail` `"Challenge expired."` /
 //! `"Too many attempts."` (keyward's wording; [`SsksClient`](super::ssks::SsksClient) maps them
 //! to [`Expired`](crate::ErrorKind::Expired) / [`TooManyAttempts`](crate::ErrorKind::TooManyAttempts)).
@@ -38,10 +47,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ALLOW, ORIGIN, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -67,6 +81,9 @@ pub struct ServerConfig {
     pub api_key: Secret,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Web origins (`https://app.example.com`) whose pages may call the front endpoints; see
+    /// [`cors_origins`](ServerConfig::cors_origins). Empty by default: no browser access.
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -76,6 +93,7 @@ impl ServerConfig {
             app_id: app_id.into(),
             api_key: api_key.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -84,6 +102,85 @@ impl ServerConfig {
         self.max_body_bytes = limit;
         self
     }
+
+    /// Lets pages of `origins` call the front endpoints from a browser (Seald's browser plugin
+    /// does): the server answers their CORS preflights and marks the front answers readable by
+    /// them. Replaces the list set before.
+    ///
+    /// Each origin is a scheme, a host and an optional port, as a browser sends it in `Origin`
+    /// (`https://app.example.com`, `http://localhost:8080`); it is kept lowercased, without a
+    /// trailing `/`. A path, a query, a `*` wildcard, credentials in the URL or a scheme other
+    /// than `http` and `https` are [`Config`](ErrorKind::Config) errors.
+    ///
+    /// ```
+    /// use keyward::keysplit::server::ServerConfig;
+    /// let config = ServerConfig::new("app-id", "api-key")
+    ///     .cors_origins(["https://App.Example.com/", "http://localhost:8080"])?;
+    /// assert_eq!(config.cors_origins, ["https://app.example.com", "http://localhost:8080"]);
+    /// assert!(ServerConfig::new("app-id", "api-key").cors_origins(["*"]).is_err());
+    /// assert!(ServerConfig::new("app-id", "api-key").cors_origins(["https://a.example/x"]).is_err());
+    /// # Ok::<(), keyward::Error>(())
+    /// ```
+    pub fn cors_origins<I, S>(mut self, origins: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.cors_origins = origins
+            .into_iter()
+            .map(|origin| web_origin(origin.as_ref()))
+            .collect::<Result<_>>()?;
+        Ok(self)
+    }
+}
+
+/// Checks and canonicalizes one CORS origin: `scheme://host[:port]`, lowercased, no trailing
+/// `/`.
+fn web_origin(origin: &str) -> Result<String> {
+    let refused = || {
+        Error::config(
+            "a cors origin is a scheme, a host and an optional port (https://app.example.com)",
+        )
+    };
+    let lower = origin.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('/').unwrap_or(&lower);
+    let (scheme, authority) = lower.split_once("://").ok_or_else(refused)?;
+    if !matches!(scheme, "http" | "https") {
+        return Err(refused());
+    }
+    // `[v6]` or `[v6]:port`, else `host` or `host:port`.
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, rest) = v6.split_once(']').ok_or_else(refused)?;
+            let port = match rest {
+                "" => None,
+                rest => Some(rest.strip_prefix(':').ok_or_else(refused)?),
+            };
+            let ok = !addr.is_empty() && addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+            (ok, port)
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.chars().all(|c| c.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
+    if !host_ok || !port_ok {
+        return Err(refused());
+    }
+    Ok(lower.to_owned())
 }
 
 impl fmt::Debug for ServerConfig {
@@ -92,6 +189,7 @@ impl fmt::Debug for ServerConfig {
             .field("app_id", &self.app_id)
             .field("api_key", &self.api_key)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -108,17 +206,100 @@ type Shared = State<Arc<AppState>>;
 pub fn router(local: LocalKeySplitStore, config: ServerConfig) -> Router {
     let limit = config.max_body_bytes;
     let state = Arc::new(AppState { local, config });
+    let front = |handler: MethodRouter<Arc<AppState>>| handler.options(preflight);
+    let front_routes = Router::new()
+        .route(
+            "/tmr/front/challenge_validate/",
+            front(post(challenge_validate)),
+        )
+        .route(
+            "/tmr/front/challenge_validate",
+            front(post(challenge_validate)),
+        )
+        .route("/tmr/front/push/", front(post(push)))
+        .route("/tmr/front/push", front(post(push)))
+        .route("/tmr/front/search/", front(post(search)))
+        .route("/tmr/front/search", front(post(search)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            allow_origin,
+        ));
     Router::new()
         .route("/tmr/back/challenge_send/", post(challenge_send))
         .route("/tmr/back/challenge_send", post(challenge_send))
-        .route("/tmr/front/challenge_validate/", post(challenge_validate))
-        .route("/tmr/front/challenge_validate", post(challenge_validate))
-        .route("/tmr/front/push/", post(push))
-        .route("/tmr/front/push", post(push))
-        .route("/tmr/front/search/", post(search))
-        .route("/tmr/front/search", post(search))
+        .merge(front_routes)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The headers Seald's browser plugin sends on the front endpoints.
+const CORS_ALLOW_HEADERS: &str = "content-type, x-seald-appid, x-seald-session, x-seald-version";
+
+/// How long a browser may cache a preflight answer (seconds).
+const CORS_MAX_AGE: &str = "600";
+
+/// The request's `Origin`, when it is one of the configured CORS origins (compared as browsers
+/// send it: lowercase ASCII).
+fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(ORIGIN)?.to_str().ok()?;
+    state
+        .config
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        .then(|| HeaderValue::from_str(origin).ok())
+        .flatten()
+}
+
+/// `OPTIONS` on a front path: a CORS preflight from a configured origin gets `204` and the CORS
+/// headers; from any other origin `403` without them (the browser then refuses the call); an
+/// `OPTIONS` without `Origin` (not from a browser) gets `204` with `Allow`.
+async fn preflight(State(state): Shared, headers: HeaderMap) -> Response {
+    if headers.get(ORIGIN).is_none() {
+        return (
+            StatusCode::NO_CONTENT,
+            [(ALLOW, HeaderValue::from_static("POST, OPTIONS"))],
+        )
+            .into_response();
+    }
+    let Some(origin) = allowed_origin(&state, &headers) else {
+        let mut refused = detail(StatusCode::FORBIDDEN, "This origin is not allowed.");
+        refused
+            .headers_mut()
+            .insert(VARY, HeaderValue::from_static("origin"));
+        return refused;
+    };
+    let mut answer = StatusCode::NO_CONTENT.into_response();
+    let h = answer.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(CORS_ALLOW_HEADERS),
+    );
+    h.insert(
+        ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static(CORS_MAX_AGE),
+    );
+    h.insert(VARY, HeaderValue::from_static("origin"));
+    answer
+}
+
+/// Marks the front answers (`POST`) readable by a configured origin.
+async fn allow_origin(State(state): Shared, request: Request, next: Next) -> Response {
+    let origin = (request.method() != Method::OPTIONS)
+        .then(|| allowed_origin(&state, request.headers()))
+        .flatten();
+    let mut response = next.run(request).await;
+    if let Some(origin) = origin {
+        let h = response.headers_mut();
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(VARY, HeaderValue::from_static("origin"));
+    }
+    response
 }
 
 /// A running server; dropping it (or [`shutdown`](ServerHandle::shutdown)) stops it.
