@@ -11,10 +11,10 @@
 //! serializable data a host keeps between the two phases); their parts are here so that a
 //! verifier outside the crate can write and read them.
 //!
-//! [`OtpProvider`](crate::OtpProvider), [`KeySplitStore`](crate::KeySplitStore),
-//! [`VideoTokenIssuer`](crate::VideoTokenIssuer) and [`StateStore`](crate::store::StateStore)
-//! need nothing from here beyond [`approved`]: their request and answer types have public
-//! constructors. `tests/external_impls.rs` implements every trait from outside the crate.
+//! [`OtpProvider`](crate::OtpProvider), [`TotpProvider`](crate::totp::TotpProvider),
+//! [`KeySplitStore`](crate::KeySplitStore), [`VideoTokenIssuer`](crate::VideoTokenIssuer) and
+//! [`StateStore`](crate::store::StateStore) need nothing from here beyond [`approved`] and
+//! [`totp_approved`]: their request and answer types have public constructors. `tests/external_impls.rs` implements every trait from outside the crate.
 //!
 //! ```
 //! use keyward::backend;
@@ -34,6 +34,7 @@
 
 use crate::error::{Error, Result};
 use crate::otp::{Approved, Verification, VerificationStatus};
+use crate::totp::TotpApproved;
 use crate::webauthn::{
     AssertionExtensionOutputs, AuthenticationExtensions, AuthenticationState,
     AuthenticatorAttachment, RegistrationExtensions, RegistrationState, UserEntity,
@@ -56,6 +57,21 @@ pub fn approved(verification: Verification) -> Result<Approved> {
         ));
     }
     Ok(Approved::new_unchecked(verification))
+}
+
+/// The proof that a TOTP or HOTP code of `factor_sid` was accepted for `identity`, for a
+/// [`TotpProvider`](crate::totp::TotpProvider) backend (this replaces
+/// `TotpApproved::from_backend`).
+///
+/// Call it only after the code was compared in constant time against the factor's window, its
+/// time step (or counter) was recorded as used, and the attempt was counted.
+///
+/// ```
+/// let proof = keyward::backend::totp_approved("user-42", "YF0123");
+/// assert_eq!((proof.identity(), proof.factor_sid()), ("user-42", "YF0123"));
+/// ```
+pub fn totp_approved(identity: impl Into<String>, factor_sid: impl Into<String>) -> TotpApproved {
+    TotpApproved::new_unchecked(identity, factor_sid)
 }
 
 /// What a [`VerifiedAssertion`] says, for an [`AuthenticatorVerifier`] backend.

@@ -356,6 +356,92 @@ async fn the_room_gate_runs_on_an_outside_otp_provider_issuer_and_store() {
     assert_eq!(issuer.issued.lock().unwrap().len(), 1);
 }
 
+// ---------------------------------------------------------------------------------------------
+// TotpProvider: a vendor's authenticator-app service, its proof built through `backend`.
+
+#[derive(Debug, Default)]
+struct OutsideTotp {
+    /// identity -> (factor sid, the one code this fake vendor accepts, used?)
+    factors: Mutex<HashMap<String, (String, String, bool)>>,
+}
+
+#[async_trait]
+impl keyward::totp::TotpProvider for OutsideTotp {
+    async fn enroll(
+        &self,
+        request: keyward::totp::EnrollTotp,
+    ) -> Result<keyward::totp::TotpEnrollment> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("enrol {} in the vendor's console", request.identity),
+        ))
+    }
+
+    async fn confirm(
+        &self,
+        request: keyward::totp::CheckTotp,
+    ) -> Result<keyward::totp::TotpOutcome> {
+        self.check(request).await
+    }
+
+    async fn check(&self, request: keyward::totp::CheckTotp) -> Result<keyward::totp::TotpOutcome> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some((sid, code, used)) = factors.get_mut(&request.identity) else {
+            return Err(Error::new(ErrorKind::NotFound, "no such factor"));
+        };
+        if *sid != request.factor_sid || *used || request.code.expose() != code.as_bytes() {
+            return Ok(keyward::totp::TotpOutcome::Rejected);
+        }
+        *used = true;
+        Ok(keyward::totp::TotpOutcome::Approved(
+            backend::totp_approved(request.identity, request.factor_sid),
+        ))
+    }
+
+    async fn remove(&self, identity: &str, _factor_sid: &str) -> Result<()> {
+        self.factors.lock().unwrap().remove(identity);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_room_gate_admits_on_an_outside_totp_provider() {
+    use keyward::video::gate::{GateTiming, MemoryDirectory, RoomGate, TotpFactor};
+
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let store: Arc<dyn StateStore> = Arc::new(OutsideStore::new(clock.clone()));
+    let totp = Arc::new(OutsideTotp::default());
+    totp.factors
+        .lock()
+        .unwrap()
+        .insert("u-mabel".into(), ("YF1".into(), "246810".into(), false));
+    let issuer = Arc::new(OutsideIssuer {
+        clock: clock.clone(),
+        factors: Mutex::new(Vec::new()),
+        issued: Mutex::new(Vec::new()),
+    });
+    let directory = MemoryDirectory::new().with_totp("mabel", TotpFactor::new("u-mabel", "YF1"));
+    let gate = RoomGate::builder(
+        Arc::new(directory),
+        Arc::new(OutsideOtp::default()),
+        issuer.clone(),
+        store,
+    )
+    .timing(GateTiming::new(Duration::ZERO, Duration::ZERO))
+    .totp(totp)
+    .build()
+    .unwrap();
+    let wrong = gate.verify_totp("mabel", "135791").await.unwrap_err();
+    assert_eq!(wrong.kind(), &ErrorKind::Rejected);
+    let token = gate.verify_totp("mabel", "246810").await.unwrap();
+    assert_eq!(token.identity, "mabel");
+    assert_eq!(*issuer.factors.lock().unwrap(), ["totp"]);
+    let again = gate.verify_totp("mabel", "246810").await.unwrap_err();
+    assert_eq!(again.kind(), &ErrorKind::Rejected);
+    let stranger = gate.verify_totp("mallory", "246810").await.unwrap_err();
+    assert_eq!(stranger.kind(), &ErrorKind::Rejected);
+}
+
 #[tokio::test]
 async fn an_outside_otp_provider_builds_its_proof_through_backend() {
     let otp: Arc<dyn OtpProvider> = Arc::new(OutsideOtp::default());

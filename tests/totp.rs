@@ -533,3 +533,194 @@ async fn qr_code_decodes_to_the_key_uri() {
     let (_, content) = grids[0].decode().unwrap();
     assert_eq!(content, e.uri.expose_str().unwrap());
 }
+
+/// A random source that yields the ASCII digits `1234567890` over and over, so the first secret
+/// it draws is RFC 4226's `12345678901234567890`.
+#[derive(Debug)]
+struct RfcDigits(Mutex<usize>);
+
+impl SecureRandom for RfcDigits {
+    fn fill(&self, dest: &mut [u8]) -> keyward::Result<()> {
+        let mut at = self.0.lock().unwrap();
+        for b in dest {
+            *b = b"1234567890"[*at % 10];
+            *at += 1;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 4226 appendix D: HOTP values of the secret "12345678901234567890", counts 0 to 9.
+const APPENDIX_D: [&str; 10] = [
+    "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+    "520489",
+];
+
+fn hotp_rig(look_ahead: u32, resync: u32) -> (Arc<dyn StateStore>, Arc<ManualClock>, LocalTotp) {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let store: Arc<dyn StateStore> =
+        Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone())));
+    let totp = LocalTotp::builder(store.clone(), Secret::new([5u8; 32]), "Example")
+        .env(Env::new(clock.clone(), Arc::new(RfcDigits(Mutex::new(0)))))
+        .max_attempts(100, Duration::from_secs(900))
+        .hotp_windows(look_ahead, resync)
+        .build()
+        .unwrap();
+    (store, clock, totp)
+}
+
+async fn outcome(totp: &LocalTotp, sid: &str, code: &str) -> TotpOutcome {
+    totp.check(CheckTotp::new("u1", sid, code)).await.unwrap()
+}
+
+#[tokio::test]
+async fn hotp_rfc4226_appendix_d_through_the_stateful_provider() {
+    let (_, _, totp) = hotp_rig(10, 100);
+    let e = totp
+        .enroll(EnrollTotp::hotp("u1", "alice@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(e.kind, keyward::totp::FactorKind::Hotp);
+    assert_eq!(
+        e.secret.expose_str(),
+        Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+    );
+    assert_eq!(
+        e.uri.expose_str().unwrap(),
+        "otpauth://hotp/Example:alice%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Example&algorithm=SHA1&digits=6&counter=0"
+    );
+    let sid = e.factor_sid.clone();
+    let confirmed = totp
+        .confirm(CheckTotp::new("u1", &sid, APPENDIX_D[0]))
+        .await
+        .unwrap();
+    assert!(matches!(confirmed, TotpOutcome::Approved(_)));
+    for (count, code) in APPENDIX_D.iter().enumerate().skip(1) {
+        assert!(
+            matches!(outcome(&totp, &sid, code).await, TotpOutcome::Approved(_)),
+            "count {count}"
+        );
+    }
+    // Every counter value has been used once: none passes again.
+    for code in APPENDIX_D {
+        assert_eq!(outcome(&totp, &sid, code).await, TotpOutcome::Rejected);
+    }
+    // Nor does the time matter for a counter-based factor.
+    let next = hotp(b"12345678901234567890", 10, 6, TotpAlgorithm::Sha1).unwrap();
+    assert!(matches!(
+        outcome(&totp, &sid, next.expose_str().unwrap()).await,
+        TotpOutcome::Approved(_)
+    ));
+}
+
+#[tokio::test]
+async fn hotp_look_ahead_and_two_code_resynchronisation() {
+    // Look-ahead 2, resynchronisation up to 5 past the next counter value.
+    let (_, _, totp) = hotp_rig(2, 5);
+    let e = totp.enroll(EnrollTotp::hotp("u1", "alice")).await.unwrap();
+    let sid = e.factor_sid.clone();
+    let confirmed = totp
+        .confirm(CheckTotp::new("u1", &sid, APPENDIX_D[0]))
+        .await
+        .unwrap();
+    assert!(matches!(confirmed, TotpOutcome::Approved(_)));
+    // Next is 1: 1..=3 are accepted directly; 3 moves the counter to 4, spending 1 and 2.
+    assert!(matches!(
+        outcome(&totp, &sid, APPENDIX_D[3]).await,
+        TotpOutcome::Approved(_)
+    ));
+    for spent in [1, 2, 3] {
+        assert_eq!(
+            outcome(&totp, &sid, APPENDIX_D[spent]).await,
+            TotpOutcome::Rejected
+        );
+    }
+    // Next is 4: 7 lies beyond the look-ahead (4..=6) but within resync (..=9): not accepted
+    // alone.
+    assert_eq!(
+        outcome(&totp, &sid, APPENDIX_D[7]).await,
+        TotpOutcome::Rejected
+    );
+    // A code that does not follow the remembered one resynchronises nothing (9 is remembered
+    // instead), nor does the remembered one again.
+    assert_eq!(
+        outcome(&totp, &sid, APPENDIX_D[9]).await,
+        TotpOutcome::Rejected
+    );
+    assert_eq!(
+        outcome(&totp, &sid, APPENDIX_D[7]).await,
+        TotpOutcome::Rejected
+    );
+    // 7 is remembered now: the code of 8 follows it and resynchronises (counter -> 9).
+    assert!(matches!(
+        outcome(&totp, &sid, APPENDIX_D[8]).await,
+        TotpOutcome::Approved(_)
+    ));
+    for spent in [4, 5, 6, 7, 8] {
+        assert_eq!(
+            outcome(&totp, &sid, APPENDIX_D[spent]).await,
+            TotpOutcome::Rejected,
+            "count {spent}"
+        );
+    }
+    assert!(matches!(
+        outcome(&totp, &sid, APPENDIX_D[9]).await,
+        TotpOutcome::Approved(_)
+    ));
+
+    // Without resynchronisation, a code beyond the look-ahead never passes.
+    let (_, _, strict) = hotp_rig(2, 0);
+    let e = strict
+        .enroll(EnrollTotp::hotp("u1", "alice"))
+        .await
+        .unwrap();
+    let sid = e.factor_sid.clone();
+    let confirmed = strict
+        .confirm(CheckTotp::new("u1", &sid, APPENDIX_D[0]))
+        .await
+        .unwrap();
+    assert!(matches!(confirmed, TotpOutcome::Approved(_)));
+    for code in [APPENDIX_D[5], APPENDIX_D[6]] {
+        assert_eq!(outcome(&strict, &sid, code).await, TotpOutcome::Rejected);
+    }
+    // Windows are validated.
+    for (look, resync) in [(101, 0), (10, 10), (10, 1001)] {
+        let built = LocalTotp::builder(
+            Arc::new(MemoryStore::new()),
+            Secret::new([5u8; 32]),
+            "Example",
+        )
+        .hotp_windows(look, resync)
+        .build();
+        assert!(built.is_err(), "{look} {resync}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hotp_counter_never_passes_twice_even_racing_across_instances() {
+    let (store, clock, totp) = hotp_rig(10, 100);
+    let e = totp.enroll(EnrollTotp::hotp("u1", "alice")).await.unwrap();
+    let confirmed = totp
+        .confirm(CheckTotp::new("u1", &e.factor_sid, APPENDIX_D[0]))
+        .await
+        .unwrap();
+    assert!(matches!(confirmed, TotpOutcome::Approved(_)));
+    // Five instances over the same store race the code of counter 1.
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let other = LocalTotp::builder(store.clone(), Secret::new([5u8; 32]), "Example")
+            .env(Env::system().with_clock(clock.clone()))
+            .max_attempts(100, Duration::from_secs(900))
+            .build()
+            .unwrap();
+        let check = CheckTotp::new("u1", &e.factor_sid, APPENDIX_D[1]);
+        tasks.push(tokio::spawn(async move { other.check(check).await }));
+    }
+    let mut approved = 0;
+    for t in tasks {
+        if let TotpOutcome::Approved(_) = t.await.unwrap().unwrap() {
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 1);
+}

@@ -11,10 +11,10 @@ use ring::{aead, hmac};
 use serde::{Deserialize, Serialize};
 
 use super::hotp::{MIN_SECRET_LEN, base32_encode, hotp, time_step};
-use super::uri::totp_uri;
+use super::uri::{hotp_uri, totp_uri};
 use super::{
-    CheckTotp, EnrollTotp, FactorStatus, TotpApproved, TotpEnrollment, TotpOutcome, TotpParams,
-    TotpProvider, check_names, code_shape,
+    CheckTotp, EnrollTotp, FactorKind, FactorStatus, TotpApproved, TotpEnrollment, TotpOutcome,
+    TotpParams, TotpProvider, check_names, code_shape,
 };
 use crate::builder::Builder;
 use crate::clock::Clock;
@@ -46,6 +46,17 @@ pub struct LocalTotpConfig {
     pub enrollment_ttl: Duration,
     /// Factors per identity, pending ones included. Default 5.
     pub max_factors: usize,
+    /// HOTP look-ahead: a code is accepted for the next unused counter value `n` or any of the
+    /// following `hotp_look_ahead` ones (the app's counter runs ahead when codes are generated
+    /// and not used); accepting value `c` moves the next one to `c + 1`. 0 to 100. Default 10.
+    pub hotp_look_ahead: u32,
+    /// HOTP resynchronisation (RFC 4226 section 7.4): a code matching a value beyond the
+    /// look-ahead but at most `hotp_resync_window` past `n` is not accepted alone; it is
+    /// remembered, and the next check accepts exactly the code of the value after it (two
+    /// consecutive codes, as the RFC's resynchronisation asks), moving the counter past both.
+    /// 0 disables resynchronisation; otherwise more than the look-ahead, at most 1000.
+    /// Default 100.
+    pub hotp_resync_window: u32,
 }
 
 impl LocalTotpConfig {
@@ -59,6 +70,8 @@ impl LocalTotpConfig {
             attempt_window: Duration::from_secs(900),
             enrollment_ttl: Duration::from_secs(900),
             max_factors: 5,
+            hotp_look_ahead: 10,
+            hotp_resync_window: 100,
         }
     }
 
@@ -79,6 +92,14 @@ impl LocalTotpConfig {
             || self.enrollment_ttl < Duration::from_secs(1)
         {
             return Err(Error::config("totp windows must be at least one second"));
+        }
+        if self.hotp_look_ahead > 100
+            || self.hotp_resync_window > 1_000
+            || (self.hotp_resync_window != 0 && self.hotp_resync_window <= self.hotp_look_ahead)
+        {
+            return Err(Error::config(
+                "hotp look-ahead is at most 100, the resync window 0 or above it and at most 1000",
+            ));
         }
         Ok(())
     }
@@ -112,6 +133,13 @@ impl Builder<LocalTotp, LocalTotpConfig> {
     /// How long an enrolment waits for its confirmation.
     pub fn enrollment_ttl(mut self, ttl: Duration) -> Self {
         self.config.enrollment_ttl = ttl;
+        self
+    }
+
+    /// The HOTP look-ahead and resynchronisation windows (see [`LocalTotpConfig`]).
+    pub fn hotp_windows(mut self, look_ahead: u32, resync_window: u32) -> Self {
+        self.config.hotp_look_ahead = look_ahead;
+        self.config.hotp_resync_window = resync_window;
         self
     }
 }
@@ -192,6 +220,16 @@ struct FactorRecord {
     confirm_by_ms: Option<u64>,
     /// The last time step a code was accepted at: later codes must be of a later step.
     last_step: Option<u64>,
+    /// Time-based or counter-based (records written before HOTP are time-based).
+    #[serde(default)]
+    kind: FactorKind,
+    /// HOTP: the next unused counter value; only ever increases.
+    #[serde(default)]
+    counter: u64,
+    /// HOTP: the counter value of a code that matched beyond the look-ahead, waiting for the
+    /// code of the value after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resync: Option<u64>,
 }
 
 impl fmt::Debug for FactorRecord {
@@ -202,6 +240,9 @@ impl fmt::Debug for FactorRecord {
             .field("params", &self.params)
             .field("sealed", &"[REDACTED]")
             .field("last_step", &self.last_step)
+            .field("kind", &self.kind)
+            .field("counter", &self.counter)
+            .field("resync", &self.resync)
             .finish_non_exhaustive()
     }
 }
@@ -373,23 +414,28 @@ impl LocalTotp {
                     return Err(not_found());
                 };
                 let secret = self.open(&tag, factor)?;
-                let p = factor.params;
-                let current = time_step(now, p.period);
-                let skew = u64::from(p.skew);
-                let mut matched = None;
-                // Every step of the window is computed and compared, whatever matches first.
-                for step in current.saturating_sub(skew)..=current.saturating_add(skew) {
-                    let code = hotp(secret.expose(), step, p.digits, p.algorithm)?;
-                    let fresh = factor.last_step.is_none_or(|last| step > last);
-                    if constant_time_eq(code.expose(), typed.expose()) && fresh && matched.is_none()
-                    {
-                        matched = Some(step);
+                let matched = match factor.kind {
+                    FactorKind::Totp => Self::match_totp(factor, &secret, &typed, now)?,
+                    FactorKind::Hotp => {
+                        match self.match_hotp(factor, &secret, &typed)? {
+                            HotpMatch::Accept(next) => {
+                                factor.counter = next;
+                                factor.resync = None;
+                                true
+                            }
+                            HotpMatch::Resync(value) => {
+                                // Remembered, not accepted: the next code must follow it.
+                                factor.resync = Some(value);
+                                let ttl = Self::ttl_of(&record, now_ms);
+                                return Ok(Update::Set(record, ttl, Checked::Rejected));
+                            }
+                            HotpMatch::None => false,
+                        }
                     }
-                }
-                let Some(step) = matched else {
-                    return Ok(Update::Keep(Checked::Rejected));
                 };
-                factor.last_step = Some(step);
+                if !matched {
+                    return Ok(Update::Keep(Checked::Rejected));
+                }
                 factor.status = FactorStatus::Verified;
                 factor.confirm_by_ms = None;
                 let ttl = Self::ttl_of(&record, now_ms);
@@ -400,13 +446,96 @@ impl LocalTotp {
             Checked::Approved => {
                 // A success resets the counter; failing to only delays the user.
                 let _ = self.store.delete(&attempts_key).await;
-                Ok(TotpOutcome::Approved(TotpApproved::from_backend(
+                Ok(TotpOutcome::Approved(TotpApproved::new_unchecked(
                     request.identity,
                     request.factor_sid,
                 )))
             }
             Checked::Rejected => Ok(TotpOutcome::Rejected),
         }
+    }
+}
+
+/// What a HOTP code matched.
+enum HotpMatch {
+    /// A value in the look-ahead window, or the one after a remembered resync value: the
+    /// factor's next counter value becomes this.
+    Accept(u64),
+    /// A value in the resynchronisation window only: remember it.
+    Resync(u64),
+    /// Nothing.
+    None,
+}
+
+impl LocalTotp {
+    /// Whether `typed` is the code of a step of the window later than the last accepted one,
+    /// recording that step. Every step of the window is computed and compared, whatever matches
+    /// first.
+    fn match_totp(
+        factor: &mut FactorRecord,
+        secret: &Secret,
+        typed: &Secret,
+        now: u64,
+    ) -> Result<bool> {
+        let p = factor.params;
+        let current = time_step(now, p.period);
+        let skew = u64::from(p.skew);
+        let mut matched = None;
+        for step in current.saturating_sub(skew)..=current.saturating_add(skew) {
+            let code = hotp(secret.expose(), step, p.digits, p.algorithm)?;
+            let fresh = factor.last_step.is_none_or(|last| step > last);
+            if constant_time_eq(code.expose(), typed.expose()) && fresh && matched.is_none() {
+                matched = Some(step);
+            }
+        }
+        if let Some(step) = matched {
+            factor.last_step = Some(step);
+        }
+        Ok(matched.is_some())
+    }
+
+    /// RFC 4226 section 7.4 on the factor's counter: the look-ahead window `n ..= n + s`, then
+    /// the value after a remembered resync value, then the resync window. Every value of the
+    /// look-ahead window is computed and compared whatever matches first; a value below `n` is
+    /// never computed, so no counter value is accepted twice.
+    fn match_hotp(
+        &self,
+        factor: &FactorRecord,
+        secret: &Secret,
+        typed: &Secret,
+    ) -> Result<HotpMatch> {
+        let p = factor.params;
+        let next = factor.counter;
+        let code_at = |value: u64| -> Result<bool> {
+            let code = hotp(secret.expose(), value, p.digits, p.algorithm)?;
+            Ok(constant_time_eq(code.expose(), typed.expose()))
+        };
+        let look_ahead_end = next.saturating_add(u64::from(self.config.hotp_look_ahead));
+        let mut matched = None;
+        for value in next..=look_ahead_end {
+            if code_at(value)? && matched.is_none() {
+                matched = Some(value);
+            }
+        }
+        if let Some(value) = matched {
+            return Ok(HotpMatch::Accept(value.saturating_add(1)));
+        }
+        if self.config.hotp_resync_window == 0 {
+            return Ok(HotpMatch::None);
+        }
+        if let Some(remembered) = factor.resync
+            && remembered >= next
+            && code_at(remembered.saturating_add(1))?
+        {
+            return Ok(HotpMatch::Accept(remembered.saturating_add(2)));
+        }
+        let resync_end = next.saturating_add(u64::from(self.config.hotp_resync_window));
+        for value in look_ahead_end.saturating_add(1)..=resync_end {
+            if code_at(value)? {
+                return Ok(HotpMatch::Resync(value));
+            }
+        }
+        Ok(HotpMatch::None)
     }
 }
 
@@ -441,6 +570,9 @@ impl TotpProvider for LocalTotp {
             created_ms: now_ms,
             confirm_by_ms: Some(confirm_by_ms),
             last_step: None,
+            kind: request.kind,
+            counter: 0,
+            resync: None,
         };
         let max = self.config.max_factors;
         self.store
@@ -462,18 +594,30 @@ impl TotpProvider for LocalTotp {
             )
             .await?;
         let b32 = Secret::from(base32_encode(secret.expose()));
-        let uri = totp_uri(
-            &self.config.issuer,
-            &request.account_name,
-            b32.expose_str().unwrap_or_default(),
-            &params,
-        );
+        let b32_text = b32.expose_str().unwrap_or_default();
+        let uri = match request.kind {
+            FactorKind::Totp => totp_uri(
+                &self.config.issuer,
+                &request.account_name,
+                b32_text,
+                &params,
+            ),
+            FactorKind::Hotp => hotp_uri(
+                &self.config.issuer,
+                &request.account_name,
+                b32_text,
+                params.algorithm,
+                params.digits,
+                0,
+            ),
+        };
         Ok(TotpEnrollment {
             factor_sid: sid,
             identity: request.identity,
             secret: b32,
             uri,
             params,
+            kind: request.kind,
             confirm_by: Some(UNIX_EPOCH + Duration::from_millis(confirm_by_ms)),
         })
     }
@@ -545,6 +689,9 @@ mod tests {
             created_ms: 0,
             confirm_by_ms: None,
             last_step: None,
+            kind: FactorKind::Totp,
+            counter: 0,
+            resync: None,
         };
         assert_eq!(totp.open("aa", &factor).unwrap(), secret);
         assert_eq!(

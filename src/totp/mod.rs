@@ -1,6 +1,6 @@
 //! Authenticator-app factors: TOTP (RFC 6238) and HOTP (RFC 4226) behind the [`TotpProvider`]
-//! trait, with a self-hosted backend ([`LocalTotp`], always compiled) and Twilio Verify's TOTP
-//! factors (feature `twilio`).
+//! trait, with a self-hosted backend ([`LocalTotp`], always compiled: time-based and
+//! counter-based factors) and Twilio Verify's TOTP factors (feature `twilio`, time-based only).
 //!
 //! ```text
 //! enroll(identity, account name) -> TotpEnrollment { factor sid, secret, otpauth:// URI, QR }
@@ -159,6 +159,20 @@ impl TotpParams {
     }
 }
 
+/// Whether a factor's codes follow the time (TOTP) or a counter (HOTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FactorKind {
+    /// RFC 6238: the code of the current time step (`period`, `skew` apply).
+    #[default]
+    Totp,
+    /// RFC 4226: the code of the next counter value; the app advances its counter on each code
+    /// it shows, the provider on each code it accepts (look-ahead window and resynchronisation:
+    /// [`LocalTotpConfig`]). `period` and `skew` do not apply.
+    Hotp,
+}
+
 /// A request to enrol an authenticator app for `identity`.
 ///
 /// ```
@@ -176,15 +190,31 @@ pub struct EnrollTotp {
     pub account_name: String,
     /// Parameters; `None` uses the provider's defaults.
     pub params: Option<TotpParams>,
+    /// Time-based (the default) or counter-based.
+    pub kind: FactorKind,
 }
 
 impl EnrollTotp {
-    /// Enrols a factor for `identity`, shown in the app as `account_name`.
+    /// Enrols a time-based factor for `identity`, shown in the app as `account_name`.
     pub fn new(identity: impl Into<String>, account_name: impl Into<String>) -> Self {
         EnrollTotp {
             identity: identity.into(),
             account_name: account_name.into(),
             params: None,
+            kind: FactorKind::Totp,
+        }
+    }
+
+    /// Enrols a counter-based (HOTP, RFC 4226) factor, its counter starting at 0.
+    ///
+    /// ```
+    /// use keyward::totp::{EnrollTotp, FactorKind};
+    /// assert_eq!(EnrollTotp::hotp("user-42", "alice@example.com").kind, FactorKind::Hotp);
+    /// ```
+    pub fn hotp(identity: impl Into<String>, account_name: impl Into<String>) -> Self {
+        EnrollTotp {
+            kind: FactorKind::Hotp,
+            ..EnrollTotp::new(identity, account_name)
         }
     }
 
@@ -242,10 +272,12 @@ pub struct TotpEnrollment {
     pub identity: String,
     /// The secret in unpadded base32, for typing into an app.
     pub secret: Secret,
-    /// The `otpauth://totp/…` key URI.
+    /// The `otpauth://totp/…` (or `otpauth://hotp/…?counter=0`) key URI.
     pub uri: Secret,
     /// The parameters the app must use.
     pub params: TotpParams,
+    /// Time-based or counter-based.
+    pub kind: FactorKind,
     /// Until when the enrolment may be confirmed, when the provider says.
     pub confirm_by: Option<SystemTime>,
 }
@@ -266,6 +298,7 @@ impl fmt::Debug for TotpEnrollment {
             .field("secret", &self.secret)
             .field("uri", &self.uri)
             .field("params", &self.params)
+            .field("kind", &self.kind)
             .field("confirm_by", &self.confirm_by)
             .finish()
     }
@@ -298,8 +331,9 @@ impl CheckTotp {
     }
 }
 
-/// Proof that a TOTP code was accepted for a factor. Only a [`TotpProvider`] that accepted the
-/// code builds it ([`TotpApproved::from_backend`] is for backend implementations).
+/// Proof that a TOTP or HOTP code was accepted for a factor. Only a [`TotpProvider`] that
+/// accepted the code builds it; a backend written outside the crate uses
+/// [`backend::totp_approved`](crate::backend::totp_approved).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpApproved {
     identity: String,
@@ -307,8 +341,11 @@ pub struct TotpApproved {
 }
 
 impl TotpApproved {
-    /// For [`TotpProvider`] implementations only: the proof for a code the backend accepted.
-    pub fn from_backend(identity: impl Into<String>, factor_sid: impl Into<String>) -> Self {
+    /// The proof for a code a backend accepted (`backend::totp_approved` outside the crate).
+    pub(crate) fn new_unchecked(
+        identity: impl Into<String>,
+        factor_sid: impl Into<String>,
+    ) -> Self {
         TotpApproved {
             identity: identity.into(),
             factor_sid: factor_sid.into(),
@@ -327,7 +364,7 @@ impl TotpApproved {
 }
 
 /// The answer to a code: approved with a proof, or rejected (wrong, outside the window, or a
-/// time step already used). A rejection is an ordinary answer, not an error.
+/// time step or counter already used). A rejection is an ordinary answer, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum TotpOutcome {
@@ -352,11 +389,13 @@ impl TotpOutcome {
 /// # Contract
 /// - `enroll` draws the secret (at least [`MIN_SECRET_LEN`] bytes, from the backend's injected
 ///   random source) and stores the factor `Unverified`; [`InvalidInput`](crate::ErrorKind::InvalidInput)
-///   for an empty identity or account name, out-of-range [`TotpParams`].
+///   for an empty identity or account name, out-of-range [`TotpParams`];
+///   [`Unsupported`](crate::ErrorKind::Unsupported) for a [`FactorKind`] the backend lacks.
 /// - `confirm` accepts the first valid code of an unverified factor and marks it verified;
 ///   `check` accepts codes of verified factors only. Both answer
 ///   [`TotpOutcome::Rejected`] for a wrong code, a code outside the window or one of a time step
-///   already accepted for this identity (never the same step twice, across instances);
+///   (HOTP: a counter value) already accepted for this factor (never the same step or counter
+///   twice, across instances);
 ///   [`NotFound`](crate::ErrorKind::NotFound) for an unknown identity or factor (or one in the
 ///   wrong state); [`TooManyAttempts`](crate::ErrorKind::TooManyAttempts) past the backend's
 ///   attempt limit (counted before comparing, so racing checks cannot exceed it);
@@ -420,6 +459,7 @@ mod tests {
                 &TotpParams::default(),
             ),
             params: TotpParams::default(),
+            kind: FactorKind::Totp,
             confirm_by: None,
         };
         let shown = format!("{e:?} {e:#?}");

@@ -14,7 +14,7 @@ use crate::http::{HttpAnswer, HttpClient, Idempotency};
 use crate::rng::{SecureRandom, SystemRandom};
 use crate::secret::Secret;
 use crate::totp::{
-    CheckTotp, EnrollTotp, MIN_SECRET_LEN, TotpAlgorithm, TotpApproved, TotpEnrollment,
+    CheckTotp, EnrollTotp, FactorKind, MIN_SECRET_LEN, TotpAlgorithm, TotpApproved, TotpEnrollment,
     TotpOutcome, TotpParams, TotpProvider, base32_encode, check_names, code_shape,
 };
 use crate::twilio::{TwilioVerifyConfig, answer_error, decode_answer, is_sid, is_transient};
@@ -188,6 +188,12 @@ fn protocol(what: &'static str) -> Error {
 impl TotpProvider for TwilioTotp {
     async fn enroll(&self, request: EnrollTotp) -> Result<TotpEnrollment> {
         check_names(&request.identity, Some(&request.account_name))?;
+        if request.kind != FactorKind::Totp {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "twilio verify has time-based (totp) factors only, no hotp",
+            ));
+        }
         let params = request.params.unwrap_or_default();
         params.validate()?;
         if !(20..=60).contains(&params.period) || params.skew > 2 {
@@ -248,6 +254,7 @@ impl TotpProvider for TwilioTotp {
             secret,
             uri: Secret::from(uri),
             params,
+            kind: FactorKind::Totp,
             confirm_by: None,
         })
     }
@@ -265,7 +272,7 @@ impl TotpProvider for TwilioTotp {
             return Err(protocol("twilio answered about another factor"));
         }
         match factor.status.as_str() {
-            "verified" => Ok(TotpOutcome::Approved(TotpApproved::from_backend(
+            "verified" => Ok(TotpOutcome::Approved(TotpApproved::new_unchecked(
                 request.identity,
                 request.factor_sid,
             ))),
@@ -296,7 +303,7 @@ impl TotpProvider for TwilioTotp {
             return Err(protocol("twilio answered about another factor"));
         }
         match challenge.status.as_str() {
-            "approved" => Ok(TotpOutcome::Approved(TotpApproved::from_backend(
+            "approved" => Ok(TotpOutcome::Approved(TotpApproved::new_unchecked(
                 request.identity,
                 request.factor_sid,
             ))),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::Result;
 use crate::otp::Approved;
 use crate::secret::Secret;
+use crate::totp::TotpApproved;
 use crate::webauthn::VerifiedAssertion;
 
 pub mod gate;
@@ -188,6 +189,7 @@ impl fmt::Debug for AccessToken {
 
 /// The proven factor a token is issued on. Only a successful check builds its contents
 /// ([`OtpProvider::check`](crate::OtpProvider::check) for a code,
+/// [`TotpProvider::check`](crate::totp::TotpProvider::check) for an authenticator-app code,
 /// [`AuthenticatorVerifier::finish_authentication`](crate::AuthenticatorVerifier::finish_authentication)
 /// for a passkey), so a host cannot issue a token without one by accident.
 ///
@@ -208,14 +210,17 @@ pub enum FactorProof {
     Code(Approved),
     /// A WebAuthn assertion that verified.
     Passkey(VerifiedAssertion),
+    /// An authenticator-app code (TOTP or HOTP) the provider accepted.
+    Totp(TotpApproved),
 }
 
 impl FactorProof {
-    /// The factor's name: `otp` or `passkey`.
+    /// The factor's name: `otp`, `passkey` or `totp`.
     pub fn factor(&self) -> &'static str {
         match self {
             FactorProof::Code(_) => "otp",
             FactorProof::Passkey(_) => "passkey",
+            FactorProof::Totp(_) => "totp",
         }
     }
 }
@@ -223,6 +228,12 @@ impl FactorProof {
 impl From<Approved> for FactorProof {
     fn from(approved: Approved) -> Self {
         FactorProof::Code(approved)
+    }
+}
+
+impl From<TotpApproved> for FactorProof {
+    fn from(approved: TotpApproved) -> Self {
+        FactorProof::Totp(approved)
     }
 }
 

@@ -85,6 +85,38 @@ pub trait ParticipantDirectory: Send + Sync + fmt::Debug {
         let _ = user_handle;
         Ok(None)
     }
+
+    /// The participant's authenticator-app factor, for
+    /// [`RoomGate::verify_totp_from`](super::RoomGate::verify_totp_from). Same contract as
+    /// [`contact`](Self::contact): `Ok(None)` for an unknown identity and for a participant
+    /// without a factor, in the same time. The default has none: a directory that does not
+    /// override it admits no one by authenticator app.
+    async fn totp_factor(&self, identity: &str) -> Result<Option<TotpFactor>> {
+        let _ = identity;
+        Ok(None)
+    }
+}
+
+/// A participant's enrolled authenticator-app factor: the identity it was enrolled under at the
+/// [`TotpProvider`](crate::totp::TotpProvider) and its factor sid
+/// ([`TotpEnrollment::factor_sid`](crate::totp::TotpEnrollment::factor_sid)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TotpFactor {
+    /// The identity at the TOTP provider (often the participant's own).
+    pub identity: String,
+    /// The factor (`YF…`).
+    pub factor_sid: String,
+}
+
+impl TotpFactor {
+    /// Factor `factor_sid` of `identity` at the TOTP provider.
+    pub fn new(identity: impl Into<String>, factor_sid: impl Into<String>) -> Self {
+        TotpFactor {
+            identity: identity.into(),
+            factor_sid: factor_sid.into(),
+        }
+    }
 }
 
 /// A fixed participant list held in memory, for tests, demos and small deployments. It is
@@ -101,6 +133,7 @@ pub trait ParticipantDirectory: Send + Sync + fmt::Debug {
 pub struct MemoryDirectory {
     participants: HashMap<String, Option<Contact>>,
     passkeys: HashMap<Vec<u8>, String>,
+    totp: HashMap<String, TotpFactor>,
 }
 
 impl MemoryDirectory {
@@ -130,6 +163,15 @@ impl MemoryDirectory {
         self
     }
 
+    /// Binds an authenticator-app factor to a participant (added without a contact if new), so
+    /// [`RoomGate::verify_totp_from`](super::RoomGate::verify_totp_from) admits its codes.
+    pub fn with_totp(mut self, identity: impl Into<String>, factor: TotpFactor) -> Self {
+        let identity = identity.into();
+        self.participants.entry(identity.clone()).or_insert(None);
+        self.totp.insert(identity, factor);
+        self
+    }
+
     /// Number of participants.
     pub fn len(&self) -> usize {
         self.participants.len()
@@ -146,6 +188,7 @@ impl fmt::Debug for MemoryDirectory {
         f.debug_struct("MemoryDirectory")
             .field("participants", &self.participants.len())
             .field("passkeys", &self.passkeys.len())
+            .field("totp", &self.totp.len())
             .finish()
     }
 }
@@ -158,6 +201,10 @@ impl ParticipantDirectory for MemoryDirectory {
 
     async fn identity_for_passkey(&self, user_handle: &[u8]) -> Result<Option<String>> {
         Ok(self.passkeys.get(user_handle).cloned())
+    }
+
+    async fn totp_factor(&self, identity: &str) -> Result<Option<TotpFactor>> {
+        Ok(self.totp.get(identity).cloned())
     }
 }
 

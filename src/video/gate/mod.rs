@@ -74,10 +74,11 @@ use crate::otp::{Channel, CheckCode, CheckOutcome, OtpProvider, StartVerificatio
 use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
 use crate::store::StateStore;
+use crate::totp::{CheckTotp, TotpOutcome, TotpProvider};
 use crate::webauthn::VerifiedAssertion;
 
 pub use decoy::DecoyShape;
-pub use directory::{Contact, MemoryDirectory, ParticipantDirectory};
+pub use directory::{Contact, MemoryDirectory, ParticipantDirectory, TotpFactor};
 pub use limits::{GateLimits, GateTiming};
 #[cfg(feature = "http")]
 pub use runtime::TokioRuntime;
@@ -98,6 +99,13 @@ pub const MAX_CLIENT_BYTES: usize = 256;
 /// [`normalize::phone_e164`](crate::normalize::phone_e164) before any request, and a decoy verify
 /// would then answer without the provider round trip a participant's verify makes).
 pub const DECOY_DESTINATION: &str = "+12025550100";
+
+/// The identity decoy authenticator-app checks ask the TOTP provider about (no participant has
+/// it: identities the directory knows are the host's).
+pub const DECOY_TOTP_IDENTITY: &str = "keyward-gate-decoy";
+
+/// The factor sid of decoy authenticator-app checks.
+pub const DECOY_TOTP_FACTOR: &str = "YF00000000000000000000000000000000";
 
 /// The host's hook for deliveries that failed in the background.
 pub type SendFailureHook = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -131,6 +139,7 @@ pub struct RoomGateBuilder {
     rng: Arc<dyn SecureRandom>,
     runtime: Option<Arc<dyn GateRuntime>>,
     on_send_failure: Option<SendFailureHook>,
+    totp: Option<Arc<dyn TotpProvider>>,
 }
 
 impl fmt::Debug for RoomGateBuilder {
@@ -146,6 +155,7 @@ impl fmt::Debug for RoomGateBuilder {
             .field("decoy", &self.decoy)
             .field("secret", &self.secret)
             .field("runtime", &self.runtime)
+            .field("totp", &self.totp)
             .finish_non_exhaustive()
     }
 }
@@ -223,6 +233,14 @@ impl RoomGateBuilder {
         self
     }
 
+    /// Also admits participants by an authenticator-app code (TOTP or HOTP) checked by
+    /// `provider`, for the factor the directory names
+    /// ([`ParticipantDirectory::totp_factor`]); see [`RoomGate::verify_totp_from`].
+    pub fn totp(mut self, provider: Arc<dyn TotpProvider>) -> Self {
+        self.totp = Some(provider);
+        self
+    }
+
     /// Checks the configuration ([`ErrorKind::Config`]) and builds the gate.
     pub fn build(self) -> Result<RoomGate> {
         self.limits.validate()?;
@@ -267,6 +285,7 @@ impl RoomGateBuilder {
             key,
             runtime,
             on_send_failure: self.on_send_failure,
+            totp: self.totp,
         })
     }
 }
@@ -337,6 +356,7 @@ pub struct RoomGate {
     key: hmac::Key,
     runtime: Arc<dyn GateRuntime>,
     on_send_failure: Option<SendFailureHook>,
+    totp: Option<Arc<dyn TotpProvider>>,
 }
 
 impl fmt::Debug for RoomGate {
@@ -352,6 +372,7 @@ impl fmt::Debug for RoomGate {
             .field("decoy", &self.decoy)
             .field("secret", &"[REDACTED]")
             .field("runtime", &self.runtime)
+            .field("totp", &self.totp)
             .finish_non_exhaustive()
     }
 }
@@ -393,6 +414,7 @@ impl RoomGate {
             rng: Arc::new(SystemRandom::new()),
             runtime: None,
             on_send_failure: None,
+            totp: None,
         }
     }
 
@@ -658,6 +680,152 @@ impl RoomGate {
         };
         check_identity(&identity)?;
         self.issue(&identity, FactorProof::Passkey(assertion)).await
+    }
+
+    /// [`verify_totp_from`](Self::verify_totp_from) without a client key (limits per identity
+    /// only).
+    pub async fn verify_totp(&self, identity: &str, code: &str) -> Result<AccessToken> {
+        let started = Instant::now();
+        let result = self.verify_totp_inner(identity, code, None).await;
+        self.pad(started, self.timing.verify_floor).await;
+        result
+    }
+
+    /// The authenticator-app factor: checks a TOTP (or HOTP) code of the participant's factor
+    /// ([`ParticipantDirectory::totp_factor`]) with the provider given to
+    /// [`RoomGateBuilder::totp`] and, only if it accepts, issues the token on
+    /// [`FactorProof::Totp`]. No message is sent, so there is no login step.
+    ///
+    /// Counted against the same check limits as [`verify_from`](Self::verify_from), before the
+    /// provider is asked; an unknown identity, a participant without a factor and a wrong,
+    /// replayed or out-of-window code all answer [`Rejected`](ErrorKind::Rejected), after one
+    /// provider check either way (a decoy's is for [`DECOY_TOTP_IDENTITY`]) and no sooner than
+    /// [`GateTiming::verify_floor`]. Errors: [`TooManyAttempts`](ErrorKind::TooManyAttempts)
+    /// past a check limit; [`InvalidInput`](ErrorKind::InvalidInput) for a malformed identity,
+    /// client or code (6 to 8 digits); [`Config`](ErrorKind::Config) when the gate has no TOTP
+    /// provider; the provider's transport failures and the issuer's errors.
+    ///
+    /// ```
+    /// # #[cfg(feature = "twilio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use keyward::{Clock, Env, ManualClock, Secret};
+    /// # use keyward::otp::{LocalOtpProvider, Outbox};
+    /// # use keyward::store::MemoryStore;
+    /// # use keyward::twilio::TwilioCredentials;
+    /// # use keyward::video::twilio::TwilioAccessTokenIssuer;
+    /// use keyward::totp::{CheckTotp, EnrollTotp, LocalTotp, TotpProvider, base32_decode, totp_at};
+    /// use keyward::video::gate::{MemoryDirectory, RoomGate, TotpFactor};
+    /// # let issuer = Arc::new(TwilioAccessTokenIssuer::new(TwilioCredentials::api_key(
+    /// #     "AC00000000000000000000000000000000",
+    /// #     "SK00000000000000000000000000000000",
+    /// #     "test-secret-test-secret-test-sec",
+    /// # )?)?);
+    /// # let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    /// # let env = Env::system().with_clock(clock.clone());
+    /// # let store = Arc::new(MemoryStore::new().env(env.clone()));
+    /// # let otp = Arc::new(LocalOtpProvider::new(store.clone(), Arc::new(Outbox::new()), Secret::new([7u8; 32]))?);
+    /// let totp = Arc::new(LocalTotp::builder(store.clone(), Secret::new([9u8; 32]), "Rooms").env(env).build()?);
+    /// // Enrolled and confirmed beforehand (the user scanned the QR code):
+    /// let enrolled = totp.enroll(EnrollTotp::new("mabel", "mabel@example.com")).await?;
+    /// let secret = base32_decode(enrolled.secret.expose_str().unwrap()).unwrap();
+    /// let code_at = |t: u64| totp_at(&secret, t, 30, 6, Default::default()).unwrap();
+    /// totp.confirm(CheckTotp::new("mabel", &enrolled.factor_sid, code_at(clock.unix_seconds()))).await?;
+    ///
+    /// let directory = MemoryDirectory::new()
+    ///     .with_totp("mabel", TotpFactor::new("mabel", &enrolled.factor_sid));
+    /// let gate = RoomGate::builder(Arc::new(directory), otp, issuer, store).totp(totp).build()?;
+    /// clock.advance(std::time::Duration::from_secs(30));
+    /// let code = code_at(clock.unix_seconds());
+    /// let token = gate.verify_totp_from("mabel", code.expose_str().unwrap(), "203.0.113.7").await?;
+    /// assert_eq!(token.identity, "mabel");
+    /// // The same code (same time step) never admits twice.
+    /// assert!(gate.verify_totp_from("mabel", code.expose_str().unwrap(), "203.0.113.7").await.is_err());
+    /// # Ok::<(), keyward::Error>(()) }).unwrap();
+    /// ```
+    pub async fn verify_totp_from(
+        &self,
+        identity: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<AccessToken> {
+        let started = Instant::now();
+        let result = self.verify_totp_inner(identity, code, Some(client)).await;
+        self.pad(started, self.timing.verify_floor).await;
+        result
+    }
+
+    async fn verify_totp_inner(
+        &self,
+        identity: &str,
+        code: &str,
+        client: Option<&str>,
+    ) -> Result<AccessToken> {
+        let Some(totp) = &self.totp else {
+            return Err(Error::config(
+                "this room gate has no totp provider (RoomGateBuilder::totp)",
+            ));
+        };
+        check_identity(identity)?;
+        check_client(client)?;
+        if !(6..=8).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid_input(
+                "an authenticator code is 6 to 8 digits",
+            ));
+        }
+        let factor = self.directory.totp_factor(identity).await?;
+        let keys = self.keys(identity, client, factor.is_some()).await;
+        let counted = match (&factor, keys) {
+            (Some(_), keys) => {
+                let keys = keys?;
+                let verdict = self.counters.count(Op::Verify, &keys).await?;
+                Some((keys, verdict))
+            }
+            (None, Ok(keys)) => self
+                .counters
+                .count(Op::Verify, &keys)
+                .await
+                .ok()
+                .map(|v| (keys, v)),
+            (None, Err(_)) => None,
+        };
+        if matches!(counted, Some((_, Verdict::Refused))) {
+            return Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many code checks for this identity; try again later",
+            ));
+        }
+        let request = match &factor {
+            Some(f) => CheckTotp::new(f.identity.as_str(), f.factor_sid.as_str(), code),
+            None => CheckTotp::new(DECOY_TOTP_IDENTITY, DECOY_TOTP_FACTOR, code),
+        };
+        let outcome = totp.check(request).await;
+        let (Some(factor), Some((keys, _))) = (factor, counted) else {
+            // Decoy: whatever the provider said, no token.
+            return Err(rejected());
+        };
+        let approved = match outcome {
+            Ok(TotpOutcome::Approved(approved)) => approved,
+            Ok(TotpOutcome::Rejected) => return Err(rejected()),
+            Err(e) => {
+                return Err(match e.kind() {
+                    ErrorKind::NotFound
+                    | ErrorKind::Expired
+                    | ErrorKind::AlreadyUsed
+                    | ErrorKind::TooManyAttempts
+                    | ErrorKind::InvalidInput => rejected(),
+                    _ => e,
+                });
+            }
+        };
+        // The provider accepted a code; make sure it is for this participant's factor.
+        if approved.identity() != factor.identity || approved.factor_sid() != factor.factor_sid {
+            return Err(rejected());
+        }
+        let token = self.issue(identity, FactorProof::Totp(approved)).await?;
+        // Failure to record the success only delays the user.
+        let _ = self.counters.succeeded(&keys).await;
+        Ok(token)
     }
 
     /// The store key names for this request. An unknown identity gets its own counters while
