@@ -58,7 +58,8 @@ const HEADER: &[u8] = br#"{"alg":"HS256","typ":"JWT"}"#;
 #[derive(Clone)]
 pub struct LiveKitApiKey {
     key: String,
-    secret: Secret,
+    /// The HMAC-SHA256 key of the secret, built once (not on every token).
+    hmac: hmac::Key,
 }
 
 impl LiveKitApiKey {
@@ -69,7 +70,10 @@ impl LiveKitApiKey {
         if key.is_empty() || secret.is_empty() {
             return Err(Error::config("the livekit api key and secret must be set"));
         }
-        Ok(LiveKitApiKey { key, secret })
+        Ok(LiveKitApiKey {
+            key,
+            hmac: hmac::Key::new(hmac::HMAC_SHA256, secret.expose()),
+        })
     }
 
     /// Reads `LIVEKIT_API_KEY` and `LIVEKIT_API_SECRET` (as the SDKs do) through `var`.
@@ -85,8 +89,8 @@ impl LiveKitApiKey {
         &self.key
     }
 
-    fn hmac_key(&self) -> hmac::Key {
-        hmac::Key::new(hmac::HMAC_SHA256, self.secret.expose())
+    fn hmac_key(&self) -> &hmac::Key {
+        &self.hmac
     }
 }
 
@@ -365,7 +369,7 @@ impl LiveKitTokenBuilder {
         let mut jwt = URL_SAFE_NO_PAD.encode(HEADER);
         jwt.push('.');
         jwt.push_str(&URL_SAFE_NO_PAD.encode(payload));
-        let tag = hmac::sign(&key.hmac_key(), jwt.as_bytes());
+        let tag = hmac::sign(key.hmac_key(), jwt.as_bytes());
         jwt.push('.');
         jwt.push_str(&URL_SAFE_NO_PAD.encode(tag.as_ref()));
         Ok(Secret::from(jwt))

@@ -166,7 +166,7 @@ impl LiveKitTokenVerifier {
         let signed = token
             .get(..signed_len)
             .ok_or_else(|| invalid("malformed jwt"))?;
-        hmac::verify(&self.key.hmac_key(), signed.as_bytes(), &decode(signature)?)
+        hmac::verify(self.key.hmac_key(), signed.as_bytes(), &decode(signature)?)
             .map_err(|_| invalid("jwt signature does not verify"))?;
         let claims: Payload = serde_json::from_slice(&decode(payload)?)
             .map_err(|_| invalid("jwt claims are malformed"))?;

@@ -128,9 +128,21 @@ impl From<i32> for JsonValue {
 }
 
 /// Appends `s` as a JSON string literal, escaped as Python's `ensure_ascii` encoder does.
+///
+/// Runs of printable ASCII that need no escape are copied as whole slices; only the characters
+/// between them are looked at one by one (identities and room names are mostly such runs).
 pub(crate) fn write_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let mut rest = s;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| !matches!(b, b' '..=b'~') || b == b'"' || b == b'\\')
+    {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else { break };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -139,7 +151,6 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -147,8 +158,25 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
                 }
             }
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
+}
+
+/// Appends the decimal digits of `value` (no allocation, unlike `to_string`).
+pub(crate) fn push_uint(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 fn push_u_escape(out: &mut String, unit: u16) {
@@ -166,7 +194,12 @@ pub(crate) fn write_value(out: &mut String, value: &JsonValue) {
         JsonValue::Null => out.push_str("null"),
         JsonValue::Bool(true) => out.push_str("true"),
         JsonValue::Bool(false) => out.push_str("false"),
-        JsonValue::Int(n) => out.push_str(&n.to_string()),
+        JsonValue::Int(n) => {
+            if *n < 0 {
+                out.push('-');
+            }
+            push_uint(out, n.unsigned_abs());
+        }
         JsonValue::String(s) => write_str(out, s),
         JsonValue::Array(items) => {
             out.push('[');
@@ -224,7 +257,7 @@ impl<'a> ObjectWriter<'a> {
 
     pub(crate) fn uint(&mut self, key: &str, value: u64) {
         let out = self.key(key);
-        out.push_str(&value.to_string());
+        push_uint(out, value);
     }
 
     pub(crate) fn value(&mut self, key: &str, value: &JsonValue) {

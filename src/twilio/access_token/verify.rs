@@ -106,7 +106,7 @@ impl AccessTokenVerifier {
             .map_err(|_| invalid("signature is not unpadded base64url"))?;
         let signed_len = header_b64.len() + 1 + payload_b64.len();
         let signed = jwt.get(..signed_len).unwrap_or_default();
-        hmac::verify(&self.key.hmac_key(), signed.as_bytes(), &signature)
+        hmac::verify(self.key.hmac_key(), signed.as_bytes(), &signature)
             .map_err(|_| invalid("signature does not match"))?;
 
         let header_json = decode_part(header_b64, "header")?;
@@ -389,6 +389,9 @@ mod tests {
             header,
             payload,
         )
+        .expose_str()
+        .unwrap()
+        .to_owned()
     }
 
     const H: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
