@@ -290,6 +290,7 @@ where
 async fn report(engines: &[Engine]) {
     const N: usize = 400;
     println!();
+    println!("load: {}", load_average());
     println!("| engine | flow | clients | p50 | p99 | ops/s | store round trips per op |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for engine in engines {
@@ -299,59 +300,46 @@ async fn report(engines: &[Engine]) {
         });
         let store: Arc<dyn StateStore> = counting.clone();
         for clients in [1usize, 2] {
-            // Each client is its own relying party (an instance) on the shared store.
-            let mut passkeys = Vec::new();
+            // Each client is its own relying party (an instance) on the shared store, with its
+            // ceremonies started beforehand so that only finishes are timed.
+            let mut prepared = Vec::new();
             for c in 0..clients {
-                passkeys.push(Arc::new(
-                    Passkey::new(store.clone(), &format!("lat-{c}")).await,
-                ));
+                let passkey = Arc::new(Passkey::new(store.clone(), &format!("lat-{c}")).await);
+                let mut ceremonies = Vec::with_capacity(N);
+                for _ in 0..N {
+                    ceremonies.push(passkey.prepared().await);
+                }
+                prepared.push((passkey, std::sync::Mutex::new(ceremonies)));
             }
-            let finish_ops = Arc::new(AtomicU64::new(0));
+            let prepared = Arc::new(prepared);
+            let before = counting.ops.load(Ordering::Relaxed);
             let (lat, wall) = {
-                let passkeys = passkeys.clone();
-                let (counting, finish_ops) = (counting.clone(), finish_ops.clone());
+                let prepared = prepared.clone();
                 measure(clients, N, move |i| {
-                    let passkey = passkeys[i / N].clone();
-                    let (counting, finish_ops) = (counting.clone(), finish_ops.clone());
+                    let prepared = prepared.clone();
                     async move {
-                        let (state, response) = passkey.prepared().await;
-                        let before = counting.ops.load(Ordering::Relaxed);
+                        let (passkey, ceremonies) = &prepared[i / N];
+                        let (state, response) = ceremonies.lock().unwrap().pop().unwrap();
                         let started = Instant::now();
                         passkey
                             .rp
                             .finish_authentication(state, &response)
                             .await
                             .unwrap();
-                        let elapsed = started.elapsed();
-                        // Exact with one client; with two, the other client's operations in
-                        // the window are counted too, so only the one-client figure is printed.
-                        finish_ops.fetch_add(
-                            counting.ops.load(Ordering::Relaxed) - before,
-                            Ordering::Relaxed,
-                        );
-                        elapsed
+                        started.elapsed()
                     }
                 })
                 .await
             };
-            let trips = if clients == 1 {
-                format!(
-                    "{:.2}",
-                    finish_ops.load(Ordering::Relaxed) as f64 / N as f64
-                )
-            } else {
-                "(as 1)".to_owned()
-            };
-            let busy: f64 = lat.iter().map(Duration::as_secs_f64).sum();
+            let trips =
+                (counting.ops.load(Ordering::Relaxed) - before) as f64 / (N * clients) as f64;
             println!(
-                "| {} | finish_authentication | {clients} | {:.0} µs | {:.0} µs | {:.0} | {trips} |",
+                "| {} | finish_authentication | {clients} | {:.0} µs | {:.0} µs | {:.0} | {trips:.2} |",
                 engine.name,
                 percentile(&lat, 0.5).as_secs_f64() * 1e6,
                 percentile(&lat, 0.99).as_secs_f64() * 1e6,
-                // Finishes per second of finishing time, the clients running side by side.
-                (N * clients) as f64 / (busy / clients as f64),
+                (N * clients) as f64 / wall.as_secs_f64(),
             );
-            let _ = wall;
 
             let providers: Vec<Arc<(LocalOtpProvider, Outbox)>> =
                 (0..clients).map(|_| Arc::new(otp(store.clone()))).collect();
@@ -377,7 +365,255 @@ async fn report(engines: &[Engine]) {
             );
         }
     }
+    println!("load: {}", load_average());
 }
 
-criterion_group!(benches, bench_engines);
+/// `/proc/loadavg`'s three load averages, to print next to every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// `KW_BENCH_CREDENTIALS=10000000`: `finish_authentication` on PostgreSQL holding that many
+/// credentials against the same holding 1,000, measured interleaved in one run.
+///
+/// Each size gets its own schema (the store's own migrations, then the primary key dropped, the
+/// rows loaded with binary `COPY` and the key rebuilt, as a bulk import would), dropped at the
+/// end. The rows are real credential records: one passkey is registered through the relying
+/// party, and its user record and credential-id hint are copied for every other user with the
+/// user handle and credential id patched in (same lengths), so every row is the record a
+/// registration of that user would have written, with real keys.
+fn bench_postgres_scale(c: &mut Criterion) {
+    let Some(big) = std::env::var("KW_BENCH_CREDENTIALS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        eprintln!("skipped: set KW_BENCH_CREDENTIALS=10000000 for the PostgreSQL scale bench");
+        return;
+    };
+    if !answers("127.0.0.1:5432") {
+        eprintln!("skipped: postgres scale bench needs PostgreSQL on 127.0.0.1:5432");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sizes = [1_000u64, big];
+    let mut loaded = Vec::new();
+    for size in sizes {
+        let schema = format!("{}_scale_{size}", run_id());
+        let started = Instant::now();
+        let (passkey, bytes) = rt.block_on(load_credentials(&schema, size));
+        println!(
+            "loaded {size} credentials into {schema} in {:.1} s ({:.2} GB with indexes; load {})",
+            started.elapsed().as_secs_f64(),
+            bytes as f64 / 1e9,
+            load_average()
+        );
+        loaded.push((size, schema, passkey));
+    }
+    // Warm both (index pages into the cache), then measure interleaved rounds so that load
+    // changes on the shared machine fall on both sizes alike.
+    let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); loaded.len()];
+    rt.block_on(async {
+        for (_, _, passkey) in &loaded {
+            for _ in 0..100 {
+                let (state, response) = passkey.prepared().await;
+                passkey
+                    .rp
+                    .finish_authentication(state, &response)
+                    .await
+                    .unwrap();
+            }
+        }
+        for _ in 0..20 {
+            for (i, (_, _, passkey)) in loaded.iter().enumerate() {
+                for _ in 0..50 {
+                    let (state, response) = passkey.prepared().await;
+                    let started = Instant::now();
+                    passkey
+                        .rp
+                        .finish_authentication(state, &response)
+                        .await
+                        .unwrap();
+                    latencies[i].push(started.elapsed());
+                }
+            }
+        }
+    });
+    let mut group = c.benchmark_group("engines_scale");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(4));
+    for (size, _, passkey) in &loaded {
+        group.bench_function(format!("postgres/{size}/finish_authentication"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (state, response) = passkey.prepared().await;
+                        let started = Instant::now();
+                        passkey
+                            .rp
+                            .finish_authentication(state, &response)
+                            .await
+                            .unwrap();
+                        total += started.elapsed();
+                    }
+                    total
+                })
+            })
+        });
+    }
+    group.finish();
+    println!();
+    println!("load: {}", load_average());
+    println!("| credentials in PostgreSQL | finishes | p50 | p99 | mean |");
+    println!("| --- | --- | --- | --- | --- |");
+    let mut means = Vec::new();
+    for ((size, _, _), lat) in loaded.iter().zip(latencies.iter_mut()) {
+        lat.sort_unstable();
+        let mean = lat.iter().map(Duration::as_secs_f64).sum::<f64>() / lat.len() as f64;
+        means.push((percentile(lat, 0.5).as_secs_f64(), mean));
+        println!(
+            "| {size} | {} | {:.0} µs | {:.0} µs | {:.0} µs |",
+            lat.len(),
+            percentile(lat, 0.5).as_secs_f64() * 1e6,
+            percentile(lat, 0.99).as_secs_f64() * 1e6,
+            mean * 1e6
+        );
+    }
+    if let [(p50_small, mean_small), (p50_big, mean_big)] = means[..] {
+        println!(
+            "ratio {big} / 1000: p50 {:.3}, mean {:.3}",
+            p50_big / p50_small,
+            mean_big / mean_small
+        );
+    }
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(POSTGRES_URL, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for (_, schema, _) in &loaded {
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// Creates `schema` through the store, registers the template passkey, bulk-loads `size - 1`
+/// more users' credentials, and answers the template passkey (on its own store) and the bytes
+/// the table and its indexes take.
+async fn load_credentials(schema: &str, size: u64) -> (Passkey, i64) {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+
+    const TEMPLATE: &str = "bulk-user-000000000";
+    let store = PostgresStore::connect(PostgresConfig::new(POSTGRES_URL).schema(schema))
+        .await
+        .expect("postgres");
+    let passkey = Passkey::new(Arc::new(store), TEMPLATE).await;
+    let user_key = Key::durable("webauthn")
+        .part("user")
+        .bytes(TEMPLATE.as_bytes());
+    let template = passkey
+        .rp
+        .credentials_for_user(TEMPLATE.as_bytes())
+        .await
+        .unwrap();
+    let cred_id = template[0].credential_id.clone();
+    let (client, conn) = tokio_postgres::connect(POSTGRES_URL, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let table = format!("\"{schema}\".keyward_state");
+    let record: Vec<u8> = client
+        .query_one(
+            &format!("SELECT value FROM {table} WHERE key = $1"),
+            &[&user_key.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let find = |needle: &[u8]| -> Vec<usize> {
+        (0..=record.len() - needle.len())
+            .filter(|&i| &record[i..i + needle.len()] == needle)
+            .collect()
+    };
+    let (user_at, cred_at) = (find(TEMPLATE.as_bytes()), find(&cred_id));
+    assert!(
+        !user_at.is_empty() && !cred_at.is_empty(),
+        "template fields"
+    );
+
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} DROP CONSTRAINT keyward_state_pkey"
+        ))
+        .await
+        .unwrap();
+    let sink = client
+        .copy_in(&format!(
+            "COPY {table} (key, value, version, expires_at) FROM STDIN BINARY"
+        ))
+        .await
+        .unwrap();
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::TEXT, Type::BYTEA, Type::INT8, Type::TIMESTAMPTZ],
+    );
+    let mut writer = std::pin::pin!(writer);
+    let none: Option<std::time::SystemTime> = None;
+    for i in 1..size {
+        let user = format!("bulk-user-{i:09}");
+        let mut cred = cred_id.clone();
+        let n = cred.len();
+        cred[n - 8..].copy_from_slice(&i.to_be_bytes());
+        let mut value = record.clone();
+        for &at in &user_at {
+            value[at..at + user.len()].copy_from_slice(user.as_bytes());
+        }
+        for &at in &cred_at {
+            value[at..at + n].copy_from_slice(&cred);
+        }
+        let version = (i as i64).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64);
+        let key = Key::durable("webauthn").part("user").bytes(user.as_bytes());
+        writer
+            .as_mut()
+            .write(&[&key.as_str(), &value, &version, &none])
+            .await
+            .unwrap();
+        let hint = Key::durable("webauthn").part("cred").bytes(&cred);
+        writer
+            .as_mut()
+            .write(&[
+                &hint.as_str(),
+                &user.as_bytes(),
+                &version.wrapping_add(1),
+                &none,
+            ])
+            .await
+            .unwrap();
+    }
+    writer.finish().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} ADD CONSTRAINT keyward_state_pkey PRIMARY KEY (key); ANALYZE {table}"
+        ))
+        .await
+        .unwrap();
+    let bytes: i64 = client
+        .query_one(&format!("SELECT pg_total_relation_size('{table}')"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    (passkey, bytes)
+}
+
+criterion_group!(benches, bench_engines, bench_postgres_scale);
 criterion_main!(benches);

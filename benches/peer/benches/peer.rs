@@ -4,6 +4,9 @@
 //! API; a software P-256 authenticator (ring, keyward's `SoftAuthenticator`) signs them; the
 //! resulting browser JSON text is verified by both libraries, each from text to verdict.
 //!
+//! Rows: keyward on ring, on the pure-Rust `p256` crate and on its per-credential tables
+//! (`fast-p256`, repeat credential), and webauthn-rs-core (OpenSSL).
+//!
 //! Run from the repository root:
 //! `cargo bench --manifest-path benches/peer/Cargo.toml`
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
@@ -142,6 +145,11 @@ fn bench_peers(c: &mut Criterion) {
     g.bench_function("webauthn-rs-core", |b| b.iter(|| peer_verify(&f)));
     let f = fixture(SignatureBackend::P256);
     g.bench_function("keyward_p256", |b| b.iter(|| keyward_verify(&f)));
+    // The per-credential table (feature fast-p256): a returning credential, table already built
+    // and kept with the decoded credential (the first verification below builds it).
+    let f = fixture(SignatureBackend::Precomputed);
+    keyward_verify(&f);
+    g.bench_function("keyward_precomputed", |b| b.iter(|| keyward_verify(&f)));
     g.finish();
 }
 
