@@ -124,7 +124,9 @@ async fn fixture() -> Fixture {
         .with_totp("tommy", TotpFactor::new("tommy", &tommy.factor_sid))
         .with_no_contact("ghost");
     let issuer = Arc::new(RecordingIssuer {
-        inner: TwilioAccessTokenIssuer::new(key()).unwrap().env(env.clone()),
+        inner: TwilioAccessTokenIssuer::new(key())
+            .unwrap()
+            .env(env.clone()),
         factors: Mutex::new(Vec::new()),
     });
     let gate = RoomGate::builder(Arc::new(directory), Arc::new(otp), issuer.clone(), store)

@@ -757,7 +757,7 @@ mod tests {
         region: Option<&str>,
         request: VideoTokenRequest,
     ) -> (Result<AccessToken>, Result<Secret>) {
-        let clock = Arc::new(crate::clock::ManualClock::at_unix(1_700_000_123));
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::at_unix(1_700_000_123));
         let mut issuer = TwilioAccessTokenIssuer::new(key())
             .unwrap()
             .env(crate::Env::system().with_clock(clock));
