@@ -32,6 +32,16 @@ fn runtime() -> tokio::runtime::Runtime {
 fn config(backend: SignatureBackend) -> RelyingPartyConfig {
     RelyingPartyConfig::new("example.com", "Example", ORIGIN)
         .expect("config")
+        // The default list plus ES512, which is offered only on request.
+        .algorithms([
+            alg::ES256,
+            alg::EDDSA,
+            alg::ES384,
+            alg::PS256,
+            alg::RS256,
+            alg::ES512,
+        ])
+        .expect("algorithms")
         .signature_backend(backend)
 }
 
@@ -214,6 +224,7 @@ fn bench_other_algorithms(c: &mut Criterion) {
         ("rs256", alg::RS256),
         ("ps256", alg::PS256),
         ("es384", alg::ES384),
+        ("es512", alg::ES512),
     ] {
         let f = fixture(&rt, algorithm, SignatureBackend::Ring);
         g.bench_function(format!("complete_json/{name}"), |b| {

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`OtpProvider`] | one-time passcodes by SMS, call, email, WhatsApp | Twilio Verify (`twilio`), self-hosted (always) |
 //! | [`VideoTokenIssuer`] | signed video-room access tokens | Twilio Video access tokens (`twilio`), LiveKit access tokens (`livekit`) |
-//! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, EdDSA, RS256, PS256 (`webauthn`) |
+//! | [`AuthenticatorVerifier`] | WebAuthn / passkey ceremonies | relying party with ES256, ES384, ES512, EdDSA, RS256, PS256 (`webauthn`), ML-DSA-44 / 65 (`ml-dsa`) |
 //! | [`TotpProvider`] | authenticator-app codes (RFC 6238 TOTP) | self-hosted (always); see [`totp`] |
 //! | [`KeySplitStore`] | the SSKS side of the 2-man rule | local store (always), Seald SSKS over HTTP (`ssks`), local HTTP server (`ssks-server`) |
 //!

@@ -46,8 +46,9 @@ pub struct MetadataServiceConfig {
     /// CA - R3" for the production service): download it once from the FIDO Alliance and ship
     /// it with your service.
     pub fido_root: TrustAnchor,
-    /// Timeouts, retries and the body bound (default: 60 s per request, 3 retries on 429 / 5xx
-    /// / transport errors, bodies up to 32 MiB).
+    /// Timeouts and retries (default: 60 s per request, 3 retries on 429 / 5xx / transport
+    /// errors). Its `max_body_bytes` is ignored: the BLOB is always bounded by [`MAX_BLOB_LEN`]
+    /// (a few MiB today, more than `HttpConfig::default()`'s 1 MiB).
     pub http: HttpConfig,
     /// Shortest wait between two background refreshes (default 1 hour): the wait when the BLOB
     /// is past its `nextUpdate` and the service still serves the same one.
@@ -68,7 +69,6 @@ impl MetadataServiceConfig {
             fido_root,
             http: HttpConfig {
                 request_timeout: Duration::from_secs(60),
-                max_body_bytes: MAX_BLOB_LEN,
                 ..HttpConfig::default()
             },
             min_refresh: Duration::from_secs(3600),
@@ -83,8 +83,8 @@ impl MetadataServiceConfig {
         self
     }
 
-    /// The HTTP settings. Bodies are never accepted past [`MAX_BLOB_LEN`] whatever
-    /// `max_body_bytes` says.
+    /// The HTTP settings (timeouts, retries, `allow_http_loopback`); the body bound stays
+    /// [`MAX_BLOB_LEN`] whatever `max_body_bytes` says.
     pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = http;
         self
@@ -231,7 +231,7 @@ impl MetadataService {
     /// loopback host with [`HttpConfig::allow_http_loopback`]).
     pub fn new(config: MetadataServiceConfig, store: Arc<dyn StateStore>) -> Result<Self> {
         let mut http = config.http.clone();
-        http.max_body_bytes = http.max_body_bytes.min(MAX_BLOB_LEN);
+        http.max_body_bytes = MAX_BLOB_LEN;
         let client = HttpClient::new(http, &config.url)?;
         Ok(MetadataService {
             config,
