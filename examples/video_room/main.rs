@@ -38,7 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 0,
     };
     let rng: Arc<dyn SecureRandom> = Arc::new(SystemRandom::new());
-    let (store, store_description): (Arc<dyn StateStore>, String) = stores::from_env().await?;
+    let stores = stores::from_env().await?;
+    let store: Arc<dyn StateStore> = stores.app.clone();
 
     // One-time codes: Twilio Verify when configured, else the self-hosted provider printing
     // codes on this console.
@@ -111,9 +112,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2-man rule: keyward's local SSKS on its own port (challenges printed on this console), and
     // this server as the backend holding each participant's rawTwoManRuleKey.
-    let (tmr_backend, ssks_url, _ssks) =
-        app::local_two_man_rule(store.clone(), Arc::new(ConsoleSender), rng.clone(), origins)
-            .await?;
+    // On REDIS_URL / DATABASE_URL its sessions and identities are in the shared store too.
+    let (tmr_backend, ssks_url, _ssks) = app::local_two_man_rule(
+        store.clone(),
+        stores.ssks.clone(),
+        Arc::new(ConsoleSender),
+        rng.clone(),
+        origins,
+    )
+    .await?;
 
     // Passkeys: a relying party for `localhost` reached from this port, user verification
     // required, credentials in the store.
@@ -134,11 +141,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_two_man_rule(tmr_backend, ssks_url.clone());
 
     println!("keyward video room on http://localhost:{port}/ (local SSKS on {ssks_url})");
-    eprintln!("[video_room] state: {store_description}");
+    // For the operator only: the pages never list participants (see app::pages::config).
+    let names: Vec<&str> = app::participants::PARTICIPANTS
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    eprintln!("[video_room] participants: {}", names.join(", "));
+    eprintln!("[video_room] state: {}", stores.description);
     eprintln!(
         "[video_room] one-time codes: {otp_backend}; room tokens: {provider}; passkeys: relying party \"localhost\"; 2-man rule: local SSKS"
     );
-    axum::serve(listener, app::router(state)).await?;
+    app::serve(listener, state).await?;
     Ok(())
 }
 

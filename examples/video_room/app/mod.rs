@@ -105,7 +105,7 @@ impl AppState {
     ) -> keyward::Result<Self> {
         let members = PARTICIPANTS
             .iter()
-            .fold(MemoryDirectory::new(), |d, (name, phone)| {
+            .fold(MemoryDirectory::new(), |d, (name, phone, _)| {
                 d.with(*name, Contact::phone(*phone))
             });
         let directory = DemoDirectory {
@@ -141,6 +141,19 @@ impl AppState {
         self.webauthn = Some(webauthn);
         self
     }
+}
+
+/// Serves the demo on `listener` with each connection's peer address, which the room gate's
+/// client key needs (see [`otp::client_key`]).
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 /// The demo's routes.

@@ -2,10 +2,12 @@
 //! phone → the code → a Twilio Video access token for the room, all through keyward's
 //! `RoomGate` (unknown names get decoy answers).
 
-use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,8 +23,30 @@ pub(crate) struct LoginBody {
     username: String,
 }
 
+/// The room gate's client key for the requester: the peer's IP address. The gate counts logins
+/// and code checks per identity *and client*, so a stranger who spends a participant's tries
+/// spends only their own (`RoomGate::login_from` / `verify_from`; the gate also hands it to the
+/// OTP provider as `StartVerification::client`, for its per-client send budget).
+///
+/// The demo listens on 127.0.0.1, where every browser on the machine is one client. Behind a
+/// reverse proxy, use the client address the proxy sets (and only from the proxy), or a
+/// long-lived device cookie.
+pub(crate) fn client_key(
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<String, ApiError> {
+    match peer {
+        Some(Extension(ConnectInfo(addr))) => Ok(format!("ip:{}", addr.ip())),
+        // Without it every requester would share one key: refuse rather than degrade.
+        None => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the demo must be served with connect info (app::serve)",
+        )),
+    }
+}
+
 pub(crate) async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult {
@@ -30,11 +54,12 @@ pub(crate) async fn login(
         .gate
         .clone()
         .ok_or_else(|| ApiError::unavailable("the room gate"))?;
+    let client = client_key(peer)?;
     let sid = SessionId::from_headers(&state, &headers)?;
     let username = body.username.trim().to_lowercase();
     // Unknown names get the same answer as participants (a decoy destination, nothing sent):
     // the gate never tells who is invited.
-    let challenge = gate.login(&username).await?;
+    let challenge = gate.login_from(&username, &client).await?;
     step(&format!(
         "login: {username} → code sent to {} by {}",
         challenge.masked_destination, challenge.channel
@@ -56,6 +81,7 @@ pub(crate) struct VerifyBody {
 
 pub(crate) async fn verify(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult {
@@ -63,6 +89,7 @@ pub(crate) async fn verify(
         .gate
         .clone()
         .ok_or_else(|| ApiError::unavailable("the room gate"))?;
+    let client = client_key(peer)?;
     let sid = SessionId::from_headers(&state, &headers)?;
     let Some(username) = sid.load(&state).await?.username else {
         return Err(ApiError::new(
@@ -71,7 +98,7 @@ pub(crate) async fn verify(
         ));
     };
     // The gate issues the token only from an approved check.
-    let token = match gate.verify(&username, body.code.trim()).await {
+    let token = match gate.verify_from(&username, body.code.trim(), &client).await {
         Ok(token) => token,
         Err(e) => {
             step(&format!(

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::errors::ApiResult;
-use super::participants::PARTICIPANTS;
+use super::participants::registered_email;
 use super::sessions::SessionId;
 
 /// The pages, their assets, `/api/config` and `/api/me`.
@@ -52,10 +52,11 @@ pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response 
         .into_response()
 }
 
+/// What the pages need to know about this server. Not the participant list: anyone may call this,
+/// and the room gate's decoys exist so that nobody learns who is invited.
 pub(crate) async fn config(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "room": state.room,
-        "participants": PARTICIPANTS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
         "otp": state.otp_backend,
         "ssks_url": state.tmr.as_ref().map(|t| t.ssks_url.clone()),
         "passkeys": state.webauthn.is_some(),
@@ -66,9 +67,13 @@ pub(crate) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Api
     let sid = SessionId::from_headers(&state, &headers)?;
     let session = sid.load(&state).await?;
     let signed_in = !session.factors.is_empty();
+    let username = session.username.filter(|_| signed_in);
+    // The signed-in participant's own registered address (where SSKS challenges go).
+    let email = username.as_deref().and_then(registered_email);
     Ok(sid.respond(
         Json(json!({
-            "username": if signed_in { session.username } else { None },
+            "username": username,
+            "email": email,
             "factors": session.factors,
         }))
         .into_response(),

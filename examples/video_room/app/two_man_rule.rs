@@ -5,14 +5,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
-};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,65 +17,31 @@ use keyward::keysplit::server::ServerConfig;
 use keyward::keysplit::ssks::{SsksClient, SsksConfig};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, KeyKind, TwoManRuleBackend, TwoManRuleKeys};
 use keyward::otp::CodeSender;
-use keyward::store::{MemoryStore, StateStore};
+use keyward::store::StateStore;
 use keyward::{Env, Secret, SecureRandom, normalize, random_string};
 
 use super::AppState;
 use super::errors::{ApiError, ApiResult};
 use super::log::step;
+use super::participants::registered_email;
 use super::sessions::SessionId;
 
 /// The SSKS app id of the demo (any non-empty id without `:`).
 pub(crate) const SSKS_APP_ID: &str = "00000000-0000-1000-a000-7ea300000001";
 
-/// keyward's local SSKS endpoints, callable from the demo's pages on another origin: the
-/// browser is SSKS's client here, so the server answers CORS preflights for exactly
-/// `allowed_origins` (and nothing else).
-pub(crate) fn ssks_router(
-    local: LocalKeySplitStore,
-    config: ServerConfig,
-    allowed_origins: Vec<String>,
-) -> Router {
-    let allowed = Arc::new(allowed_origins);
-    keyward::keysplit::server::router(local, config).layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
-            let allowed = allowed.clone();
-            async move {
-                let origin = request
-                    .headers()
-                    .get(ORIGIN)
-                    .and_then(|o| o.to_str().ok())
-                    .filter(|o| allowed.iter().any(|a| a == o))
-                    .and_then(|o| HeaderValue::from_str(o).ok());
-                let mut response = if request.method() == Method::OPTIONS {
-                    StatusCode::NO_CONTENT.into_response()
-                } else {
-                    next.run(request).await
-                };
-                if let Some(origin) = origin {
-                    let headers = response.headers_mut();
-                    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-                    headers.insert(
-                        ACCESS_CONTROL_ALLOW_METHODS,
-                        HeaderValue::from_static("POST"),
-                    );
-                    headers.insert(
-                        ACCESS_CONTROL_ALLOW_HEADERS,
-                        HeaderValue::from_static("content-type, x-seald-appid, x-seald-session"),
-                    );
-                    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-                    headers.insert(VARY, HeaderValue::from_static("origin"));
-                }
-                response
-            }
-        },
-    ))
-}
-
-/// Starts keyward's local SSKS on 127.0.0.1 (its own store, challenges through `sender`) and
-/// the demo backend's client of it. Returns the backend role, SSKS's URL and its server task.
+/// Starts keyward's local SSKS on 127.0.0.1 and the demo backend's client of it. Returns the
+/// backend role, SSKS's URL and its server task.
+///
+/// - `backend_store` keeps the backend's per-user keys; `ssks_store` the SSKS's sessions and
+///   encrypted identities. On the embedded default they are two separate memory stores (two
+///   servers, two halves); with `REDIS_URL` / `DATABASE_URL` both are the shared store (each
+///   under its own keys), so every demo process's SSKS sees the same sessions and identities.
+/// - Challenges go out through `sender`.
+/// - The browser is SSKS's client here: the server answers CORS preflights from exactly
+///   `allowed_origins` (`ServerConfig::cors_origins`).
 pub(crate) async fn local_two_man_rule(
     backend_store: Arc<dyn StateStore>,
+    ssks_store: Arc<dyn StateStore>,
     sender: Arc<dyn CodeSender>,
     rng: Arc<dyn SecureRandom>,
     allowed_origins: Vec<String>,
@@ -92,14 +52,14 @@ pub(crate) async fn local_two_man_rule(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         43,
     )?;
-    let local = LocalKeySplitStore::new(Arc::new(MemoryStore::new()), sender)
-        .env(Env::system().with_random(rng.clone()));
+    let local =
+        LocalKeySplitStore::new(ssks_store, sender).env(Env::system().with_random(rng.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let router = ssks_router(
+    let router = keyward::keysplit::server::router(
         local,
-        ServerConfig::new(SSKS_APP_ID, Secret::from(api_key.as_str())),
-        allowed_origins,
+        ServerConfig::new(SSKS_APP_ID, Secret::from(api_key.as_str()))
+            .cors_origins(allowed_origins)?,
     );
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -117,12 +77,17 @@ pub(crate) async fn local_two_man_rule(
 
 #[derive(Deserialize)]
 pub(crate) struct TmrSessionBody {
-    email: String,
+    /// Optional: if given, it must be the signed-in participant's registered address (SSKS
+    /// challenges go nowhere else).
+    #[serde(default)]
+    email: Option<String>,
     /// `save` or `retrieve` (which always requires a challenge).
     purpose: String,
 }
 
-/// The seed's `getSSKSSession`: only for a participant signed in here (by code or passkey).
+/// The seed's `getSSKSSession`: only for a participant signed in here (by code or passkey), and
+/// the challenge goes only to that participant's registered address: a signed-in user cannot
+/// make SSKS mail challenges to an address of their choosing.
 pub(crate) async fn tmr_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -150,7 +115,24 @@ pub(crate) async fn tmr_session(
             ));
         }
     };
-    let factor = AuthFactor::email(&body.email)?;
+    let Some(registered) = registered_email(&username) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no address is registered for SSKS challenges",
+        ));
+    };
+    let factor = AuthFactor::email(registered)?;
+    if let Some(asked) = &body.email
+        && AuthFactor::email(asked).ok().as_ref() != Some(&factor)
+    {
+        step(&format!(
+            "tmr: refused for {username}: challenges go only to the registered address"
+        ));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "SSKS challenges go only to your registered address",
+        ));
+    }
     let request = ChallengeRequest::new(
         username.clone(),
         factor,

@@ -136,7 +136,6 @@ $('logout-button').addEventListener('click', async () => {
   const config = await api('/api/config');
   window.keywardConfig = config;
   $('room-name').textContent = config.room;
-  $('participants').textContent = config.participants.join(', ');
   $('otp-backend').textContent = config.otp;
   if (config.otp === 'self-hosted') $('otp-where').textContent = ' (the code is printed on the server console)';
   if (!config.passkeys) {

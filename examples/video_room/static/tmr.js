@@ -86,7 +86,7 @@ $('save-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   show('save-status', 'busy', 'Opening an SSKS session…');
   try {
-    const session = await api('/api/tmr/session', { email: $('tmr-email').value, purpose: 'save' });
+    const session = await api('/api/tmr/session', { purpose: 'save' });
     if (session.must_authenticate) {
       throw new Error('SSKS already holds an identity for this email: retrieve it instead');
     }
@@ -102,7 +102,7 @@ $('save-form').addEventListener('submit', async (event) => {
 $('retrieve-button').addEventListener('click', async () => {
   show('retrieve-status', 'busy', 'Asking the backend for an SSKS session…');
   try {
-    pending = await api('/api/tmr/session', { email: $('tmr-email').value, purpose: 'retrieve' });
+    pending = await api('/api/tmr/session', { purpose: 'retrieve' });
     $('challenge-form').hidden = false;
     show('retrieve-status', 'sent', `SSKS sent a challenge to ${pending.auth_factor.value}.`);
   } catch (e) {
@@ -146,7 +146,7 @@ $('challenge-form').addEventListener('submit', async (event) => {
     show('tmr-signin', 'error', 'Sign in on the video room page first (the backend only opens SSKS sessions for its signed-in users).');
   } else {
     show('tmr-signin', 'ok', `Signed in as ${me.username}.`);
-    $('tmr-email').value = `${me.username}@example.com`;
+    $('tmr-email').textContent = me.email || 'none registered';
   }
   const id = crypto.getRandomValues(new Uint8Array(24));
   $('tmr-identity').value = `seald-identity:${Array.from(id, (b) => b.toString(16).padStart(2, '0')).join('')}`;
