@@ -223,17 +223,19 @@ impl Builder<LocalOtpProvider, LocalOtpConfig> {
 ///
 /// # How codes are made and kept
 /// A verification's sid is 16 bytes: 6 random bytes from the injected [`SecureRandom`], then the
-/// first 10 bytes of the destination's keyed hash masked by `HMAC(server secret,
-/// "keyward-otp-sid-v1" || those 6 bytes)`, so a sid leads to its verification's key without
-/// any index, and two sids of one destination look unrelated without the server secret. Its
-/// code is derived from one `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid ||
-/// transaction)`: the first of its four 64-bit words below the largest multiple of
-/// `10^digits`, reduced modulo `10^digits` (rejection sampling, so every code is equally likely).
-/// The store never holds the code: a check and a re-send derive it again from the sid, and the
-/// check compares in constant time. A host-chosen custom code is kept as `HMAC-SHA256(server
-/// secret, sid || code || transaction)`; a re-send must pass it again (or a new one, which
-/// replaces the old without resetting the attempt counter). Someone who reads the store without
-/// the server secret learns nothing about any code.
+/// first 10 bytes of the destination's keyed hash masked by the verification's one keyed hash,
+/// `HMAC-SHA256(server secret, "keyward-otp-verification-v2" || those 6 bytes)`. So a sid leads
+/// to its verification's key without any index, and two sids of one destination look unrelated
+/// without the server secret. The last 16 bytes of that same HMAC draw the code: the first of
+/// its two 64-bit words below the largest multiple of `10^digits`, reduced modulo `10^digits`
+/// (rejection sampling, so every code is equally likely). A PSD2 code (amount and payee) comes
+/// instead from `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid ||
+/// transaction)`, so it never approves another transaction. One HMAC per code, not per digit;
+/// a check by sid costs one HMAC in all. The store never holds the code: a check and a re-send
+/// derive it again from the sid, and the check compares in constant time. A host-chosen custom
+/// code is kept as `HMAC-SHA256(server secret, sid || code || transaction)`; a re-send must pass
+/// it again (or a new one, which replaces the old without resetting the attempt counter).
+/// Someone who reads the store without the server secret learns nothing about any code.
 ///
 /// No destination is stored in clear either: the key holds a keyed hash of it, the record the
 /// hash and the masked form. A verification addressed by sid therefore reports the masked
@@ -424,7 +426,14 @@ impl Record {
             sid: r.bytes(F_SID)?.try_into().map_err(|_| corrupt())?,
             destination: r.bytes(F_DESTINATION)?.try_into().map_err(|_| corrupt())?,
             masked_to: r.str(F_MASKED_TO)?.to_owned(),
-            channel: Channel::parse(r.str(F_CHANNEL)?),
+            channel: match r.str(F_CHANNEL)? {
+                // As written by `encode` (no allocation); anything else as `Channel::parse` reads it.
+                "sms" => Channel::Sms,
+                "call" => Channel::Call,
+                "email" => Channel::Email,
+                "whatsapp" => Channel::Whatsapp,
+                other => Channel::parse(other),
+            },
             locale: text(F_LOCALE)?,
             custom_hash: r
                 .opt_bytes(F_CUSTOM_HASH)
@@ -446,7 +455,10 @@ impl Record {
     }
 
     fn sid(&self) -> String {
-        format!("VE{}", hex(&self.sid))
+        let mut s = String::with_capacity(34);
+        s.push_str("VE");
+        s.push_str(&hex(&self.sid));
+        s
     }
 
     /// Whether checks and re-sends still apply.
@@ -484,6 +496,8 @@ struct Target {
     sid: Option<[u8; 16]>,
     /// The destination's keyed hash (by destination), checked against the record's.
     destination: Option<[u8; 16]>,
+    /// The sid's keyed hash (by sid), which also draws its code.
+    prf: Option<[u8; 32]>,
     /// The destination the caller named (by destination), reported instead of the masked one.
     to: Option<String>,
 }
@@ -562,37 +576,38 @@ impl LocalOtpProvider {
         Key::ephemeral("otp").part("v").bytes(tag)
     }
 
-    /// The mask that hides a sid's destination tag: `HMAC(secret, "keyward-otp-sid-v1" || nonce)`.
-    fn sid_mask(&self, nonce: &[u8]) -> [u8; TAG_LEN] {
+    /// The one keyed hash of a verification, `HMAC(secret, "keyward-otp-verification-v2" ||
+    /// the sid's random bytes)`: its first [`TAG_LEN`] bytes mask the destination tag in the
+    /// sid, its last 16 bytes draw the code (see [`derive_code`](Self::derive_code)), so a
+    /// check by sid costs one HMAC for both.
+    fn sid_prf(&self, sid: &[u8; 16]) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(b"keyward-otp-sid-v1");
-        ctx.update(nonce);
+        ctx.update(b"keyward-otp-verification-v2");
+        ctx.update(sid.get(..SID_NONCE_LEN).unwrap_or_default());
         let tag = ctx.sign();
-        let mut mask = [0u8; TAG_LEN];
-        mask.copy_from_slice(tag.as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
-        mask
+        let mut prf = [0u8; 32];
+        prf.copy_from_slice(tag.as_ref());
+        prf
     }
 
-    /// A new sid for a destination: random bytes, then the destination's tag masked by a keyed
-    /// hash of them. The record is found from the sid alone, with no index key, and two sids of
-    /// one destination look unrelated to anyone without the server secret.
-    fn new_sid(&self, destination: &[u8; 16]) -> Result<[u8; 16]> {
-        let nonce = random_array::<SID_NONCE_LEN>(self.rng.as_ref())?;
-        let mask = self.sid_mask(&nonce);
+    /// A new sid for a destination, with its keyed hash: random bytes, then the destination's
+    /// tag masked by the keyed hash of them. The record is found from the sid alone, with no
+    /// index key, and two sids of one destination look unrelated without the server secret.
+    fn new_sid(&self, destination: &[u8; 16]) -> Result<([u8; 16], [u8; 32])> {
         let mut sid = [0u8; 16];
-        sid[..SID_NONCE_LEN].copy_from_slice(&nonce);
-        for (i, (d, m)) in destination.iter().zip(mask).enumerate() {
-            sid[SID_NONCE_LEN + i] = d ^ m;
+        sid[..SID_NONCE_LEN].copy_from_slice(&random_array::<SID_NONCE_LEN>(self.rng.as_ref())?);
+        let prf = self.sid_prf(&sid);
+        for i in 0..TAG_LEN {
+            sid[SID_NONCE_LEN + i] = destination[i] ^ prf[i];
         }
-        Ok(sid)
+        Ok((sid, prf))
     }
 
-    /// The destination tag a sid carries.
-    fn sid_tag(&self, sid: &[u8; 16]) -> [u8; TAG_LEN] {
-        let (nonce, masked) = sid.split_at(SID_NONCE_LEN);
-        let mut tag = self.sid_mask(nonce);
-        for (t, m) in tag.iter_mut().zip(masked) {
-            *t ^= m;
+    /// The destination tag a sid carries, given its keyed hash.
+    fn sid_tag(sid: &[u8; 16], prf: &[u8; 32]) -> [u8; TAG_LEN] {
+        let mut tag = [0u8; TAG_LEN];
+        for i in 0..TAG_LEN {
+            tag[i] = sid[SID_NONCE_LEN + i] ^ prf[i];
         }
         tag
     }
@@ -630,12 +645,14 @@ impl LocalOtpProvider {
     }
 
     /// Whether `code`, for the transaction `txn` the check names, is the record's: a code
-    /// issued for one amount and payee never matches for another (or for none). One HMAC.
+    /// issued for one amount and payee never matches for another (or for none). One HMAC
+    /// (none when `prf`, the sid's keyed hash, is known already and there is no transaction).
     fn code_matches(
         &self,
         record: &Record,
         code: &[u8],
         txn: Option<(&str, &str)>,
+        prf: Option<&[u8; 32]>,
     ) -> Result<bool> {
         match &record.custom_hash {
             Some(hash) => {
@@ -645,7 +662,11 @@ impl LocalOtpProvider {
                 Ok(ok)
             }
             None => {
-                let expected = self.derive_code(&record.sid, txn, record.code_len)?;
+                let prf = match prf {
+                    Some(prf) => *prf,
+                    None => self.sid_prf(&record.sid),
+                };
+                let expected = self.derive_code(&record.sid, &prf, txn, record.code_len)?;
                 // The length is public (the configuration's); the digits compare in constant time.
                 Ok(expected.expose().len() == code.len()
                     && crate::secret::subtle_eq::constant_time_eq(expected.expose(), code))
@@ -653,27 +674,24 @@ impl LocalOtpProvider {
         }
     }
 
-    /// The code of a verification: `len` decimal digits drawn from one
-    /// `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid || transaction)`, read
-    /// as four 64-bit words, the first below the largest multiple of `10^len` taken (rejection
-    /// sampling: uniform; a further round only if all four are rejected, which for 10 digits has
-    /// probability below 10^-36).
-    fn derive_code(&self, sid: &[u8; 16], txn: Option<(&str, &str)>, len: u8) -> Result<Secret> {
+    /// The code of a verification: `len` decimal digits from a 64-bit word below the largest
+    /// multiple of `10^len`, reduced modulo `10^len` (rejection sampling: uniform). Without a
+    /// transaction the words are the last two of the sid's keyed hash `prf` (no further HMAC);
+    /// with one (or if both words are rejected, below 10^-18 for 10 digits) they come from
+    /// `HMAC-SHA256(server secret, "keyward-otp-code-v2" || round || sid || transaction)`, four
+    /// words per round.
+    fn derive_code(
+        &self,
+        sid: &[u8; 16],
+        prf: &[u8; 32],
+        txn: Option<(&str, &str)>,
+        len: u8,
+    ) -> Result<Secret> {
         let len = len.clamp(1, 19);
         let bound = 10u64.pow(u32::from(len));
         let limit = (u64::MAX / bound) * bound;
-        for round in 0u8..=u8::MAX {
-            let mut ctx = hmac::Context::with_key(&self.key);
-            ctx.update(b"keyward-otp-code-v2");
-            ctx.update(&[round]);
-            ctx.update(sid);
-            if txn.is_some() {
-                let mut t = Vec::new();
-                push_transaction(&mut t, txn);
-                ctx.update(&t);
-            }
-            let tag = ctx.sign();
-            for word in tag.as_ref().chunks_exact(8) {
+        let digits_of = |words: &[u8]| -> Option<Secret> {
+            for word in words.chunks_exact(8) {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(word);
                 let v = u64::from_be_bytes(b);
@@ -684,8 +702,28 @@ impl LocalOtpProvider {
                         *d = b'0' + (n % 10) as u8;
                         n /= 10;
                     }
-                    return Ok(Secret::new(digits));
+                    return Some(Secret::new(digits));
                 }
+            }
+            None
+        };
+        if txn.is_none()
+            && let Some(code) = digits_of(prf.get(16..).unwrap_or_default())
+        {
+            return Ok(code);
+        }
+        for round in 0u8..=u8::MAX {
+            let mut ctx = hmac::Context::with_key(&self.key);
+            ctx.update(b"keyward-otp-code-v2");
+            ctx.update(&[round]);
+            ctx.update(sid);
+            if txn.is_some() {
+                let mut t = Vec::new();
+                push_transaction(&mut t, txn);
+                ctx.update(&t);
+            }
+            if let Some(code) = digits_of(ctx.sign().as_ref()) {
+                return Ok(code);
             }
         }
         Err(Error::new(
@@ -695,14 +733,26 @@ impl LocalOtpProvider {
     }
 
     /// The record's code for delivery: derived, or the host-chosen one passed again.
-    fn code_for(&self, record: &Record, custom: Option<&Secret>) -> Result<Secret> {
+    fn code_for(
+        &self,
+        record: &Record,
+        custom: Option<&Secret>,
+        prf: Option<&[u8; 32]>,
+    ) -> Result<Secret> {
         match (custom, &record.custom_hash) {
             (Some(code), Some(_)) => Ok(code.clone()),
-            (None, None) => self.derive_code(
-                &record.sid,
-                transaction(&record.amount, &record.payee),
-                record.code_len,
-            ),
+            (None, None) => {
+                let prf = match prf {
+                    Some(prf) => *prf,
+                    None => self.sid_prf(&record.sid),
+                };
+                self.derive_code(
+                    &record.sid,
+                    &prf,
+                    transaction(&record.amount, &record.payee),
+                    record.code_len,
+                )
+            }
             _ => Err(Error::invalid_input(
                 "this verification uses a custom code: pass it again to re-send",
             )),
@@ -841,10 +891,12 @@ impl LocalOtpProvider {
                         "a verification sid is VE followed by 32 hex digits",
                     ));
                 };
+                let prf = self.sid_prf(&raw);
                 Ok(Target {
-                    key: Self::record_key(&self.sid_tag(&raw)),
+                    key: Self::record_key(&Self::sid_tag(&raw, &prf)),
                     sid: Some(raw),
                     destination: None,
+                    prf: Some(prf),
                     to: None,
                 })
             }
@@ -855,6 +907,7 @@ impl LocalOtpProvider {
                     key: Self::record_key(&destination[..TAG_LEN]),
                     sid: None,
                     destination: Some(destination),
+                    prf: None,
                     to: Some(to),
                 })
             }
@@ -890,30 +943,38 @@ impl LocalOtpProvider {
             Some(text) => MessageTemplate::new(text.clone())?.render(code_text, minutes),
             None => template.render(code_text, minutes),
         };
-        let mut text = body.expose_str().unwrap_or_default().to_owned();
-        if let Some(name) = &record.friendly_name {
-            if text.contains("{friendly_name}") {
-                text = text.replace("{friendly_name}", name);
-            } else {
-                text = format!("{name}: {text}");
+        let txn = transaction(&record.amount, &record.payee);
+        let sms_hash = match (&record.app_hash, &record.channel) {
+            (Some(hash), Channel::Sms) => Some(hash),
+            _ => None,
+        };
+        // The rendered template as is, unless a friendly name, a transaction or an app hash
+        // changes it.
+        let body = if record.friendly_name.is_none() && txn.is_none() && sms_hash.is_none() {
+            body
+        } else {
+            let mut text = body.expose_str().unwrap_or_default().to_owned();
+            if let Some(name) = &record.friendly_name {
+                if text.contains("{friendly_name}") {
+                    text = text.replace("{friendly_name}", name);
+                } else {
+                    text = format!("{name}: {text}");
+                }
             }
-        }
-        if let Some((amount, payee)) = transaction(&record.amount, &record.payee) {
-            if text.contains("{amount}") || text.contains("{payee}") {
-                text = text.replace("{amount}", amount).replace("{payee}", payee);
-            } else {
-                text = format!("{text}\nAmount: {amount}\nPayee: {payee}");
+            if let Some((amount, payee)) = txn {
+                if text.contains("{amount}") || text.contains("{payee}") {
+                    text = text.replace("{amount}", amount).replace("{payee}", payee);
+                } else {
+                    text = format!("{text}\nAmount: {amount}\nPayee: {payee}");
+                }
             }
-        }
-        if let (Some(hash), Channel::Sms) = (&record.app_hash, &record.channel) {
-            text = format!("{text}\n{hash}");
-        }
-        let mut message = OutgoingMessage::new(
-            record.channel.clone(),
-            to.to_owned(),
-            Secret::from(text),
-            code.clone(),
-        );
+            if let Some(hash) = sms_hash {
+                text = format!("{text}\n{hash}");
+            }
+            Secret::from(text)
+        };
+        let mut message =
+            OutgoingMessage::new(record.channel.clone(), to.to_owned(), body, code.clone());
         if let Some(subject) = template.subject() {
             message = message.subject(subject);
         }
@@ -926,8 +987,8 @@ impl LocalOtpProvider {
         destination: &[u8; 16],
         channel: &Channel,
         request: &StartVerification,
-    ) -> Result<Record> {
-        let sid = self.new_sid(destination)?;
+    ) -> Result<(Record, [u8; 32])> {
+        let (sid, prf) = self.new_sid(destination)?;
         let now_ms = self.now_ms();
         let ttl_ms = u64::try_from(self.config.code_ttl.as_millis()).unwrap_or(u64::MAX);
         let txn = transaction(&request.amount, &request.payee);
@@ -938,7 +999,7 @@ impl LocalOtpProvider {
             ),
             None => (None, self.config.code_length),
         };
-        Ok(Record {
+        let record = Record {
             sid,
             destination: *destination,
             masked_to: crate::normalize::mask(to),
@@ -957,7 +1018,8 @@ impl LocalOtpProvider {
             amount: request.amount.clone(),
             payee: request.payee.clone(),
             app_hash: request.app_hash.clone(),
-        })
+        };
+        Ok((record, prf))
     }
 
     /// The record after a re-send, or why it cannot be re-sent.
@@ -1073,7 +1135,7 @@ impl LocalOtpProvider {
                 if swapped == CasOutcome::Conflict {
                     continue;
                 }
-                let code = self.code_for(&next, request.custom_code.as_ref())?;
+                let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
                 self.deliver(&to, &next, &code).await?;
                 return Ok(Self::to_verification(
                     &next,
@@ -1087,7 +1149,7 @@ impl LocalOtpProvider {
                     .await?;
                 counted = true;
             }
-            let record = self.new_record(&to, &destination, &channel, &request)?;
+            let (record, prf) = self.new_record(&to, &destination, &channel, &request)?;
             let ttl = self.record_ttl(&record, now_ms);
             let written = match &current {
                 Some((_, version)) => match self
@@ -1110,7 +1172,7 @@ impl LocalOtpProvider {
             let Some(version) = written else {
                 continue; // a concurrent start won: re-send theirs
             };
-            let code = self.code_for(&record, request.custom_code.as_ref())?;
+            let code = self.code_for(&record, request.custom_code.as_ref(), Some(&prf))?;
             if let Err(err) = self.deliver(&to, &record, &code).await {
                 // Nothing reached the user: forget the verification so a retry starts afresh.
                 self.store
@@ -1151,7 +1213,7 @@ impl LocalOtpProvider {
             }
             // One write counts the attempt and decides, so the limit holds however many
             // checks race, and of two right checks exactly one approves.
-            let matched = self.code_matches(&record, code, txn)?;
+            let matched = self.code_matches(&record, code, txn, target.prf.as_ref())?;
             let mut next = record;
             next.attempts = next.attempts.saturating_add(1);
             next.updated_ms = now_ms;
@@ -1360,21 +1422,31 @@ fn from_ms(ms: u64) -> SystemTime {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     s
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
         .collect()
 }
 
@@ -1403,8 +1475,9 @@ mod tests {
         for i in 0..2_000u32 {
             let mut sid = [0u8; 16];
             sid[..4].copy_from_slice(&i.to_be_bytes());
-            let code = p.derive_code(&sid, None, 10).unwrap();
-            let again = p.derive_code(&sid, None, 10).unwrap();
+            let prf = p.sid_prf(&sid);
+            let code = p.derive_code(&sid, &prf, None, 10).unwrap();
+            let again = p.derive_code(&sid, &p.sid_prf(&sid), None, 10).unwrap();
             assert_eq!(code, again);
             assert_eq!(code.expose().len(), 10);
             for d in code.expose() {
@@ -1415,15 +1488,16 @@ mod tests {
         for c in counts {
             assert!((1_800..=2_200).contains(&c), "{counts:?}");
         }
-        // Leading zeros are kept: every length is exact.
+        // Leading zeros are kept: every length is exact, with and without a transaction.
         for len in 4..=10u8 {
             for i in 0..200u32 {
                 let mut sid = [9u8; 16];
                 sid[..4].copy_from_slice(&i.to_be_bytes());
-                assert_eq!(
-                    p.derive_code(&sid, None, len).unwrap().expose().len(),
-                    usize::from(len)
-                );
+                let prf = p.sid_prf(&sid);
+                for txn in [None, Some(("1 EUR", "x"))] {
+                    let code = p.derive_code(&sid, &prf, txn, len).unwrap();
+                    assert_eq!(code.expose().len(), usize::from(len));
+                }
             }
         }
     }
@@ -1433,16 +1507,18 @@ mod tests {
         let p = provider();
         let a = [0u8; 16];
         let mut b = a;
-        b[15] = 1;
-        let code = p.derive_code(&a, None, 10).unwrap();
-        assert_ne!(code, p.derive_code(&b, None, 10).unwrap());
+        b[5] = 1;
+        let (pa, pb) = (p.sid_prf(&a), p.sid_prf(&b));
+        let code = p.derive_code(&a, &pa, None, 10).unwrap();
+        assert_ne!(code, p.derive_code(&b, &pb, None, 10).unwrap());
+        let shop = p
+            .derive_code(&a, &pa, Some(("10 EUR", "shop")), 10)
+            .unwrap();
+        assert_ne!(code, shop);
         assert_ne!(
-            code,
-            p.derive_code(&a, Some(("10 EUR", "shop")), 10).unwrap()
-        );
-        assert_ne!(
-            p.derive_code(&a, Some(("10 EUR", "shop")), 10).unwrap(),
-            p.derive_code(&a, Some(("10 EU", "Rshop")), 10).unwrap()
+            shop,
+            p.derive_code(&a, &pa, Some(("10 EU", "Rshop")), 10)
+                .unwrap()
         );
         let h = p.custom_hash(&a, b"123456", None);
         assert_ne!(h, p.custom_hash(&b, b"123456", None));
@@ -1455,7 +1531,7 @@ mod tests {
         let request = StartVerification::new("+15017122661", Channel::Sms)
             .custom_code("4242")
             .locale("fr");
-        let record = p
+        let (record, _) = p
             .new_record(
                 "+15017122661",
                 &p.destination_id("+15017122661"),
@@ -1479,16 +1555,17 @@ mod tests {
     fn sids_carry_their_destination_unlinkably() {
         let p = provider();
         let d = p.destination_id("+15017122661");
-        let a = p.new_sid(&d).unwrap();
-        let b = p.new_sid(&d).unwrap();
+        let (a, pa) = p.new_sid(&d).unwrap();
+        let (b, pb) = p.new_sid(&d).unwrap();
         assert_ne!(a, b);
         assert_ne!(
             a[SID_NONCE_LEN..],
             b[SID_NONCE_LEN..],
             "the masked tags differ too"
         );
-        assert_eq!(p.sid_tag(&a), d[..TAG_LEN]);
-        assert_eq!(p.sid_tag(&b), d[..TAG_LEN]);
+        assert_eq!(pa, p.sid_prf(&a));
+        assert_eq!(LocalOtpProvider::sid_tag(&a, &pa), d[..TAG_LEN]);
+        assert_eq!(LocalOtpProvider::sid_tag(&b, &pb), d[..TAG_LEN]);
         let other = LocalOtpProvider::builder(
             Arc::new(MemoryStore::new()),
             Arc::new(Outbox::new()),
@@ -1497,7 +1574,7 @@ mod tests {
         .build()
         .unwrap();
         assert_ne!(
-            other.sid_tag(&a),
+            LocalOtpProvider::sid_tag(&a, &other.sid_prf(&a)),
             d[..TAG_LEN],
             "another secret reads another tag"
         );

@@ -66,10 +66,25 @@ impl MessageTemplate {
     /// Renders the body for `code`, valid for `minutes`. The result holds the code, so it is a
     /// [`Secret`].
     pub fn render(&self, code: &str, minutes: u64) -> Secret {
-        let text = self
-            .body
-            .replace("{minutes}", &minutes.to_string())
-            .replace("{code}", code);
+        // One pass (the placeholders cannot overlap: neither holds a `{` after its first byte).
+        let mut text = String::with_capacity(self.body.len() + code.len() + 4);
+        let mut rest = self.body.as_str();
+        while let Some(at) = rest.find('{') {
+            let (before, tail) = rest.split_at(at);
+            text.push_str(before);
+            if let Some(after) = tail.strip_prefix("{code}") {
+                text.push_str(code);
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("{minutes}") {
+                use std::fmt::Write as _;
+                let _ = write!(text, "{minutes}");
+                rest = after;
+            } else {
+                text.push('{');
+                rest = tail.get(1..).unwrap_or_default();
+            }
+        }
+        text.push_str(rest);
         Secret::from(text)
     }
 }
@@ -152,6 +167,15 @@ mod tests {
     }
 
     #[test]
+    fn other_braces_stay_as_written() {
+        let t = MessageTemplate::new("{x} {{code}} {minutes {minutes}}{").unwrap();
+        assert_eq!(
+            t.render("42", 5).expose_str(),
+            Some("{x} {42} {minutes 5}{")
+        );
+    }
+
+    #[test]
     fn code_placeholder_required_once() {
         assert!(MessageTemplate::new("{code} {code}").is_err());
         assert!(MessageTemplate::new("x".repeat(1_601) + "{code}").is_err());
@@ -159,7 +183,7 @@ mod tests {
 
     #[test]
     fn code_with_braces_is_not_reexpanded() {
-        // {minutes} is replaced before {code}, so a custom code can never inject a placeholder.
+        // One pass over the template: what a code holds is never expanded again.
         let t = MessageTemplate::new("{code}/{minutes}").unwrap();
         assert_eq!(
             t.render("ab{minutes}", 3).expose_str(),

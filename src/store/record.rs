@@ -58,7 +58,7 @@ pub(crate) struct RecordWriter {
 impl RecordWriter {
     /// A record of `kind`.
     pub(crate) fn new(kind: u8) -> Self {
-        let mut buf = Vec::with_capacity(128);
+        let mut buf = Vec::with_capacity(192);
         buf.push(FORMAT);
         buf.push(kind);
         RecordWriter { buf }
@@ -83,9 +83,17 @@ impl RecordWriter {
     }
 
     pub(crate) fn u64(&mut self, tag: u8, v: u64) -> &mut Self {
-        let mut tmp = Vec::with_capacity(10);
-        push_varint(&mut tmp, v);
-        self.bytes(tag, &tmp)
+        // The varint is at most 10 bytes, so its length prefix is one byte.
+        let mut tmp = [0u8; 10];
+        let mut n = 0;
+        let mut v = v;
+        while v >= 0x80 {
+            tmp[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        tmp[n] = v as u8;
+        self.bytes(tag, &tmp[..=n])
     }
 
     pub(crate) fn bool(&mut self, tag: u8, v: bool) -> &mut Self {
@@ -118,7 +126,7 @@ impl<'a> RecordReader<'a> {
 
     /// Decodes a nested body.
     pub(crate) fn parse_body(bytes: &'a [u8]) -> Result<Self> {
-        let mut fields = Vec::with_capacity(8);
+        let mut fields = Vec::with_capacity(20);
         let mut pos = 0;
         while pos < bytes.len() {
             let tag = bytes[pos];

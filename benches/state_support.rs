@@ -1,0 +1,213 @@
+//! Fixtures shared by `state.rs` (criterion) and `counts.rs` (callgrind).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keyward::store::{
+    CasOutcome, Entry, Key, MemoryStore, MemoryStoreLimits, StateStore, Version, Write,
+};
+use keyward::testing::SoftAuthenticator;
+use keyward::webauthn::{
+    RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend, UserEntity, alg,
+};
+use keyward::{AuthenticatorVerifier, ManualClock};
+
+pub(crate) const ORIGIN: &str = "https://example.com";
+
+/// Counts the operations that reach the store.
+#[derive(Debug)]
+pub(crate) struct Counting {
+    inner: MemoryStore,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl Counting {
+    pub(crate) fn new(inner: MemoryStore) -> Self {
+        Counting {
+            inner,
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        }
+    }
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> (usize, usize) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[async_trait]
+impl StateStore for Counting {
+    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
+        self.read();
+        self.inner.get(key).await
+    }
+    async fn insert(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<Option<Version>> {
+        self.write();
+        self.inner.insert(key, value, ttl).await
+    }
+    async fn put(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<Version> {
+        self.write();
+        self.inner.put(key, value, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Version,
+        write: Write,
+    ) -> keyward::Result<CasOutcome> {
+        self.write();
+        self.inner.compare_and_swap(key, expected, write).await
+    }
+    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
+        self.write();
+        self.inner.take(key).await
+    }
+    async fn increment(
+        &self,
+        key: &Key,
+        delta: u64,
+        ttl: Option<Duration>,
+    ) -> keyward::Result<u64> {
+        self.write();
+        self.inner.increment(key, delta, ttl).await
+    }
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+pub(crate) struct Passkey {
+    pub(crate) rp: RelyingParty,
+    pub(crate) auth: SoftAuthenticator,
+    pub(crate) user_id: Vec<u8>,
+    pub(crate) store: Arc<Counting>,
+    pub(crate) clock: Arc<ManualClock>,
+}
+
+pub(crate) fn user(n: u64) -> UserEntity {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    UserEntity::new(id, format!("user{n}@example.com"), format!("User {n}")).expect("user")
+}
+
+pub(crate) fn passkey(rt: &tokio::runtime::Runtime, counter_step: u32) -> Passkey {
+    passkey_on(rt, counter_step, SignatureBackend::default())
+}
+
+/// A registered ES256 credential on a relying party verifying with `backend`.
+pub(crate) fn passkey_on(
+    rt: &tokio::runtime::Runtime,
+    counter_step: u32,
+    backend: SignatureBackend,
+) -> Passkey {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let limits = MemoryStoreLimits::new().with_max_durable_entries(8_000_000);
+    let store = Arc::new(Counting::new(
+        MemoryStore::with_clock(clock.clone()).with_limits(limits),
+    ));
+    let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN)
+        .expect("config")
+        .signature_backend(backend);
+    let rp = RelyingParty::new(config, store.clone()).with_clock(clock.clone());
+    let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).expect("authenticator");
+    auth.set_knobs(|k| k.counter_step = counter_step);
+    let credential = rt.block_on(async {
+        let (options, state) = rp
+            .start_registration(RegistrationRequest::new(user(1)))
+            .await
+            .expect("start registration");
+        rp.finish_registration(state, &auth.register(&options).expect("register"))
+            .await
+            .expect("finish registration")
+    });
+    Passkey {
+        rp,
+        auth,
+        user_id: credential.user_id,
+        store,
+        clock,
+    }
+}
+
+/// Resident set size in bytes.
+pub(crate) fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Fills the store up to `n` credentials: copies of the real user record and credential hint
+/// (same bytes, other keys), so every stored credential has the size of a real one.
+pub(crate) fn pad(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn StateStore,
+    user_id: &[u8],
+    credential_id: &[u8],
+    n: u64,
+) {
+    rt.block_on(async {
+        let record = store
+            .get(&Key::durable("webauthn").part("user").bytes(user_id))
+            .await
+            .expect("get")
+            .expect("the user's record")
+            .value;
+        let hint = store
+            .get(&Key::durable("webauthn").part("cred").bytes(credential_id))
+            .await
+            .expect("get")
+            .expect("the credential's hint")
+            .value;
+        for i in 2..=n {
+            let mut handle = [0u8; 16];
+            handle[..8].copy_from_slice(&i.to_be_bytes());
+            let mut id = [0x5au8; 32];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            store
+                .put(
+                    &Key::durable("webauthn").part("user").bytes(&handle),
+                    record.clone(),
+                    None,
+                )
+                .await
+                .expect("put record");
+            store
+                .put(
+                    &Key::durable("webauthn").part("cred").bytes(&id),
+                    hint.clone(),
+                    None,
+                )
+                .await
+                .expect("put hint");
+        }
+    });
+}
