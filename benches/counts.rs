@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use keyward::otp::{Channel, CheckCode, LocalOtpProvider, Outbox, StartVerification};
 use keyward::store::{MemoryStore, StateStore};
-use keyward::webauthn::{AuthenticationRequest, AuthenticationState, RelyingParty, SignatureBackend};
+use keyward::webauthn::{
+    AuthenticationRequest, AuthenticationState, RelyingParty, SignatureBackend,
+};
 use keyward::{AuthenticatorVerifier, OtpProvider, Secret};
 
 #[path = "state_support.rs"]

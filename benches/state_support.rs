@@ -13,7 +13,7 @@ use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
     RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend, UserEntity, alg,
 };
-use keyward::{AuthenticatorVerifier, ManualClock};
+use keyward::{AuthenticatorVerifier, Env, ManualClock};
 
 pub(crate) const ORIGIN: &str = "https://example.com";
 
@@ -126,14 +126,15 @@ pub(crate) fn passkey_on(
     backend: SignatureBackend,
 ) -> Passkey {
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
-    let limits = MemoryStoreLimits::new().with_max_durable_entries(8_000_000);
+    let env = Env::system().with_clock(clock.clone());
+    let limits = MemoryStoreLimits::new().max_durable_entries(8_000_000);
     let store = Arc::new(Counting::new(
-        MemoryStore::with_clock(clock.clone()).with_limits(limits),
+        MemoryStore::new().env(env.clone()).limits(limits),
     ));
     let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN)
         .expect("config")
         .signature_backend(backend);
-    let rp = RelyingParty::new(config, store.clone()).with_clock(clock.clone());
+    let rp = RelyingParty::new(config, store.clone()).env(env);
     let auth = SoftAuthenticator::new(alg::ES256, ORIGIN).expect("authenticator");
     auth.set_knobs(|k| k.counter_step = counter_step);
     let credential = rt.block_on(async {
