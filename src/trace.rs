@@ -6,6 +6,7 @@
 //! | span | fields |
 //! |---|---|
 //! | `keyward.otp.start`, `.check`, `.fetch`, `.cancel` | `backend`, `channel`, `to` (masked: `**********61`, `a****@example.com`) or `sid` |
+//! | `keyward.totp.enroll`, `.confirm`, `.check`, `.remove` | `backend`, `identity` (masked), `factor_sid` |
 //! | `keyward.webauthn.registration.start`, `.finish`, `keyward.webauthn.authentication.start`, `.finish` | `rp_id`, `discoverable` |
 //! | `keyward.video.issue` | `backend`, `identity` (masked), `room`, `factor`, `ttl_secs` |
 //! | `keyward.gate.login`, `.verify`, `.admit_passkey` | `identity` (masked) |
@@ -31,6 +32,7 @@ use crate::error::Result;
 use crate::otp::CheckOutcome;
 #[cfg(feature = "tracing")]
 use crate::store::Key;
+use crate::totp::TotpOutcome;
 
 /// Masks a phone number or an email address for a span field (`normalize::mask`).
 #[cfg(feature = "tracing")]
@@ -60,6 +62,23 @@ pub(crate) fn code_rejected(outcome: Result<CheckOutcome>) -> Result<CheckOutcom
         );
     }
     outcome
+}
+
+/// Reports a refused authenticator-app code as a refusal event; passes the outcome on.
+pub(crate) fn totp_outcome(outcome: Result<TotpOutcome>) -> Result<TotpOutcome> {
+    #[cfg(feature = "tracing")]
+    if let Ok(TotpOutcome::Rejected) = &outcome {
+        tracing::info!(kind = "rejected", "code rejected");
+    }
+    outcome
+}
+
+/// A refused authenticator-app code, reported as a refusal event.
+#[cfg(feature = "twilio")]
+pub(crate) fn totp_rejected() -> TotpOutcome {
+    #[cfg(feature = "tracing")]
+    tracing::info!(kind = "rejected", "code rejected");
+    TotpOutcome::Rejected
 }
 
 #[cfg(all(test, feature = "tracing"))]

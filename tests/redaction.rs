@@ -9,6 +9,14 @@ use keyward::otp::{
 };
 use keyward::video::AccessToken;
 
+#[cfg(all(
+    feature = "tracing",
+    feature = "testing",
+    feature = "twilio",
+    feature = "ssks-server"
+))]
+mod support;
+
 fn assert_hidden(shown: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!shown.contains(s), "{s:?} leaked in {shown}");
@@ -182,7 +190,7 @@ mod traced {
         stack: Vec<u64>,
     }
 
-    /// Collects everything; every callsite is enabled at every level.
+    /// Collects every field of keyward's spans and events.
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Log>>);
 
@@ -204,8 +212,9 @@ mod traced {
     }
 
     impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
+        /// keyward's own spans and events, at every level (hyper's and h2's are not ours).
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            metadata.target().starts_with("keyward")
         }
         fn new_span(&self, span: &Attributes<'_>) -> Id {
             let mut seen = Seen {
@@ -416,6 +425,45 @@ mod traced {
             .await
             .unwrap();
         assert_eq!(retrieved.identity.expose(), b"identity-bytes-secret");
+
+        // Authenticator-app codes: enrol, confirm, a wrong code, the right one.
+        use keyward::totp::{
+            CheckTotp, EnrollTotp, LocalTotp, TotpProvider, base32_decode, totp_at,
+        };
+        let totp = LocalTotp::builder(Arc::new(MemoryStore::new()), Secret::from(OTP_SECRET), "Ex")
+            .build()
+            .unwrap();
+        let e = totp
+            .enroll(EnrollTotp::new("user-42", EMAIL))
+            .await
+            .unwrap();
+        secrets.push(e.secret.expose_str().unwrap().to_owned());
+        secrets.push(e.uri.expose_str().unwrap().to_owned());
+        let key = base32_decode(e.secret.expose_str().unwrap()).unwrap();
+        let code = |at: u64| {
+            totp_at(
+                &key,
+                at,
+                e.params.period,
+                e.params.digits,
+                e.params.algorithm,
+            )
+            .unwrap()
+        };
+        let at = keyward::Clock::unix_seconds(&keyward::SystemClock);
+        let first = code(at);
+        secrets.push(first.expose_str().unwrap().to_owned());
+        let confirmed = totp
+            .confirm(CheckTotp::new("user-42", &e.factor_sid, first.clone()))
+            .await
+            .unwrap();
+        assert!(confirmed.approved().is_some());
+        // The same step again is refused (each step signs in once).
+        let replayed = totp
+            .check(CheckTotp::new("user-42", &e.factor_sid, first))
+            .await
+            .unwrap();
+        assert!(replayed.approved().is_none());
         secrets
     }
 
@@ -469,6 +517,9 @@ mod traced {
             "keyward.ssks.validate_challenge",
             "keyward.ssks.push",
             "keyward.ssks.search",
+            "keyward.totp.enroll",
+            "keyward.totp.confirm",
+            "keyward.totp.check",
             "keyward.store.get",
             "keyward.store.increment",
             "keyward.store.take",
@@ -503,10 +554,133 @@ mod traced {
                 "webauthn: ceremony state already used",
             ),
             ("keyward.ssks.validate_challenge", "rejected"),
+            ("keyward.totp.check", "rejected"),
         ] {
             assert!(
                 refusal(span, kind),
                 "no {kind:?} refusal in {span}: {events:#?}"
+            );
+        }
+    }
+
+    /// The secrets and destinations an outbox saw: every code, message body and full destination.
+    fn outbox_secrets(outbox: &Outbox) -> Vec<String> {
+        let mut seen = Vec::new();
+        for m in outbox.messages() {
+            seen.push(m.code.expose_str().unwrap().to_owned());
+            seen.push(m.to.clone());
+            seen.push(m.to.trim_start_matches('+').to_owned());
+            if let Some((local, _)) = m.to.split_once('@') {
+                seen.push(format!("{local}@"));
+            }
+        }
+        seen
+    }
+
+    /// The HTTP backends under the same subscriber: Twilio Verify against a local server with
+    /// Verify's rules, and the SSKS HTTP client against keyward's SSKS server, each through its
+    /// whole conformance suite.
+    #[cfg(feature = "ssks-server")]
+    #[tokio::test]
+    async fn http_backends_traced_without_secrets() {
+        use keyward::http::HttpConfig;
+        use keyward::keysplit::server::{ServerConfig, serve};
+        use keyward::keysplit::ssks::{SsksClient, SsksConfig};
+        use keyward::otp::{TwilioVerify, TwilioVerifyConfig};
+        use keyward::testing::conformance::{
+            KeySplitCapabilities, OtpCapabilities, key_split_store, otp_provider,
+        };
+        use keyward::{Env, ManualClock};
+
+        use super::support;
+
+        const SSKS_API_KEY: &str = "test-ssks-api-key-secret";
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(capture.clone());
+
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let otp_outbox = Outbox::new();
+        let server = support::FakeVerify::start(clock.clone(), otp_outbox.clone()).await;
+        let creds =
+            TwilioCredentials::api_key(support::AC, support::SK, Secret::from(support::SK_SECRET))
+                .unwrap();
+        let otp = TwilioVerify::new(
+            TwilioVerifyConfig::new(creds, support::VA)
+                .unwrap()
+                .with_base_url(&server.base_url)
+                .http(HttpConfig::default().allow_http_loopback(true)),
+        )
+        .unwrap();
+        otp_provider(&otp, &OtpCapabilities::new(otp_outbox.clone(), clock)).await;
+
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let ssks_outbox = Outbox::new();
+        let local = LocalKeySplitStore::new(
+            Arc::new(MemoryStore::new().env(Env::system().with_clock(clock.clone()))),
+            Arc::new(ssks_outbox.clone()),
+        )
+        .env(Env::system().with_clock(clock.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        const APP_ID: &str = "00000000-0000-1000-a000-7ea300000001";
+        let server = serve(listener, local, ServerConfig::new(APP_ID, SSKS_API_KEY))
+            .await
+            .unwrap();
+        let ssks = SsksClient::new(
+            SsksConfig::new(server.base_url(), APP_ID)
+                .api_key(SSKS_API_KEY)
+                .test_server(true)
+                .http(HttpConfig::default().allow_http_loopback(true)),
+        )
+        .unwrap();
+        key_split_store(
+            &ssks,
+            &KeySplitCapabilities::new(ssks_outbox.clone(), clock),
+        )
+        .await;
+
+        let mut secrets = vec![support::SK_SECRET.to_owned(), SSKS_API_KEY.to_owned()];
+        secrets.extend(outbox_secrets(&otp_outbox));
+        secrets.extend(outbox_secrets(&ssks_outbox));
+        let log = capture.log();
+        let shown: String = log
+            .spans
+            .iter()
+            .chain(&log.events)
+            .map(|s| format!("{} {:?}\n", s.name, s.fields))
+            .collect();
+        let secrets: Vec<&str> = secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.len() >= 4)
+            .collect();
+        assert!(secrets.len() > 10, "the suites sent codes: {secrets:?}");
+        assert_hidden(&shown, &secrets);
+
+        let span = |name: &str, backend: &str| {
+            log.spans
+                .iter()
+                .any(|s| s.name == name && s.field("backend") == Some(backend))
+        };
+        for (name, backend) in [
+            ("keyward.otp.start", "twilio"),
+            ("keyward.otp.check", "twilio"),
+            ("keyward.otp.fetch", "twilio"),
+            ("keyward.otp.cancel", "twilio"),
+            ("keyward.ssks.open_session", "http"),
+            ("keyward.ssks.validate_challenge", "http"),
+            ("keyward.ssks.push", "http"),
+            ("keyward.ssks.search", "http"),
+            // The server side answers through the local store.
+            ("keyward.ssks.open_session", "local"),
+        ] {
+            assert!(span(name, backend), "no {name} span of {backend}");
+        }
+        // Refusals of the remote backends are reported in their spans.
+        for span in ["keyward.otp.check", "keyward.ssks.validate_challenge"] {
+            assert!(
+                log.events.iter().any(|e| e.parent.as_deref() == Some(span)
+                    && (e.field("error").is_some() || e.field("kind").is_some())),
+                "no refusal in {span}"
             );
         }
     }

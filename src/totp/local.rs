@@ -548,6 +548,7 @@ fn not_found() -> Error {
 
 #[async_trait]
 impl TotpProvider for LocalTotp {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.enroll", skip_all, fields(backend = "local", identity = %crate::trace::masked(&request.identity)), err(Display, level = "info")))]
     async fn enroll(&self, request: EnrollTotp) -> Result<TotpEnrollment> {
         check_names(&request.identity, Some(&request.account_name))?;
         let params = request.params.unwrap_or(self.config.params);
@@ -622,14 +623,17 @@ impl TotpProvider for LocalTotp {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.confirm", skip_all, fields(backend = "local", identity = %crate::trace::masked(&request.identity), factor_sid = %request.factor_sid), err(Display, level = "info")))]
     async fn confirm(&self, request: CheckTotp) -> Result<TotpOutcome> {
-        self.check_code(request, FactorStatus::Unverified).await
+        crate::trace::totp_outcome(self.check_code(request, FactorStatus::Unverified).await)
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.check", skip_all, fields(backend = "local", identity = %crate::trace::masked(&request.identity), factor_sid = %request.factor_sid), err(Display, level = "info")))]
     async fn check(&self, request: CheckTotp) -> Result<TotpOutcome> {
-        self.check_code(request, FactorStatus::Verified).await
+        crate::trace::totp_outcome(self.check_code(request, FactorStatus::Verified).await)
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.remove", skip_all, fields(backend = "local", identity = %crate::trace::masked(identity), factor_sid = %factor_sid), err(Display, level = "info")))]
     async fn remove(&self, identity: &str, factor_sid: &str) -> Result<()> {
         check_names(identity, None)?;
         let tag = self.tag(identity);

@@ -186,6 +186,7 @@ fn protocol(what: &'static str) -> Error {
 
 #[async_trait]
 impl TotpProvider for TwilioTotp {
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.enroll", skip_all, fields(backend = "twilio", identity = %crate::trace::masked(&request.identity)), err(Display, level = "info")))]
     async fn enroll(&self, request: EnrollTotp) -> Result<TotpEnrollment> {
         check_names(&request.identity, Some(&request.account_name))?;
         if request.kind != FactorKind::Totp {
@@ -259,6 +260,7 @@ impl TotpProvider for TwilioTotp {
         })
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.confirm", skip_all, fields(backend = "twilio", identity = %crate::trace::masked(&request.identity), factor_sid = %request.factor_sid), err(Display, level = "info")))]
     async fn confirm(&self, request: CheckTotp) -> Result<TotpOutcome> {
         check_factor_sid(&request.factor_sid)?;
         let code = code_shape(&request.code)?;
@@ -276,11 +278,12 @@ impl TotpProvider for TwilioTotp {
                 request.identity,
                 request.factor_sid,
             ))),
-            "unverified" => Ok(TotpOutcome::Rejected),
+            "unverified" => Ok(crate::trace::totp_rejected()),
             _ => Err(protocol("twilio answered an unknown factor status")),
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.check", skip_all, fields(backend = "twilio", identity = %crate::trace::masked(&request.identity), factor_sid = %request.factor_sid), err(Display, level = "info")))]
     async fn check(&self, request: CheckTotp) -> Result<TotpOutcome> {
         check_factor_sid(&request.factor_sid)?;
         let code = code_shape(&request.code)?;
@@ -307,11 +310,12 @@ impl TotpProvider for TwilioTotp {
                 request.identity,
                 request.factor_sid,
             ))),
-            "pending" | "denied" | "expired" => Ok(TotpOutcome::Rejected),
+            "pending" | "denied" | "expired" => Ok(crate::trace::totp_rejected()),
             _ => Err(protocol("twilio answered an unknown challenge status")),
         }
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.totp.remove", skip_all, fields(backend = "twilio", identity = %crate::trace::masked(identity), factor_sid = %factor_sid), err(Display, level = "info")))]
     async fn remove(&self, identity: &str, factor_sid: &str) -> Result<()> {
         check_factor_sid(factor_sid)?;
         let url = self.entity_url(identity, &format!("Factors/{factor_sid}"))?;
