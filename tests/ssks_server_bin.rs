@@ -205,3 +205,66 @@ fn it_refuses_to_start_without_durable_storage_or_credentials() {
     assert!(!ok);
     assert!(err.contains("at least 16 bytes"), "{err}");
 }
+
+/// `KEYWARD_SSKS_CORS_ORIGINS` (#14 item 7): the binary answers the browser plugin's preflights
+/// for the listed origins only, and refuses to start on a malformed list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_origins_come_from_the_environment() {
+    let port = servers::free_port();
+    let env = [
+        ("KEYWARD_SSKS_APP_ID", APP_ID.to_owned()),
+        ("KEYWARD_SSKS_API_KEY", API_KEY.to_owned()),
+        ("KEYWARD_SSKS_SENDER", "console".to_owned()),
+        ("KEYWARD_SSKS_MEMORY", "1".to_owned()),
+        ("KEYWARD_SSKS_LISTEN", format!("127.0.0.1:{port}")),
+        (
+            "KEYWARD_SSKS_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:8080".to_owned(),
+        ),
+    ];
+    let server = Server::start(&env);
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/tmr/front/search/", server.url),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type,x-seald-appid,x-seald-session,x-seald-version",
+            )
+            .send()
+    };
+    for origin in ["https://app.example.com", "http://localhost:8080"] {
+        let answer = preflight(origin).await.unwrap();
+        assert_eq!(answer.status(), 204, "{origin}");
+        assert_eq!(
+            answer.headers()["access-control-allow-origin"]
+                .to_str()
+                .unwrap(),
+            origin
+        );
+    }
+    let answer = preflight("https://evil.example").await.unwrap();
+    assert_eq!(answer.status(), 403);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    drop(server);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward-ssks"))
+        .env_clear()
+        .stdin(Stdio::null())
+        .envs(env.iter().take(5).map(|(k, v)| (*k, v.as_str())))
+        .env("KEYWARD_SSKS_CORS_ORIGINS", "https://app.example.com/path")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KEYWARD_SSKS_CORS_ORIGINS"), "{err}");
+}

@@ -297,3 +297,44 @@ fn known_servers() {
     assert_eq!(SsksConfig::staging("a").base_url, STAGING_URL);
     assert!(SsksConfig::staging("a").test_server);
 }
+
+/// `force_auth`, `subject` and `fake_otp` go on the wire as the request sets them (#14 item 7):
+/// the defaults (`false`, absent, `false`) and every one turned on, towards a test server.
+#[tokio::test]
+async fn challenge_send_carries_force_auth_subject_and_fake_otp_as_set() {
+    let answer = r#"{"session_id":"sess-1","must_authenticate":false}"#;
+    let (rec, client) = recorder(&[(200, answer), (200, answer)]).await;
+    let test_server = SsksClient::new(client.config().clone().test_server(true)).unwrap();
+    let factor = AuthFactor::email("alice@example.com").unwrap();
+    test_server
+        .challenge_send(ChallengeRequest::new(
+            "alice",
+            factor.clone(),
+            "$$CHALLENGE$$",
+        ))
+        .await
+        .unwrap();
+    test_server
+        .challenge_send(
+            ChallengeRequest::new("alice", factor, "$$CHALLENGE$$")
+                .force_auth(true)
+                .subject("Your code")
+                .fake_otp(true),
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<Value> = rec
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0]["force_auth"], false);
+    assert_eq!(bodies[0]["fake_otp"], false);
+    assert!(bodies[0].get("subject").is_none());
+    assert_eq!(bodies[1]["force_auth"], true);
+    assert_eq!(bodies[1]["fake_otp"], true);
+    assert_eq!(bodies[1]["subject"], "Your code");
+}
