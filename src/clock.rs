@@ -30,7 +30,10 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // the one place that reads the real time
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the real time"
+    )]
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }

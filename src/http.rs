@@ -12,13 +12,20 @@
 //!   [`HttpConfig::allow_http_loopback`] set: a test server on this machine. Anything else is a
 //!   [`Config`](ErrorKind::Config) error when the backend is built, before any request.
 
-// The Twilio backends use all of it; builds with only `ssks` may use a subset.
-#![cfg_attr(not(feature = "twilio"), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "twilio", feature = "ssks")),
+    expect(
+        dead_code,
+        reason = "the Twilio and SSKS backends send requests that must not be repeated; with only \
+                  the metadata fetcher (feature mds) or the internal feature http, part of the \
+                  plumbing has no caller"
+    )
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rng::{SecureRandom, SystemRandom, uniform_below};
@@ -200,16 +207,6 @@ impl HttpClient {
         })
     }
 
-    #[allow(dead_code)] // for backends that read their timeouts back (none yet)
-    pub(crate) fn config(&self) -> &HttpConfig {
-        &self.config
-    }
-
-    #[allow(dead_code)] // for backends that need the raw client (none yet)
-    pub(crate) fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Sends the request built by `build`, retrying per policy. `retry_status` decides, for a
     /// complete answer, whether it is a transient refusal worth retrying (429, 5xx, or a service
     /// code such as Twilio's 20429); it is only consulted when the request is idempotent or the
@@ -328,21 +325,6 @@ pub(crate) fn map_reqwest_error(err: reqwest::Error) -> Error {
     Error::new(kind, message).with_source(err)
 }
 
-/// An HTTP basic `Authorization` header value, marked sensitive so it never shows in `Debug`.
-pub(crate) fn basic_auth_header(user: &str, password: &[u8]) -> Result<HeaderValue> {
-    use base64::Engine;
-    let mut raw = Vec::with_capacity(user.len() + 1 + password.len());
-    raw.extend_from_slice(user.as_bytes());
-    raw.push(b':');
-    raw.extend_from_slice(password);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
-    zeroize::Zeroize::zeroize(&mut raw);
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-        .map_err(|_| Error::config("credentials contain characters not allowed in a header"))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,13 +376,5 @@ mod tests {
             assert_eq!(err.kind(), &ErrorKind::Config, "{refused}");
             assert!(!err.to_string().contains("pass"), "{err}");
         }
-    }
-
-    #[test]
-    fn basic_auth_header_is_sensitive() {
-        let v = basic_auth_header("SKxx", b"secret").unwrap();
-        assert!(v.is_sensitive());
-        assert!(!format!("{v:?}").contains("U0t4eDpzZWNyZXQ"));
-        assert_eq!(v.to_str().unwrap(), "Basic U0t4eDpzZWNyZXQ=");
     }
 }

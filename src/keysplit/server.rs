@@ -407,7 +407,10 @@ fn app_id_ok(state: &AppState, headers: &HeaderMap) -> bool {
     header(headers, "x-seald-appid") == Some(state.config.app_id.as_str())
 }
 
-#[allow(clippy::result_large_err)] // an early-return answer, built once per request
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the early-return answer, built at most once per request"
+)]
 fn session_of(state: &AppState, headers: &HeaderMap) -> std::result::Result<SessionId, Response> {
     if !app_id_ok(state, headers) {
         return Err(bad_credentials());
@@ -421,7 +424,10 @@ fn session_of(state: &AppState, headers: &HeaderMap) -> std::result::Result<Sess
     }
 }
 
-#[allow(clippy::result_large_err)] // an early-return answer, built once per request
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the early-return answer, built at most once per request"
+)]
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> std::result::Result<T, Response> {
     serde_json::from_slice(body)
         .map_err(|_| detail(StatusCode::BAD_REQUEST, "Malformed request body."))

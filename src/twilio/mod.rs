@@ -19,7 +19,7 @@ use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, RemoteError, Result};
-use crate::http::{HttpAnswer, basic_auth_header};
+use crate::http::HttpAnswer;
 use crate::secret::Secret;
 
 pub mod access_token;
@@ -438,6 +438,21 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// An HTTP basic `Authorization` header value, marked sensitive so it never shows in `Debug`.
+pub(crate) fn basic_auth_header(user: &str, password: &[u8]) -> Result<HeaderValue> {
+    use base64::Engine;
+    let mut raw = Vec::with_capacity(user.len() + 1 + password.len());
+    raw.extend_from_slice(user.as_bytes());
+    raw.push(b':');
+    raw.extend_from_slice(password);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
+    zeroize::Zeroize::zeroize(&mut raw);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|_| Error::config("credentials contain characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,5 +646,13 @@ mod tests {
             let err = TwilioCredentials::from_vars(vars(missing)).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Config);
         }
+    }
+
+    #[test]
+    fn basic_auth_header_is_sensitive() {
+        let v = basic_auth_header("SKxx", b"secret").unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("U0t4eDpzZWNyZXQ"));
+        assert_eq!(v.to_str().unwrap(), "Basic U0t4eDpzZWNyZXQ=");
     }
 }

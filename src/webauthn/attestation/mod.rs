@@ -5,8 +5,6 @@
 //! certificate chain it used; trust decisions (roots, AAGUID allow-lists, metadata) are taken
 //! against an [`AttestationPolicy`].
 
-#![allow(dead_code)] // called by the relying party's finish_registration
-
 mod android_key;
 mod apple;
 mod cert;
@@ -174,6 +172,7 @@ impl AttestationPolicy {
     pub(crate) fn metadata_blob(&self) -> Option<Arc<MetadataBlob>> {
         match self.metadata.as_ref()? {
             MetadataSource::Fixed(blob) => Some(blob.clone()),
+            #[cfg(feature = "mds")]
             MetadataSource::Live(cell) => cell.get(),
         }
     }
@@ -198,6 +197,7 @@ pub(crate) enum MetadataSource {
     /// One BLOB, for the policy's lifetime.
     Fixed(Arc<MetadataBlob>),
     /// The BLOB a metadata service holds at each registration.
+    #[cfg(feature = "mds")]
     Live(Arc<MetadataCell>),
 }
 
@@ -205,7 +205,9 @@ impl PartialEq for MetadataSource {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Fixed(a), Self::Fixed(b)) => a == b,
+            #[cfg(feature = "mds")]
             (Self::Live(a), Self::Live(b)) => Arc::ptr_eq(a, b),
+            #[cfg(feature = "mds")]
             _ => false,
         }
     }
@@ -214,9 +216,11 @@ impl PartialEq for MetadataSource {
 impl Eq for MetadataSource {}
 
 /// The current BLOB of a metadata service, shared with the policies that read it.
+#[cfg(feature = "mds")]
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCell(std::sync::RwLock<Option<Arc<MetadataBlob>>>);
 
+#[cfg(feature = "mds")]
 impl MetadataCell {
     pub(crate) fn get(&self) -> Option<Arc<MetadataBlob>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
