@@ -376,6 +376,30 @@ async fn shared_ssks(redis_url: Option<String>, database_url: Option<String>) {
     assert_eq!(got.identity.expose(), b"seald identity of mabel");
     task_a.abort();
     task_b.abort();
+    drop_namespace(&namespace);
+}
+
+/// Best effort: removes what a test wrote under `namespace` (Redis keys, PostgreSQL schema).
+fn drop_namespace(namespace: &str) {
+    use std::process::Command;
+    if let Ok(out) = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "--scan", "--pattern"])
+        .arg(format!("{namespace}:*"))
+        .output()
+    {
+        let keys = String::from_utf8_lossy(&out.stdout);
+        let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        if !keys.is_empty() {
+            let _ = Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "DEL"])
+                .args(&keys)
+                .output();
+        }
+    }
+    let _ = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
+        .arg(format!("DROP SCHEMA IF EXISTS \"{namespace}\" CASCADE"))
+        .output();
 }
 
 #[tokio::test]
