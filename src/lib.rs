@@ -89,6 +89,7 @@ mod builder;
 mod clock;
 mod env;
 mod error;
+mod hex;
 mod rng;
 mod secret;
 mod trace;

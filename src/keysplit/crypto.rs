@@ -277,7 +277,7 @@ mod tests {
     use crate::testing::SeededRandom;
 
     fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(bytes)
     }
 
     /// PROTOCOLS.md section 3, known answer (string mode).

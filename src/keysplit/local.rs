@@ -751,11 +751,7 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(ctx.finish().as_ref())
 }
 
 fn session_hash(session: &SessionId) -> String {

@@ -116,13 +116,9 @@ pub struct PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublicKey")
-            .field("x", &hex8(&self.sec1[1..9]))
+            .field("x", &crate::hex::encode(&self.sec1[1..9]))
             .finish_non_exhaustive()
     }
-}
-
-fn hex8(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl PublicKey {

@@ -19,6 +19,7 @@ use super::{
 use crate::builder::Builder;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::hex;
 use crate::rng::{SecureRandom, random_array};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
@@ -293,7 +294,7 @@ impl LocalTotp {
 
     fn tag(&self, identity: &str) -> String {
         let tag = hmac::sign(&self.identity_key, identity.as_bytes());
-        hex(tag.as_ref().get(..16).unwrap_or_default())
+        hex::encode(tag.as_ref().get(..16).unwrap_or_default())
     }
 
     fn now_ms(&self) -> u64 {
@@ -557,7 +558,7 @@ impl TotpProvider for LocalTotp {
         self.rng.fill(&mut raw)?;
         let secret = Secret::from(raw);
         let sid_bytes: [u8; 16] = random_array(self.rng.as_ref())?;
-        let sid = format!("YF{}", hex(&sid_bytes));
+        let sid = format!("YF{}", hex::encode(&sid_bytes));
         let tag = self.tag(&request.identity);
         let sealed = self.seal(&tag, &sid, &secret)?;
         let now_ms = self.now_ms();
@@ -660,15 +661,6 @@ impl TotpProvider for LocalTotp {
             )
             .await
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -265,10 +265,7 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(s).unwrap()
     }
 
     fn ec2(alg: i64, crv: i64, x: Vec<u8>, y: Vec<u8>) -> Vec<u8> {

@@ -37,16 +37,10 @@ fn builtin() -> &'static (String, HashMap<[u8; 16], String>) {
 
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex, any case).
 pub fn parse_aaguid(text: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
-    if hex.len() != 32 || text.len() != 36 {
+    if text.len() != 36 {
         return None;
     }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        let pair = std::str::from_utf8(hex.get(2 * i..2 * i + 2)?).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
+    crate::hex::decode_array(&text.replace('-', ""))
 }
 
 /// AAGUID → provider name: the built-in community table plus the host's own entries, which win.

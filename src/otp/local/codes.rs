@@ -214,38 +214,7 @@ impl LocalOtpProvider {
 
 /// The 16 bytes of a sid (`VE` and 32 hex digits, either case).
 pub(super) fn parse_sid(s: &str) -> Option<[u8; 16]> {
-    let hex_part = s.strip_prefix("VE")?;
-    if hex_part.len() != 32 {
-        return None;
-    }
-    unhex(hex_part)?.try_into().ok()
-}
-pub(super) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-pub(super) fn unhex(s: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
+    crate::hex::decode_array(s.strip_prefix("VE")?)
 }
 
 #[cfg(test)]
@@ -367,15 +336,5 @@ mod tests {
         ] {
             assert!(parse_sid(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        assert_eq!(
-            unhex(&hex(&[0, 1, 0xab, 0xff])).unwrap(),
-            vec![0, 1, 0xab, 0xff]
-        );
-        assert!(unhex("abc").is_none());
-        assert!(unhex("zz").is_none());
     }
 }

@@ -1,8 +1,8 @@
 //! The stored verification: one record per destination, in the crate's compact versioned
 //! encoding (`store::record`), and the PSD2 transaction it is bound to.
 
-use super::codes::hex;
 use crate::error::{Error, Result};
+use crate::hex;
 use crate::otp::Channel;
 use crate::store::record::{RecordReader, RecordWriter};
 
@@ -159,7 +159,7 @@ impl Record {
     pub(super) fn sid(&self) -> String {
         let mut s = String::with_capacity(34);
         s.push_str("VE");
-        s.push_str(&hex(&self.sid));
+        s.push_str(&hex::encode(&self.sid));
         s
     }
 

@@ -70,6 +70,7 @@ use ring::hmac;
 use super::{AccessToken, DEFAULT_TTL, FactorProof, VideoTokenIssuer, VideoTokenRequest};
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::hex;
 use crate::otp::{Channel, CheckCode, CheckOutcome, OtpProvider, StartVerification};
 use crate::rng::{SecureRandom, SystemRandom, random_array};
 use crate::secret::Secret;
@@ -834,11 +835,11 @@ impl RoomGate {
     /// per-identity total (a full bucket would refuse every unknown name it holds).
     async fn keys(&self, identity: &str, client: Option<&str>, participant: bool) -> Result<Keys> {
         let tag = self.tag(b"keyward-gate-identity-v1", identity.as_bytes());
-        let mut identity_key = hex(tag.get(..16).unwrap_or_default());
+        let mut identity_key = hex::encode(tag.get(..16).unwrap_or_default());
         let mut bucketed = false;
         let client = client.map(|c| {
             let tag = self.tag(b"keyward-gate-client-v1", c.as_bytes());
-            hex(tag.get(..16).unwrap_or_default())
+            hex::encode(tag.get(..16).unwrap_or_default())
         });
         if !participant && !self.counters.decoy_budget_left().await? {
             let word = u32::from_be_bytes([
@@ -895,19 +896,6 @@ fn check_client(client: Option<&str>) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0xf] {
-            out.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

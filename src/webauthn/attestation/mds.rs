@@ -306,20 +306,6 @@ fn malformed(what: &'static str) -> Error {
     Error::invalid_input(what)
 }
 
-/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (case-insensitive).
-pub(crate) fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = s.bytes().filter(|b| *b != b'-').collect();
-    if hex.len() != 32 || s.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let text = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
-
 fn jws_algorithm(alg: &str) -> Result<&'static dyn VerificationAlgorithm> {
     Ok(match alg {
         "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -413,7 +399,10 @@ impl MetadataBlob {
         let mut entries = Vec::with_capacity(payload.entries.len());
         for raw in payload.entries {
             let aaguid = match raw.aaguid.as_deref() {
-                Some(s) => Some(parse_uuid(s).ok_or_else(|| malformed("malformed aaguid"))?),
+                Some(s) => Some(
+                    crate::webauthn::parse_aaguid(s)
+                        .ok_or_else(|| malformed("malformed aaguid"))?,
+                ),
                 None => None,
             };
             let (description, roots) = match raw.metadata_statement {
@@ -499,7 +488,7 @@ impl MetadataBlob {
             &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
             &leaf.public_key().subject_public_key.data,
         );
-        let id: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::hex::encode(digest.as_ref());
         self.entries
             .iter()
             .find(|e| e.key_identifiers.contains(&id))
@@ -513,12 +502,18 @@ mod tests {
     #[test]
     fn uuids_parse_strictly() {
         assert_eq!(
-            parse_uuid("c5ef55ff-ad9a-4b9f-b580-adebafe026d0").map(|u| u[0]),
+            crate::webauthn::parse_aaguid("c5ef55ff-ad9a-4b9f-b580-adebafe026d0").map(|u| u[0]),
             Some(0xc5)
         );
-        assert_eq!(parse_uuid("c5ef55ffad9a4b9fb580adebafe026d0"), None);
-        assert_eq!(parse_uuid("z5ef55ff-ad9a-4b9f-b580-adebafe026d0"), None);
-        assert_eq!(parse_uuid(""), None);
+        assert_eq!(
+            crate::webauthn::parse_aaguid("c5ef55ffad9a4b9fb580adebafe026d0"),
+            None
+        );
+        assert_eq!(
+            crate::webauthn::parse_aaguid("z5ef55ff-ad9a-4b9f-b580-adebafe026d0"),
+            None
+        );
+        assert_eq!(crate::webauthn::parse_aaguid(""), None);
     }
 
     #[test]

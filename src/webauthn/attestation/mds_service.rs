@@ -155,11 +155,7 @@ fn chunk_key(no: u64, index: usize) -> Key {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// `YYYY-MM-DD` as Unix seconds at 00:00 UTC; `None` when malformed.

@@ -447,7 +447,7 @@ fn real_u2f_capture_is_trusted_through_metadata_key_identifiers() {
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
         &parsed.public_key().subject_public_key.data,
     );
-    let id: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::hex::encode(digest.as_ref());
     let yubico = TrustAnchor::from_pem(d.vector["trust_roots_pem"][0].as_str().unwrap())
         .unwrap()
         .remove(0);

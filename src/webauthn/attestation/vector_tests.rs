@@ -62,7 +62,7 @@ impl Decoded {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|s| mds::parse_uuid(s.as_str().unwrap()).unwrap())
+                    .map(|s| crate::webauthn::parse_aaguid(s.as_str().unwrap()).unwrap())
                     .collect()
             })
             .unwrap_or_default();
@@ -455,7 +455,7 @@ fn vector_helpers_agree_with_expected_fields() {
     let d = load("registration-ipados-yubikey5ci-packed.json");
     let expected = &d.vector["expected"];
     assert_eq!(
-        mds::parse_uuid(expected["aaguid"].as_str().unwrap()),
+        crate::webauthn::parse_aaguid(expected["aaguid"].as_str().unwrap()),
         Some(d.aaguid)
     );
     assert_eq!(b64(&expected["credential_id"]), d.credential_id);

@@ -1,0 +1,69 @@
+//! Hex, written once for the crate: store keys and record fields (keyed hashes), metadata
+//! lookups (key identifiers, AAGUIDs) and `Debug` fingerprints.
+
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The bytes of `s` (hex digits of either case, an even number of them); `None` otherwise.
+pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
+    let digits = s.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
+/// The `N` bytes of `s` (exactly `2 * N` hex digits); `None` otherwise.
+pub(crate) fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    decode(s)?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = encode(&all);
+        assert_eq!(text.len(), 512);
+        assert!(text.starts_with("000102") && text.ends_with("fdfeff"));
+        assert_eq!(decode(&text), Some(all.clone()));
+        assert_eq!(decode(&text.to_uppercase()), Some(all));
+    }
+
+    #[test]
+    fn refuses_what_is_not_hex() {
+        assert_eq!(decode(""), Some(Vec::new()));
+        for bad in ["0", "abc", "0g", "zz", " 0", "é0", "+1"] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+        assert_eq!(decode_array::<2>("0a0B"), Some([0x0a, 0x0b]));
+        assert_eq!(decode_array::<2>("0a0b0c"), None);
+        assert_eq!(decode_array::<2>("0a"), None);
+    }
+}
