@@ -8,11 +8,12 @@
 //!   target/release/deps/counts-<hash> <scenario> <iterations>
 //! ```
 //!
-//! and divide `Collected` by the iterations. Scenarios: `otp` (self-hosted start + check on
-//! `MemoryStore`), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
+//! and divide `Collected` by the iterations. Scenarios: `otp` / `otp_email` (self-hosted start +
+//! check on `MemoryStore`, to a phone number / an email address), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
 //! `finish` / `finish_counter` (`finish_authentication_json` through `MemoryStore` on the
 //! default signature backend, a passkey whose counter stays 0 / an authenticator whose counter
-//! grows), `finish_ring` / `finish_ring_counter` (the same on ring's verify), `start_<n>`
+//! grows), `finish_ring` / `finish_ring_counter` (the same on ring's verify),
+//! `finish_decoded` / `finish_ring_decoded` (`finish_authentication` on a decoded response), `start_<n>`
 //! (`start_authentication` for a user among `n` stored credentials). Each run also prints the
 //! store operations per call (through a counting wrapper) and, for `start_<n>`, the resident
 //! memory per stored credential.
@@ -25,7 +26,8 @@ use std::time::Duration;
 use keyward::otp::{Channel, CheckCode, LocalOtpProvider, Outbox, StartVerification};
 use keyward::store::{MemoryStore, StateStore};
 use keyward::webauthn::{
-    AuthenticationRequest, AuthenticationState, RelyingParty, SignatureBackend,
+    AuthenticationRequest, AuthenticationResponseJson, AuthenticationState, RelyingParty,
+    SignatureBackend,
 };
 use keyward::{AuthenticatorVerifier, OtpProvider, Secret};
 
@@ -43,10 +45,16 @@ fn report(what: &str, store: &Counting, before: (usize, usize), calls: usize) {
 }
 
 #[inline(never)]
-fn measured_otp(rt: &tokio::runtime::Runtime, otp: &LocalOtpProvider, outbox: &Outbox) {
+fn measured_otp(
+    rt: &tokio::runtime::Runtime,
+    otp: &LocalOtpProvider,
+    outbox: &Outbox,
+    to: &str,
+    channel: &Channel,
+) {
     rt.block_on(async {
         let v = otp
-            .start(StartVerification::new("+15017122661", Channel::Sms))
+            .start(StartVerification::new(to, channel.clone()))
             .await
             .expect("start");
         let code = outbox.last_code_to(&v.to).expect("code");
@@ -68,7 +76,7 @@ fn otp_provider(store: Arc<dyn StateStore>, outbox: &Outbox) -> LocalOtpProvider
         .expect("provider")
 }
 
-fn otp(iterations: usize) {
+fn otp(iterations: usize, to: &str, channel: Channel) {
     let rt = runtime();
     // Store operations per call, counted on a few calls through a counting wrapper.
     let counting = Arc::new(Counting::new(MemoryStore::new()));
@@ -76,14 +84,14 @@ fn otp(iterations: usize) {
     let otp = otp_provider(counting.clone(), &outbox);
     let before = counting.snapshot();
     for _ in 0..100 {
-        measured_otp(&rt, &otp, &outbox);
+        measured_otp(&rt, &otp, &outbox, to, &channel);
     }
     report("otp start + check", &counting, before, 100);
     // The measured calls: on `MemoryStore` itself, as a host wires it.
     let outbox = Outbox::with_capacity(16);
     let otp = otp_provider(Arc::new(MemoryStore::new()), &outbox);
     for _ in 0..iterations {
-        measured_otp(&rt, &otp, &outbox);
+        measured_otp(&rt, &otp, &outbox, to, &channel);
     }
 }
 
@@ -98,6 +106,35 @@ fn measured_finish(
         rt.block_on(rp.finish_authentication_json(state, black_box(json)))
             .expect("valid"),
     );
+}
+
+#[inline(never)]
+fn measured_finish_decoded(
+    rt: &tokio::runtime::Runtime,
+    rp: &RelyingParty,
+    state: AuthenticationState,
+    response: &AuthenticationResponseJson,
+) {
+    black_box(
+        rt.block_on(rp.finish_authentication(state, black_box(response)))
+            .expect("valid"),
+    );
+}
+
+/// `finish_authentication` on an already-decoded response (what the trait takes).
+fn finish_decoded(iterations: usize, backend: SignatureBackend) {
+    let rt = runtime();
+    let p = passkey_on(&rt, 0, backend);
+    for _ in 0..iterations {
+        let (state, response) = rt.block_on(async {
+            let (options, state) =
+                p.rp.start_authentication(AuthenticationRequest::for_user(p.user_id.clone()))
+                    .await
+                    .expect("start");
+            (state, p.auth.authenticate(&options).expect("sign"))
+        });
+        measured_finish_decoded(&rt, &p.rp, state, &response);
+    }
 }
 
 fn finish(iterations: usize, counter_step: u32, backend: SignatureBackend) {
@@ -243,11 +280,14 @@ fn main() {
     }
     let iterations: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1_000);
     match args[1].as_str() {
-        "otp" => otp(iterations),
+        "otp" => otp(iterations, "+15017122661", Channel::Sms),
+        "otp_email" => otp(iterations, "alice@example.com", Channel::Email),
         "raw_verify" => raw_verify(iterations),
         "finish" => finish(iterations, 0, SignatureBackend::default()),
         "finish_counter" => finish(iterations, 1, SignatureBackend::default()),
         "finish_ring" => finish(iterations, 0, SignatureBackend::Ring),
+        "finish_ring_decoded" => finish_decoded(iterations, SignatureBackend::Ring),
+        "finish_decoded" => finish_decoded(iterations, SignatureBackend::default()),
         "finish_ring_counter" => finish(iterations, 1, SignatureBackend::Ring),
         s if s.starts_with("start_") => {
             let n: u64 = s["start_".len()..].parse().expect("start_<credentials>");
