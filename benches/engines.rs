@@ -122,6 +122,7 @@ fn otp(store: Arc<dyn StateStore>) -> (LocalOtpProvider, Outbox) {
     let outbox = Outbox::with_capacity(64);
     let otp = LocalOtpProvider::builder(store, Arc::new(outbox.clone()), Secret::new([42u8; 32]))
         .send_rate_limit(None)
+        .send_budget(None)
         .build()
         .unwrap();
     (otp, outbox)
@@ -309,6 +310,8 @@ async fn report(engines: &[Engine]) {
                 for _ in 0..N {
                     ceremonies.push(passkey.prepared().await);
                 }
+                // Popped from the end: the first signed (lowest counter) must finish first.
+                ceremonies.reverse();
                 prepared.push((passkey, std::sync::Mutex::new(ceremonies)));
             }
             let prepared = Arc::new(prepared);

@@ -115,6 +115,11 @@ fn bench_verify(c: &mut Criterion) {
     let key = PublicKey::from_sec1(&f.sec1).expect("key");
     let table = PrecomputedKey::new(&key);
     p256v::warm_up();
+    println!(
+        "p256v: one key's table is {} bytes (window {})",
+        table.memory_bytes(),
+        table.window()
+    );
     g.bench_function("raw_verify/precomputed", |b| {
         b.iter(|| {
             table
