@@ -247,7 +247,10 @@ impl ConnectionLike for Connection {
 /// bounded by [`RedisConfig::operation_timeout`]; a lost connection or a slow server gives an
 /// [`ErrorKind::Storage`] error marked retryable ([`Error::is_retryable`]), and the next
 /// operation reconnects by itself. Nothing is retried blindly: a write whose answer was lost is
-/// reported as failed, and every flow built on the store fails closed on such an error.
+/// reported as failed, and every flow built on the store fails closed on such an error. In
+/// cluster mode this includes `MOVED` / `ASK` redirects while slots move (the cluster client
+/// cannot retry redirects without also re-sending writes whose answer was lost): they come back
+/// as retryable storage errors, and the next operation uses the refreshed slot map.
 ///
 /// The connection URLs (which may hold a user and password) never appear in `Debug` output,
 /// logs or errors: only the scheme and host do.
@@ -361,7 +364,12 @@ async fn open(config: &RedisConfig) -> Result<Connection> {
         let client = redis::cluster::ClusterClientBuilder::new(config.urls.clone())
             .connection_timeout(config.connect_timeout)
             .response_timeout(config.response_timeout)
-            .retries(2)
+            // No retries: the cluster client retries every request the same way (a lost answer
+            // on an I/O error re-sends the command, exactly like a MOVED redirect), so a retried
+            // increment could count twice and a retried GETDEL lose the value. A redirect during
+            // resharding is reported as a retryable storage error; the slot map is refreshed
+            // and the next operation goes to the right node.
+            .retries(0)
             .build()
             .map_err(|_| Error::new(ErrorKind::Config, "redis: invalid cluster url"))?;
         let connection = client.get_async_connection().await.map_err(map_error)?;
