@@ -79,7 +79,7 @@ fn otp_provider(store: Arc<dyn StateStore>, outbox: &Outbox) -> LocalOtpProvider
 fn otp(iterations: usize, to: &str, channel: Channel) {
     let rt = runtime();
     // Store operations per call, counted on a few calls through a counting wrapper.
-    let counting = Arc::new(Counting::new(MemoryStore::new()));
+    let counting = Arc::new(Counting::new(Arc::new(MemoryStore::new())));
     let outbox = Outbox::with_capacity(16);
     let otp = otp_provider(counting.clone(), &outbox);
     let before = counting.snapshot();

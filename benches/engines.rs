@@ -13,14 +13,12 @@
 
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward::otp::{Channel, CheckCode, LocalOtpProvider, Outbox, StartVerification};
 use keyward::store::{
-    CasOutcome, Entry, Key, MemoryStore, PostgresConfig, PostgresStore, RedisConfig, RedisStore,
-    StateStore, Version, Write,
+    Key, MemoryStore, PostgresConfig, PostgresStore, RedisConfig, RedisStore, StateStore,
 };
 use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
@@ -28,6 +26,9 @@ use keyward::webauthn::{
     RelyingPartyConfig, UserEntity,
 };
 use keyward::{OtpProvider, Secret};
+
+#[path = "state_support.rs"]
+mod support;
 
 const ORIGIN: &str = "https://bench.example";
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -195,68 +196,6 @@ fn drop_schema(rt: &tokio::runtime::Runtime) {
     });
 }
 
-/// Counts the store operations a flow makes: each is one round trip on both engines (one
-/// command or script, one statement), once scripts and statements are cached.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn StateStore>,
-    ops: AtomicU64,
-}
-
-impl Counting {
-    fn tick(&self) {
-        self.ops.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[async_trait::async_trait]
-impl StateStore for Counting {
-    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
-        self.tick();
-        self.inner.get(key).await
-    }
-    async fn insert(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Option<Version>> {
-        self.tick();
-        self.inner.insert(key, value, ttl).await
-    }
-    async fn put(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Version> {
-        self.tick();
-        self.inner.put(key, value, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Version,
-        write: Write,
-    ) -> keyward::Result<CasOutcome> {
-        self.tick();
-        self.inner.compare_and_swap(key, expected, write).await
-    }
-    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
-        self.tick();
-        self.inner.take(key).await
-    }
-    async fn increment(
-        &self,
-        key: &Key,
-        delta: u64,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<u64> {
-        self.tick();
-        self.inner.increment(key, delta, ttl).await
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -295,10 +234,7 @@ async fn report(engines: &[Engine]) {
     println!("| engine | flow | clients | p50 | p99 | ops/s | store round trips per op |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for engine in engines {
-        let counting = Arc::new(Counting {
-            inner: engine.store.clone(),
-            ops: AtomicU64::new(0),
-        });
+        let counting = Arc::new(support::Counting::new(engine.store.clone()));
         let store: Arc<dyn StateStore> = counting.clone();
         for clients in [1usize, 2] {
             // Each client is its own relying party (an instance) on the shared store, with its
@@ -315,7 +251,7 @@ async fn report(engines: &[Engine]) {
                 prepared.push((passkey, std::sync::Mutex::new(ceremonies)));
             }
             let prepared = Arc::new(prepared);
-            let before = counting.ops.load(Ordering::Relaxed);
+            let before = counting.total();
             let (lat, wall) = {
                 let prepared = prepared.clone();
                 measure(clients, N, move |i| {
@@ -334,8 +270,7 @@ async fn report(engines: &[Engine]) {
                 })
                 .await
             };
-            let trips =
-                (counting.ops.load(Ordering::Relaxed) - before) as f64 / (N * clients) as f64;
+            let trips = (counting.total() - before) as f64 / (N * clients) as f64;
             println!(
                 "| {} | finish_authentication | {clients} | {:.0} µs | {:.0} µs | {:.0} | {trips:.2} |",
                 engine.name,
@@ -346,7 +281,7 @@ async fn report(engines: &[Engine]) {
 
             let providers: Vec<Arc<(LocalOtpProvider, Outbox)>> =
                 (0..clients).map(|_| Arc::new(otp(store.clone()))).collect();
-            let before = counting.ops.load(Ordering::Relaxed);
+            let before = counting.total();
             let (lat, wall) = measure(clients, N, move |i| {
                 let pair = providers[i / N].clone();
                 async move {
@@ -357,8 +292,7 @@ async fn report(engines: &[Engine]) {
                 }
             })
             .await;
-            let trips =
-                (counting.ops.load(Ordering::Relaxed) - before) as f64 / (N * clients) as f64;
+            let trips = (counting.total() - before) as f64 / (N * clients) as f64;
             println!(
                 "| {} | otp start + check | {clients} | {:.0} µs | {:.0} µs | {:.0} | {trips:.2} |",
                 engine.name,

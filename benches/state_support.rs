@@ -17,16 +17,18 @@ use keyward::{AuthenticatorVerifier, Env, ManualClock};
 
 pub(crate) const ORIGIN: &str = "https://example.com";
 
-/// Counts the operations that reach the store.
+/// Counts the operations that reach the store (each is one round trip on the shared engines:
+/// one command or script, one statement). Over any pointer to a store: `Arc<MemoryStore>` keeps
+/// the memory benches on static dispatch, `Arc<dyn StateStore>` serves the engines bench.
 #[derive(Debug)]
-pub(crate) struct Counting {
-    inner: MemoryStore,
+pub(crate) struct Counting<S = Arc<MemoryStore>> {
+    inner: S,
     reads: AtomicUsize,
     writes: AtomicUsize,
 }
 
-impl Counting {
-    pub(crate) fn new(inner: MemoryStore) -> Self {
+impl<S> Counting<S> {
+    pub(crate) fn new(inner: S) -> Self {
         Counting {
             inner,
             reads: AtomicUsize::new(0),
@@ -39,6 +41,11 @@ impl Counting {
     fn write(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
     }
+    /// Reads plus writes so far.
+    pub(crate) fn total(&self) -> usize {
+        let (reads, writes) = self.snapshot();
+        reads + writes
+    }
     pub(crate) fn snapshot(&self) -> (usize, usize) {
         (
             self.reads.load(Ordering::Relaxed),
@@ -48,7 +55,11 @@ impl Counting {
 }
 
 #[async_trait]
-impl StateStore for Counting {
+impl<S> StateStore for Counting<S>
+where
+    S: std::ops::Deref + std::fmt::Debug + Send + Sync,
+    S::Target: StateStore,
+{
     async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
         self.read();
         self.inner.get(key).await
@@ -128,9 +139,9 @@ pub(crate) fn passkey_on(
     let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
     let env = Env::system().with_clock(clock.clone());
     let limits = MemoryStoreLimits::new().max_durable_entries(8_000_000);
-    let store = Arc::new(Counting::new(
+    let store = Arc::new(Counting::new(Arc::new(
         MemoryStore::new().env(env.clone()).limits(limits),
-    ));
+    )));
     let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN)
         .expect("config")
         .signature_backend(backend);
