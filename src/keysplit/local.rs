@@ -22,12 +22,33 @@
 //!   and identities stored per user.
 //!
 //! Session ids and challenges are stored only as SHA-256 hashes.
+//!
+//! # Store layout (each rule is one key)
+//! - `e:ssks:sess:<t>`: the user's one session: its id's hash, factor, whether it must and did
+//!   pass a challenge, the challenge's hash, attempts, expiry. Opening a session is one `put`
+//!   (the new session replaces the old); every validation is one compare-and-swap (the session
+//!   must still be the live one, the attempt is counted, a right challenge replaces the
+//!   challenged session by the authenticated one, so it is single use); push and search read it.
+//!   `t` is `HMAC-SHA256(sid key, user id)` (16 bytes), so no session key holds a user id.
+//! - Session ids are 48 bytes, base64url: 32 random bytes (the bearer secret), then `t` masked
+//!   by `HMAC-SHA256(sid key, those 32 bytes)`. An id leads to its session with one `get` and no
+//!   index; two ids of one user look unrelated without the sid key.
+//! - `d:ssks:sid-key`: that key, 32 random bytes made by the first instance that opens a session
+//!   and read once by every instance sharing the store. Deleting it ends every open session.
+//! - `e:ssks:sends:…` (send counters), `d:ssks:user:<user>` (the stable id),
+//!   `d:ssks:identity:<h>` (stored identities), `d:ssks:identities:<h>` (their count).
+//!
+//! A write that reports a storage error may have landed. An `open_session` that fails that way
+//! sent no challenge, and the session it may have written was never handed out; a validation
+//! that fails that way either counted an attempt or swapped in an authenticated session whose id
+//! nobody got (the retry answers `NotFound`: open a session again).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ring::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
@@ -99,16 +120,28 @@ impl Default for SsksLimits {
 /// rather than `NotFound`.
 const EXPIRED_GRACE: Duration = Duration::from_secs(3600);
 
-// Record kinds of the local SSKS (see `store::record`).
-const RECORD_SSKS_SESSION: u8 = 0x40;
-const RECORD_SSKS_LIVE: u8 = 0x41;
+// Record kinds of the local SSKS (see `store::record`). 0x40 (a session under its own key) and
+// 0x41 (the user's live-session pointer) were written by earlier releases; never reuse them.
 const RECORD_SSKS_USER: u8 = 0x42;
 const RECORD_SSKS_IDENTITY: u8 = 0x43;
+const RECORD_SSKS_SESSION: u8 = 0x44;
+const RECORD_SSKS_SID_KEY: u8 = 0x45;
 
-/// A session (ephemeral). The factor itself is not kept: its hash tells it apart, and the
-/// identity it reaches is named by `identity`, the hash part of its key.
+/// Random bytes of a session id: the bearer secret.
+const SID_NONCE_LEN: usize = 32;
+/// Bytes of the user's tag a session id carries (masked): its session key's part.
+const TAG_LEN: usize = 16;
+/// Bytes of a session id (64 base64url characters).
+const SID_LEN: usize = SID_NONCE_LEN + TAG_LEN;
+
+/// The user's one session (ephemeral), under `e:ssks:sess:<tag>`: every session rule (one live
+/// session per user, its attempts, single use of its challenge, expiry) reads and changes this
+/// one key. The factor itself is not kept: its hash tells it apart, and the identity it reaches
+/// is named by `identity`, the hash part of its key.
 #[derive(Debug, Clone)]
 struct SessionRecord {
+    /// SHA-256 of the session id: the only id this record answers.
+    session_hash: [u8; 32],
     user_id: String,
     /// [`factor_id`] of the session's normalized factor.
     factor: String,
@@ -116,52 +149,102 @@ struct SessionRecord {
     identity: String,
     must_authenticate: bool,
     authenticated: bool,
-    /// Hex SHA-256 of (session hash, challenge); `None` once no challenge can be validated.
-    challenge_hash: Option<String>,
+    /// SHA-256 of (session hash, challenge); `None` once no challenge can be validated.
+    challenge_hash: Option<[u8; 32]>,
+    /// Challenge validations counted against this session.
+    attempts: u64,
     /// Unix seconds.
     expires_at: u64,
 }
 
+// Field tags of a session record; a tag's meaning never changes once released.
+const F_SESSION_HASH: u8 = 1;
+const F_USER_ID: u8 = 2;
+const F_FACTOR: u8 = 3;
+const F_IDENTITY: u8 = 4;
+const F_MUST_AUTHENTICATE: u8 = 5;
+const F_AUTHENTICATED: u8 = 6;
+const F_CHALLENGE_HASH: u8 = 7;
+const F_ATTEMPTS: u8 = 8;
+const F_EXPIRES_AT: u8 = 9;
+
 impl SessionRecord {
     fn encode(&self) -> Vec<u8> {
         let mut w = RecordWriter::new(RECORD_SSKS_SESSION);
-        w.str(1, &self.user_id)
-            .str(2, &self.factor)
-            .str(3, &self.identity)
-            .bool(4, self.must_authenticate)
-            .bool(5, self.authenticated)
-            .u64(7, self.expires_at);
+        w.bytes(F_SESSION_HASH, &self.session_hash)
+            .str(F_USER_ID, &self.user_id)
+            .str(F_FACTOR, &self.factor)
+            .str(F_IDENTITY, &self.identity)
+            .bool(F_MUST_AUTHENTICATE, self.must_authenticate)
+            .bool(F_AUTHENTICATED, self.authenticated)
+            .u64(F_ATTEMPTS, self.attempts)
+            .u64(F_EXPIRES_AT, self.expires_at);
         if let Some(h) = &self.challenge_hash {
-            w.str(6, h);
+            w.bytes(F_CHALLENGE_HASH, h);
         }
         w.finish()
     }
 
     fn decode(bytes: &[u8]) -> Result<Self> {
         let r = RecordReader::parse(RECORD_SSKS_SESSION, bytes)?;
+        let hash = |b: &[u8]| -> Result<[u8; 32]> {
+            b.try_into()
+                .map_err(|_| Error::storage("stored ssks session is corrupt"))
+        };
         Ok(SessionRecord {
-            user_id: r.str(1)?.to_owned(),
-            factor: r.str(2)?.to_owned(),
-            identity: r.str(3)?.to_owned(),
-            must_authenticate: r.flag(4)?,
-            authenticated: r.flag(5)?,
-            challenge_hash: r.opt_str(6)?.map(str::to_owned),
-            expires_at: r.u64(7)?,
+            session_hash: hash(r.bytes(F_SESSION_HASH)?)?,
+            user_id: r.str(F_USER_ID)?.to_owned(),
+            factor: r.str(F_FACTOR)?.to_owned(),
+            identity: r.str(F_IDENTITY)?.to_owned(),
+            must_authenticate: r.flag(F_MUST_AUTHENTICATE)?,
+            authenticated: r.flag(F_AUTHENTICATED)?,
+            challenge_hash: r.opt_bytes(F_CHALLENGE_HASH).map(hash).transpose()?,
+            attempts: r.u64(F_ATTEMPTS)?,
+            expires_at: r.u64(F_EXPIRES_AT)?,
+        })
+    }
+
+    /// Whether `hash` is this record's session (constant time).
+    fn is_session(&self, hash: &[u8; 32]) -> bool {
+        constant_time_eq(&self.session_hash, hash)
+    }
+}
+
+/// The key of session-id masks and user tags (durable, `d:ssks:sid-key`): 32 random bytes made
+/// by the first instance that needs them, shared through the store by every instance.
+fn encode_sid_key(key: &[u8; 32]) -> Vec<u8> {
+    let mut w = RecordWriter::new(RECORD_SSKS_SID_KEY);
+    w.bytes(1, key);
+    w.finish()
+}
+
+fn decode_sid_key(bytes: &[u8]) -> Result<hmac::Key> {
+    let r = RecordReader::parse(RECORD_SSKS_SID_KEY, bytes)?;
+    let key = r.bytes(1)?;
+    if key.len() != 32 {
+        return Err(Error::storage("stored ssks session key is corrupt"));
+    }
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, key))
+}
+
+/// The session-id key once loaded, shared by clones of one [`LocalKeySplitStore`].
+#[derive(Default)]
+struct SidKey(OnceLock<hmac::Key>);
+
+impl fmt::Debug for SidKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "SidKey([REDACTED])"
+        } else {
+            "SidKey(not loaded)"
         })
     }
 }
 
-/// The user's live session (ephemeral): the hash of its id.
-fn encode_live(session_hash: &str) -> Vec<u8> {
-    let mut w = RecordWriter::new(RECORD_SSKS_LIVE);
-    w.str(1, session_hash);
-    w.finish()
-}
-
-fn decode_live(bytes: &[u8]) -> Result<String> {
-    Ok(RecordReader::parse(RECORD_SSKS_LIVE, bytes)?
-        .str(1)?
-        .to_owned())
+/// A session id as parsed: its session key's tag and its hash.
+struct ParsedSid {
+    tag: [u8; TAG_LEN],
+    hash: [u8; 32],
 }
 
 /// The user's stable id (durable). Records written as JSON (`{"id":…}`) by releases before the
@@ -259,6 +342,7 @@ pub struct LocalKeySplitStore {
     test_mode: bool,
     max_attempts: u64,
     limits: SsksLimits,
+    sid_key: Arc<SidKey>,
 }
 
 impl LocalKeySplitStore {
@@ -273,6 +357,7 @@ impl LocalKeySplitStore {
             test_mode: false,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             limits: SsksLimits::default(),
+            sid_key: Arc::new(SidKey::default()),
         }
     }
 
@@ -355,29 +440,63 @@ impl LocalKeySplitStore {
         self.clock.unix_seconds()
     }
 
-    /// Loads a session that is live and not expired.
-    async fn live_session(&self, session: &SessionId) -> Result<(String, SessionRecord)> {
-        let hash = session_hash(session);
+    /// The key of session-id masks and user tags, loaded once from the store (and made there
+    /// when `create` and absent). `Ok(None)`: no key exists yet, so no session does either.
+    async fn sid_key(&self, create: bool) -> Result<Option<&hmac::Key>> {
+        if let Some(key) = self.sid_key.0.get() {
+            return Ok(Some(key));
+        }
+        let store_key = Key::durable("ssks").part("sid-key");
+        let stored = match self.state.get(&store_key).await? {
+            Some(entry) => entry.value,
+            None if !create => return Ok(None),
+            None => {
+                let mut fresh = random_array::<32>(self.rng.as_ref())?;
+                let bytes = encode_sid_key(&fresh);
+                zeroize::Zeroize::zeroize(&mut fresh);
+                if self
+                    .state
+                    .insert(&store_key, bytes.clone(), None)
+                    .await?
+                    .is_some()
+                {
+                    bytes
+                } else {
+                    // Another instance made it first: use theirs.
+                    self.state
+                        .get(&store_key)
+                        .await?
+                        .ok_or_else(|| Error::storage("the ssks session key vanished"))?
+                        .value
+                }
+            }
+        };
+        let mut stored = stored;
+        let key = decode_sid_key(&stored);
+        zeroize::Zeroize::zeroize(&mut stored);
+        let key = key?;
+        Ok(Some(self.sid_key.0.get_or_init(|| key)))
+    }
+
+    /// Loads the user's session that `session` names, live and not expired.
+    async fn live_session(&self, session: &SessionId) -> Result<SessionRecord> {
+        let Some(key) = self.sid_key(false).await? else {
+            return Err(unknown_session());
+        };
+        let sid = parse_sid(key, session).ok_or_else(unknown_session)?;
         let entry = self
             .state
-            .get(&session_key(&hash))
+            .get(&session_key(&sid.tag))
             .await?
             .ok_or_else(unknown_session)?;
         let record = SessionRecord::decode(&entry.value)?;
-        let live = match self.state.get(&live_key(&record.user_id)).await? {
-            Some(entry) => Some(decode_live(&entry.value)?),
-            None => None,
-        };
-        if live.as_deref() != Some(hash.as_str()) {
+        if !record.is_session(&sid.hash) {
             return Err(unknown_session());
         }
         if self.now() >= record.expires_at {
-            return Err(Error::new(
-                ErrorKind::Expired,
-                "the ssks session has expired",
-            ));
+            return Err(session_expired());
         }
-        Ok((hash, record))
+        Ok(record)
     }
 
     async fn user_id_for(&self, user_id: &str, create: bool) -> Result<String> {
@@ -399,36 +518,22 @@ impl LocalKeySplitStore {
             .await
     }
 
-    /// Replaces the user's live session with `new_hash`; returns the previous one.
-    async fn set_live(&self, user_id: &str, new_hash: &str) -> Result<Option<String>> {
-        let old = self
-            .state
-            .update_bytes(&live_key(user_id), |current| {
-                Ok(Update::Set(
-                    encode_live(new_hash),
-                    Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-                    current.map(decode_live).transpose()?,
-                ))
+    /// Removes the user's session under `tag` if it is still the one hashed `hash`.
+    async fn forget_session(&self, tag: &[u8; TAG_LEN], hash: &[u8; 32]) -> Result<()> {
+        self.state
+            .update_bytes(&session_key(tag), |current| {
+                Ok(match current.map(SessionRecord::decode).transpose()? {
+                    Some(record) if record.is_session(hash) => Update::Delete(()),
+                    _ => Update::Keep(()),
+                })
             })
-            .await?;
-        if let Some(old) = &old
-            && old != new_hash
-        {
-            self.forget_session(old).await?;
-        }
-        Ok(old)
-    }
-
-    async fn forget_session(&self, hash: &str) -> Result<()> {
-        self.state.delete(&session_key(hash)).await?;
-        self.state.delete(&attempts_key(hash)).await?;
-        Ok(())
+            .await
     }
 
     /// [`KeySplitStore::search`] that tells "no identity" (`Ok(None)`) apart from session
     /// errors (for the server's `{"model":"TMRKey"}` answer).
     pub async fn search_stored(&self, session: &SessionId) -> Result<Option<StoredBlob>> {
-        let (_, record) = self.live_session(session).await?;
+        let record = self.live_session(session).await?;
         // Only a session that passed `challenge_validate` (whose id only the client ever sees)
         // may read stored ciphertext: the backend holds the twoManRuleKey and the id that
         // `challenge_send` returned, so answering that id would let it decrypt alone.
@@ -488,9 +593,12 @@ impl KeySplitStore for LocalKeySplitStore {
             .is_some();
         let must_authenticate = request.force_auth || stored;
 
-        let session_id =
-            SessionId::new(URL_SAFE_NO_PAD.encode(random_array::<32>(self.rng.as_ref())?));
-        let hash = session_hash(&session_id);
+        let key = self
+            .sid_key(true)
+            .await?
+            .ok_or_else(|| Error::storage("the ssks session key is missing"))?;
+        let tag = user_tag(key, &request.user_id);
+        let (session_id, hash) = new_sid(key, &tag, self.rng.as_ref())?;
         let challenge = if !must_authenticate {
             None
         } else if request.fake_otp {
@@ -503,34 +611,36 @@ impl KeySplitStore for LocalKeySplitStore {
             )?))
         };
         let record = SessionRecord {
+            session_hash: hash,
             user_id: request.user_id.clone(),
             factor: factor_id(&request.auth_factor),
             identity: identity_hash(&request.user_id, &request.auth_factor),
             must_authenticate,
             authenticated: false,
-            challenge_hash: challenge
-                .as_ref()
-                .map(|c| challenge_hash(&hash, c.expose())),
+            challenge_hash: challenge.as_ref().map(|c| challenge_hash(&hash, c.expose())),
+            attempts: 0,
             expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
         };
         if challenge.is_some() && !request.fake_otp {
             // Before anything changes: a refused send leaves the user's live session alone.
             self.count_send(&request).await?;
         }
+        // One write: the new session replaces the user's previous one, whatever it was.
         self.state
             .put(
-                &session_key(&hash),
+                &session_key(&tag),
                 record.encode(),
                 Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
             )
             .await?;
-        self.set_live(&request.user_id, &hash).await?;
         if let Some(challenge) = &challenge
             && !request.fake_otp
         {
             let text = challenge.expose_str().unwrap_or_default();
             if let Err(err) = self.send_challenge(&request, text).await {
-                self.forget_session(&hash).await?;
+                // The session's challenge reached no one, so it can never be validated; removing
+                // it is tidiness, and the send's error is the one to report.
+                let _removed = self.forget_session(&tag, &hash).await;
                 return Err(err);
             }
         }
@@ -550,85 +660,78 @@ impl KeySplitStore for LocalKeySplitStore {
         if challenge.is_empty() {
             return Err(Error::invalid_input("the challenge must not be empty"));
         }
-        let (hash, record) = self.live_session(session).await?;
-        let attempts = self
-            .state
-            .increment(
-                &attempts_key(&hash),
-                1,
-                Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-            )
-            .await?;
-        if attempts > self.max_attempts {
-            self.forget_session(&hash).await?;
-            return Err(Error::new(
-                ErrorKind::TooManyAttempts,
-                "too many challenge attempts for this session",
-            ));
-        }
-        let Some(expected) = &record.challenge_hash else {
-            return Err(Error::new(
-                ErrorKind::Rejected,
-                "no challenge is pending for this session",
-            ));
+        let Some(key) = self.sid_key(false).await? else {
+            return Err(unknown_session());
         };
-        let factor_ok = auth_factor
-            .normalized()
-            .is_ok_and(|f| constant_time_eq(factor_id(&f).as_bytes(), record.factor.as_bytes()));
-        let code_ok = constant_time_eq(
-            challenge_hash(&hash, challenge.expose()).as_bytes(),
-            expected.as_bytes(),
-        );
-        if !(factor_ok && code_ok) {
-            return Err(Error::new(
-                ErrorKind::Rejected,
-                "incorrect challenge or authentication factor",
-            ));
-        }
-        // Single use: of concurrent correct validations, one takes the session.
-        if self.state.take(&session_key(&hash)).await?.is_none() {
-            return Err(Error::new(
-                ErrorKind::AlreadyUsed,
-                "the challenge was already used",
-            ));
-        }
-        self.state.delete(&attempts_key(&hash)).await?;
-
-        let new_id = SessionId::new(URL_SAFE_NO_PAD.encode(random_array::<32>(self.rng.as_ref())?));
-        let new_hash = session_hash(&new_id);
-        let authenticated = SessionRecord {
-            challenge_hash: None,
-            authenticated: true,
-            expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
-            ..record
-        };
-        self.state
-            .put(
-                &session_key(&new_hash),
-                authenticated.encode(),
-                Some(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-            )
-            .await?;
-        let replaced = self
+        let sid = parse_sid(key, session).ok_or_else(unknown_session)?;
+        let given_code = challenge_hash(&sid.hash, challenge.expose());
+        let given_factor = auth_factor.normalized().ok().map(|f| factor_id(&f));
+        let (new_id, new_hash) = new_sid(key, &sid.tag, self.rng.as_ref())?;
+        let now = self.now();
+        let max_attempts = self.max_attempts;
+        // Every rule in one compare-and-swap of the user's session: the session must still be
+        // the live one, the attempt is counted, and a right challenge replaces the challenged
+        // session by the authenticated one (single use: of racing right answers one swaps, the
+        // others then find another session and answer NotFound).
+        let outcome = self
             .state
-            .update_bytes(&live_key(&authenticated.user_id), |current| {
-                let current = current.map(decode_live).transpose()?;
-                Ok(match current {
-                    Some(c) if c == hash => Update::Set(
-                        encode_live(&new_hash),
-                        Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
-                        true,
-                    ),
-                    _ => Update::Keep(false),
-                })
+            .update_bytes(&session_key(&sid.tag), |current| {
+                let Some(bytes) = current else {
+                    return Ok(Update::Keep(Validation::Unknown));
+                };
+                let mut record = SessionRecord::decode(bytes)?;
+                if !record.is_session(&sid.hash) {
+                    return Ok(Update::Keep(Validation::Unknown));
+                }
+                if now >= record.expires_at {
+                    return Ok(Update::Keep(Validation::Expired));
+                }
+                record.attempts = record.attempts.saturating_add(1);
+                if record.attempts > max_attempts {
+                    return Ok(Update::Delete(Validation::TooManyAttempts));
+                }
+                let Some(expected) = record.challenge_hash else {
+                    return Ok(Update::Set(record.encode(), Ttl::Keep, Validation::NoChallenge));
+                };
+                let factor_ok = given_factor.as_ref().is_some_and(|f| {
+                    constant_time_eq(f.as_bytes(), record.factor.as_bytes())
+                });
+                let code_ok = constant_time_eq(&given_code, &expected);
+                if !(factor_ok && code_ok) {
+                    return Ok(Update::Set(record.encode(), Ttl::Keep, Validation::Rejected));
+                }
+                let authenticated = SessionRecord {
+                    session_hash: new_hash,
+                    authenticated: true,
+                    challenge_hash: None,
+                    attempts: 0,
+                    expires_at: now.saturating_add(CHALLENGE_VALIDITY.as_secs()),
+                    ..record
+                };
+                Ok(Update::Set(
+                    authenticated.encode(),
+                    Ttl::After(CHALLENGE_VALIDITY + EXPIRED_GRACE),
+                    Validation::Validated,
+                ))
             })
             .await?;
-        if !replaced {
-            // A newer session was opened meanwhile: that one is the live one.
-            self.state.delete(&session_key(&new_hash)).await?;
-            return Err(unknown_session());
+        match outcome {
+            Validation::Validated => Ok(new_id),
+            Validation::Unknown => Err(unknown_session()),
+            Validation::Expired => Err(session_expired()),
+            Validation::TooManyAttempts => Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many challenge attempts for this session",
+            )),
+            Validation::NoChallenge => Err(Error::new(
+                ErrorKind::Rejected,
+                "no challenge is pending for this session",
+            )),
+            Validation::Rejected => Err(Error::new(
+                ErrorKind::Rejected,
+                "incorrect challenge or authentication factor",
+            )),
         }
-        Ok(new_id)
     }
 
     #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.ssks.push", skip_all, fields(backend = "local", auth_factor = ?auth_factor, bytes = data_b64.len()), err(Display, level = "info")))]
@@ -646,7 +749,7 @@ impl KeySplitStore for LocalKeySplitStore {
         let Ok(data) = STANDARD.decode(data_b64) else {
             return Err(Error::invalid_input("data_b64 is not standard base64"));
         };
-        let (_, record) = self.live_session(session).await?;
+        let record = self.live_session(session).await?;
         if record.must_authenticate && !record.authenticated {
             return Err(must_validate_first());
         }
@@ -726,6 +829,21 @@ impl fmt::Debug for IdentityRecord {
     }
 }
 
+/// What one validation's compare-and-swap decided.
+#[derive(Debug, Clone, Copy)]
+enum Validation {
+    Validated,
+    Unknown,
+    Expired,
+    TooManyAttempts,
+    NoChallenge,
+    Rejected,
+}
+
+fn session_expired() -> Error {
+    Error::new(ErrorKind::Expired, "the ssks session has expired")
+}
+
 fn unknown_session() -> Error {
     Error::new(ErrorKind::NotFound, "unknown or replaced ssks session")
 }
@@ -745,33 +863,101 @@ fn check_user_id(user_id: &str) -> Result<()> {
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
+    crate::hex::encode(&sha256(parts))
+}
+
+/// SHA-256 of length-prefixed parts, so that parts cannot run into each other.
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for part in parts {
-        // Length-prefixed so that parts cannot run into each other.
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }
-    crate::hex::encode(ctx.finish().as_ref())
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
-fn session_hash(session: &SessionId) -> String {
-    sha256_hex(&[b"ssks-session", session.expose().as_bytes()])
+fn session_hash(sid: &[u8]) -> [u8; 32] {
+    sha256(&[b"ssks-session-v2", sid])
 }
 
-fn challenge_hash(session_hash: &str, challenge: &[u8]) -> String {
-    sha256_hex(&[b"ssks-challenge", session_hash.as_bytes(), challenge])
+fn challenge_hash(session_hash: &[u8; 32], challenge: &[u8]) -> [u8; 32] {
+    sha256(&[b"ssks-challenge-v2", session_hash, challenge])
 }
 
-fn session_key(hash: &str) -> Key {
-    Key::ephemeral("ssks").part("session").part(hash)
+/// The tag of a user's session key: the first [`TAG_LEN`] bytes of `HMAC-SHA256(sid key,
+/// "keyward-ssks-user-v1" || user id)`, so no session key holds a user id.
+fn user_tag(key: &hmac::Key, user_id: &str) -> [u8; TAG_LEN] {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"keyward-ssks-user-v1");
+    ctx.update(user_id.as_bytes());
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(ctx.sign().as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
+    tag
 }
 
-fn attempts_key(hash: &str) -> Key {
-    Key::ephemeral("ssks").part("attempts").part(hash)
+/// The mask of a session id's tag: `HMAC-SHA256(sid key, "keyward-ssks-session-v1" || the id's
+/// random bytes)`, first [`TAG_LEN`] bytes.
+fn sid_mask(key: &hmac::Key, nonce: &[u8]) -> [u8; TAG_LEN] {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"keyward-ssks-session-v1");
+    ctx.update(nonce);
+    let mut mask = [0u8; TAG_LEN];
+    mask.copy_from_slice(ctx.sign().as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
+    mask
 }
 
-fn live_key(user_id: &str) -> Key {
-    Key::ephemeral("ssks").part("live").part(user_id)
+/// A new session id for the user tagged `tag`, and its hash: [`SID_NONCE_LEN`] random bytes,
+/// then the tag masked by their keyed hash, base64url. The id leads to its user's session key
+/// with no index, and two ids of one user look unrelated without the sid key.
+fn new_sid(
+    key: &hmac::Key,
+    tag: &[u8; TAG_LEN],
+    rng: &dyn SecureRandom,
+) -> Result<(SessionId, [u8; 32])> {
+    let mut raw = [0u8; SID_LEN];
+    raw[..SID_NONCE_LEN].copy_from_slice(&random_array::<SID_NONCE_LEN>(rng)?);
+    let mask = sid_mask(key, &raw[..SID_NONCE_LEN]);
+    for i in 0..TAG_LEN {
+        raw[SID_NONCE_LEN + i] = tag[i] ^ mask[i];
+    }
+    let hash = session_hash(&raw);
+    let id = SessionId::new(URL_SAFE_NO_PAD.encode(raw));
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok((id, hash))
+}
+
+/// The tag and hash of a session id; `None` for anything [`new_sid`] cannot have made (ids of
+/// earlier releases included).
+fn parse_sid(key: &hmac::Key, session: &SessionId) -> Option<ParsedSid> {
+    let text = session.expose().as_bytes();
+    if text.len() != URL_SAFE_NO_PAD_LEN {
+        return None;
+    }
+    let mut raw = [0u8; SID_LEN];
+    let n = URL_SAFE_NO_PAD.decode_slice(text, &mut raw).ok()?;
+    if n != SID_LEN {
+        return None;
+    }
+    let mask = sid_mask(key, &raw[..SID_NONCE_LEN]);
+    let mut tag = [0u8; TAG_LEN];
+    for i in 0..TAG_LEN {
+        tag[i] = raw[SID_NONCE_LEN + i] ^ mask[i];
+    }
+    let hash = session_hash(&raw);
+    zeroize::Zeroize::zeroize(&mut raw);
+    Some(ParsedSid { tag, hash })
+}
+
+/// Characters of a session id (no padding: [`SID_LEN`] is a multiple of 3).
+const URL_SAFE_NO_PAD_LEN: usize = SID_LEN / 3 * 4;
+const _: () = assert!(SID_LEN.is_multiple_of(3));
+
+fn session_key(tag: &[u8; TAG_LEN]) -> Key {
+    Key::ephemeral("ssks")
+        .part("sess")
+        .part(&crate::hex::encode(tag))
 }
 
 fn user_key(user_id: &str) -> Key {
@@ -854,6 +1040,12 @@ mod tests {
         AuthFactor::email("bob@example.com").unwrap()
     }
 
+    /// The store key of the session `id` names.
+    async fn key_of(f: &Fixture, id: &SessionId) -> Key {
+        let key = f.ssks.sid_key(false).await.unwrap().unwrap();
+        session_key(&parse_sid(key, id).unwrap().tag)
+    }
+
     fn request() -> ChallengeRequest {
         ChallengeRequest::new("bob", factor(), "<p>$$CHALLENGE$$</p>").subject("Your code")
     }
@@ -874,9 +1066,10 @@ mod tests {
         assert_eq!(msg.body.expose_str().unwrap(), format!("<p>{code}</p>"));
         assert_eq!(msg.subject.as_deref(), Some("Your code"));
         assert_eq!(msg.channel, Channel::Email);
-        // Nothing secret is stored in clear.
-        let session_entry = session_key(&session_hash(&s.session_id));
-        for key in [live_key("bob"), user_key("bob"), session_entry] {
+        // Nothing secret is stored in clear, and the session's key holds no user id.
+        let session_entry = key_of(&f, &s.session_id).await;
+        assert!(!session_entry.as_str().contains("bob"));
+        for key in [user_key("bob"), session_entry] {
             let entry = f.state.get(&key).await.unwrap().unwrap();
             let text = String::from_utf8_lossy(&entry.value).to_string();
             assert!(!text.contains(&code) && !text.contains(s.session_id.expose()));
@@ -1133,7 +1326,7 @@ mod tests {
             .unwrap();
         let entry = f
             .state
-            .get(&session_key(&session_hash(&s.session_id)))
+            .get(&key_of(&f, &s.session_id).await)
             .await
             .unwrap()
             .unwrap();
@@ -1162,6 +1355,86 @@ mod tests {
         );
         assert!(stored.value.len() < 16, "{} bytes", stored.value.len());
         assert_eq!(f.ssks.search(&auth).await.unwrap().data_b64, "AAECAwQ=");
+    }
+
+    #[tokio::test]
+    async fn session_ids_carry_their_users_key_masked() {
+        let f = fixture();
+        let a = f.ssks.open_session(request()).await.unwrap();
+        let b = f.ssks.open_session(request()).await.unwrap();
+        let (ra, rb) = [&a, &b].map(|s| URL_SAFE_NO_PAD.decode(s.session_id.expose()).unwrap()).into();
+        assert_eq!((a.session_id.expose().len(), ra.len()), (64, SID_LEN));
+        // One user, one session key, yet the ids' tag parts look unrelated.
+        assert_eq!(key_of(&f, &a.session_id).await, key_of(&f, &b.session_id).await);
+        assert_ne!(ra[SID_NONCE_LEN..], rb[SID_NONCE_LEN..]);
+        // The second replaced the first; a tampered id, an id of an earlier release (43
+        // characters) and garbage name no session.
+        let mut tampered = b.session_id.expose().to_owned().into_bytes();
+        tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+        for id in [
+            a.session_id.expose().to_owned(),
+            String::from_utf8(tampered).unwrap(),
+            URL_SAFE_NO_PAD.encode([7u8; 32]),
+            "x".repeat(64),
+            String::new(),
+        ] {
+            let err = f
+                .ssks
+                .push(&SessionId::new(id), &factor(), "AAAA")
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::NotFound);
+        }
+        f.ssks.push(&b.session_id, &factor(), "AAAA").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn instances_on_one_store_share_the_session_key_and_lookups_write_nothing() {
+        let f = fixture();
+        let sid_key = Key::durable("ssks").part("sid-key");
+        // Before any session, a lookup finds nothing and makes no key.
+        let err = f.ssks.search(&SessionId::new("A".repeat(64))).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound);
+        assert!(f.state.get(&sid_key).await.unwrap().is_none());
+        let s = f.ssks.open_session(request().force_auth(true)).await.unwrap();
+        assert!(f.state.get(&sid_key).await.unwrap().is_some());
+        // Another instance on the same store (as after a restart) validates it.
+        let other = LocalKeySplitStore::new(f.state.clone(), Arc::new(f.outbox.clone()))
+            .env(Env::system().with_clock(f.clock.clone()));
+        assert!(format!("{:?}", other.sid_key).contains("not loaded"));
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let auth = other
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap();
+        assert!(format!("{:?}", other.sid_key).contains("REDACTED"));
+        let err = f.ssks.search(&auth).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NotFound, "nothing stored yet");
+    }
+
+    #[test]
+    fn session_records_round_trip_and_survive_truncation() {
+        let record = SessionRecord {
+            session_hash: [3; 32],
+            user_id: "bob".into(),
+            factor: factor_id(&factor()),
+            identity: identity_hash("bob", &factor()),
+            must_authenticate: true,
+            authenticated: false,
+            challenge_hash: Some([9; 32]),
+            attempts: 2,
+            expires_at: 1_700_000_000,
+        };
+        let bytes = record.encode();
+        let back = SessionRecord::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        assert!(back.is_session(&[3; 32]) && !back.is_session(&[4; 32]));
+        // A cut record never panics; only losing the last (optional) field still decodes.
+        for cut in 0..bytes.len() {
+            if let Ok(cut) = SessionRecord::decode(&bytes[..cut]) {
+                assert!(cut.challenge_hash.is_none());
+            }
+        }
     }
 
     #[test]
