@@ -508,14 +508,21 @@ impl LocalKeySplitStore {
             return Err(Error::new(ErrorKind::NotFound, "unknown ssks user"));
         }
         let fresh = uuid_v4(self.rng.as_ref())?;
-        self.state
-            .update_bytes(&key, |current| {
-                Ok(match current {
-                    Some(existing) => Update::Keep(decode_user(existing)?),
-                    None => Update::Set(encode_user(&fresh), Ttl::Never, fresh.clone()),
-                })
-            })
-            .await
+        if self
+            .state
+            .insert(&key, encode_user(&fresh), None)
+            .await?
+            .is_some()
+        {
+            return Ok(fresh);
+        }
+        // Created meanwhile by another request: that id is the user's.
+        let entry = self
+            .state
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::storage("the ssks user record vanished"))?;
+        decode_user(&entry.value)
     }
 
     /// Removes the user's session under `tag` if it is still the one hashed `hash`.
@@ -768,7 +775,8 @@ impl KeySplitStore for LocalKeySplitStore {
             authenticated: record.authenticated,
         };
         let key = identity_key_of(&record.identity);
-        if self.state.get(&key).await?.is_none() {
+        let existing = self.state.get(&key).await?;
+        if existing.is_none() {
             // A new identity for this user: bounded per user (each may be 512 KiB).
             let count_key = Key::durable("ssks")
                 .part("identities")
@@ -785,16 +793,31 @@ impl KeySplitStore for LocalKeySplitStore {
         }
         if record.authenticated {
             self.state.put(&key, stored.encode(), None).await?;
-        } else {
-            // A session that never passed a challenge (opened with `must_authenticate: false`)
-            // may only create the first identity, never replace one: otherwise the backend could
-            // overwrite the user's identity with one it chose.
-            if self
-                .state
-                .insert(&key, stored.encode(), None)
-                .await?
-                .is_none()
-            {
+            return Ok(id);
+        }
+        // A session that never passed a challenge (opened with `must_authenticate: false`) may
+        // only create the first identity, never replace one: otherwise the backend could
+        // overwrite the user's identity with one it chose.
+        let already = match existing {
+            Some(entry) => Some(IdentityRecord::decode(&entry.value)?),
+            None => match self.state.insert(&key, stored.encode(), None).await? {
+                Some(_) => None,
+                None => self
+                    .state
+                    .get(&key)
+                    .await?
+                    .map(|entry| IdentityRecord::decode(&entry.value))
+                    .transpose()?,
+            },
+        };
+        if let Some(current) = already {
+            // The retry of a push whose reply was lost finds its own blob: that is success. The
+            // bytes are ciphertext the client made with fresh randomness, so this answers no
+            // question the backend could usefully ask.
+            let same = !current.authenticated
+                && current.data.len() == stored.data.len()
+                && constant_time_eq(&current.data, &stored.data);
+            if !same {
                 return Err(Error::new(
                     ErrorKind::Forbidden,
                     "an identity is already stored: validate a challenge to replace it",
