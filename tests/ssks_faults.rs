@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keyward::keysplit::local::{DEFAULT_MAX_ATTEMPTS, LocalKeySplitStore};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, SessionId};
-use keyward::otp::{CodeSender, OutgoingMessage, Outbox};
+use keyward::otp::{CodeSender, Outbox, OutgoingMessage};
 use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
 use keyward::testing::{FaultMode, FaultyStore};
 use keyward::{Env, Error, ErrorKind, KeySplitStore, ManualClock, Secret};
@@ -165,11 +165,7 @@ async fn a_failed_open_leaves_the_previous_session_working_or_replaced() {
             assert!(r.ssks.open_session(request()).await.is_err());
             r.faulty.heal();
             assert_eq!(r.outbox.len(), 1, "{mode:?} at {n}: a challenge was sent");
-            match r
-                .ssks
-                .validate_challenge(&previous, &code, &factor())
-                .await
-            {
+            match r.ssks.validate_challenge(&previous, &code, &factor()).await {
                 // Only the very last write, landed, replaces the previous session.
                 Ok(auth) => {
                     assert!(!(mode == FaultMode::AfterWrite && n == writes - 1));
@@ -190,7 +186,11 @@ async fn a_failed_open_leaves_the_previous_session_working_or_replaced() {
 async fn an_open_whose_challenge_is_not_delivered_leaves_no_session_and_its_retry_works() {
     // The send fails after the session was written; removing that session (a compare-and-swap
     // of the user's key) may fail too. The send's error is reported either way.
-    for fault in [None, Some(FaultMode::BeforeWrite), Some(FaultMode::AfterWrite)] {
+    for fault in [
+        None,
+        Some(FaultMode::BeforeWrite),
+        Some(FaultMode::AfterWrite),
+    ] {
         let r = rig();
         let _ = r.ssks.open_session(request()).await.unwrap();
         r.sender.failing.store(true, Ordering::SeqCst);
@@ -218,7 +218,10 @@ async fn a_validation_that_fails_hands_out_no_session_and_its_retry_validates_or
         let _ = ceremony_works(r).await;
     })
     .await;
-    assert_eq!(writes, 5, "open: 3 counters and the session; validate: one CAS");
+    assert_eq!(
+        writes, 5,
+        "open: 3 counters and the session; validate: one CAS"
+    );
     for mode in MODES {
         let r = rig();
         let session = stored_and_opened(&r).await;
@@ -315,7 +318,10 @@ async fn a_push_that_fails_stores_nothing_usable_and_its_retry_works() {
             );
             let auth = ceremony_works(&r).await;
             let blob = r.ssks.search(&auth).await.unwrap();
-            assert_eq!((blob.data_b64.as_str(), blob.authenticated), ("AAAA", false));
+            assert_eq!(
+                (blob.data_b64.as_str(), blob.authenticated),
+                ("AAAA", false)
+            );
         }
     }
     for mode in MODES {
@@ -350,7 +356,10 @@ async fn search_writes_nothing() {
     let auth = ceremony_works(&r).await;
     let before = r.faulty.writes();
     r.ssks.search(&auth).await.unwrap();
-    assert_eq!(kind(r.ssks.search(&SessionId::new("x")).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(r.ssks.search(&SessionId::new("x")).await),
+        ErrorKind::NotFound
+    );
     assert_eq!(r.faulty.writes(), before);
 }
 
@@ -441,7 +450,9 @@ async fn round_trips_per_operation() {
     let again = ssks.open_session(request()).await.unwrap();
     step("open, no challenge");
     assert!(!again.must_authenticate);
-    ssks.push(&again.session_id, &factor(), "AAAA").await.unwrap();
+    ssks.push(&again.session_id, &factor(), "AAAA")
+        .await
+        .unwrap();
     step("first push");
     let s = ssks.open_session(request()).await.unwrap();
     step("open, challenge sent");

@@ -48,9 +48,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ring::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::hmac;
 use serde::Deserialize;
 
 use super::{
@@ -624,7 +624,9 @@ impl KeySplitStore for LocalKeySplitStore {
             identity: identity_hash(&request.user_id, &request.auth_factor),
             must_authenticate,
             authenticated: false,
-            challenge_hash: challenge.as_ref().map(|c| challenge_hash(&hash, c.expose())),
+            challenge_hash: challenge
+                .as_ref()
+                .map(|c| challenge_hash(&hash, c.expose())),
             attempts: 0,
             expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
         };
@@ -698,14 +700,22 @@ impl KeySplitStore for LocalKeySplitStore {
                     return Ok(Update::Delete(Validation::TooManyAttempts));
                 }
                 let Some(expected) = record.challenge_hash else {
-                    return Ok(Update::Set(record.encode(), Ttl::Keep, Validation::NoChallenge));
+                    return Ok(Update::Set(
+                        record.encode(),
+                        Ttl::Keep,
+                        Validation::NoChallenge,
+                    ));
                 };
-                let factor_ok = given_factor.as_ref().is_some_and(|f| {
-                    constant_time_eq(f.as_bytes(), record.factor.as_bytes())
-                });
+                let factor_ok = given_factor
+                    .as_ref()
+                    .is_some_and(|f| constant_time_eq(f.as_bytes(), record.factor.as_bytes()));
                 let code_ok = constant_time_eq(&given_code, &expected);
                 if !(factor_ok && code_ok) {
-                    return Ok(Update::Set(record.encode(), Ttl::Keep, Validation::Rejected));
+                    return Ok(Update::Set(
+                        record.encode(),
+                        Ttl::Keep,
+                        Validation::Rejected,
+                    ));
                 }
                 let authenticated = SessionRecord {
                     session_hash: new_hash,
@@ -916,7 +926,12 @@ fn user_tag(key: &hmac::Key, user_id: &str) -> [u8; TAG_LEN] {
     ctx.update(b"keyward-ssks-user-v1");
     ctx.update(user_id.as_bytes());
     let mut tag = [0u8; TAG_LEN];
-    tag.copy_from_slice(ctx.sign().as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
+    tag.copy_from_slice(
+        ctx.sign()
+            .as_ref()
+            .get(..TAG_LEN)
+            .unwrap_or(&[0u8; TAG_LEN]),
+    );
     tag
 }
 
@@ -927,7 +942,12 @@ fn sid_mask(key: &hmac::Key, nonce: &[u8]) -> [u8; TAG_LEN] {
     ctx.update(b"keyward-ssks-session-v1");
     ctx.update(nonce);
     let mut mask = [0u8; TAG_LEN];
-    mask.copy_from_slice(ctx.sign().as_ref().get(..TAG_LEN).unwrap_or(&[0u8; TAG_LEN]));
+    mask.copy_from_slice(
+        ctx.sign()
+            .as_ref()
+            .get(..TAG_LEN)
+            .unwrap_or(&[0u8; TAG_LEN]),
+    );
     mask
 }
 
@@ -1385,10 +1405,15 @@ mod tests {
         let f = fixture();
         let a = f.ssks.open_session(request()).await.unwrap();
         let b = f.ssks.open_session(request()).await.unwrap();
-        let (ra, rb) = [&a, &b].map(|s| URL_SAFE_NO_PAD.decode(s.session_id.expose()).unwrap()).into();
+        let (ra, rb) = [&a, &b]
+            .map(|s| URL_SAFE_NO_PAD.decode(s.session_id.expose()).unwrap())
+            .into();
         assert_eq!((a.session_id.expose().len(), ra.len()), (64, SID_LEN));
         // One user, one session key, yet the ids' tag parts look unrelated.
-        assert_eq!(key_of(&f, &a.session_id).await, key_of(&f, &b.session_id).await);
+        assert_eq!(
+            key_of(&f, &a.session_id).await,
+            key_of(&f, &b.session_id).await
+        );
         assert_ne!(ra[SID_NONCE_LEN..], rb[SID_NONCE_LEN..]);
         // The second replaced the first; a tampered id, an id of an earlier release (43
         // characters) and garbage name no session.
@@ -1416,10 +1441,18 @@ mod tests {
         let f = fixture();
         let sid_key = Key::durable("ssks").part("sid-key");
         // Before any session, a lookup finds nothing and makes no key.
-        let err = f.ssks.search(&SessionId::new("A".repeat(64))).await.unwrap_err();
+        let err = f
+            .ssks
+            .search(&SessionId::new("A".repeat(64)))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::NotFound);
         assert!(f.state.get(&sid_key).await.unwrap().is_none());
-        let s = f.ssks.open_session(request().force_auth(true)).await.unwrap();
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
         assert!(f.state.get(&sid_key).await.unwrap().is_some());
         // Another instance on the same store (as after a restart) validates it.
         let other = LocalKeySplitStore::new(f.state.clone(), Arc::new(f.outbox.clone()))
