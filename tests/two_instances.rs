@@ -396,6 +396,15 @@ async fn cross_instance_proofs(a: &Instance, b: &Instance) {
         .save_identity(&session, None, &identity)
         .await
         .unwrap();
+    // A session A's backend opened is validated and read through B's SSKS server, which has
+    // opened none itself: it finds the session through the session-id key in the shared store.
+    let session = tmr_session(a, "alice", email).await;
+    let code = keyward::Secret::from(a.code_sent_to(email));
+    let got = device(b)
+        .retrieve_identity(&session, Some(&code))
+        .await
+        .unwrap();
+    assert_eq!(got.identity.expose(), identity.as_slice());
     let session = tmr_session(b, "alice", email).await;
     let code = keyward::Secret::from(b.code_sent_to(email));
     let got = device(b)
