@@ -447,7 +447,7 @@ impl LocalKeySplitStore {
             return Ok(Some(key));
         }
         let store_key = Key::durable("ssks").part("sid-key");
-        let stored = match self.state.get(&store_key).await? {
+        let mut stored = match self.state.get(&store_key).await? {
             Some(entry) => entry.value,
             None if !create => return Ok(None),
             None => {
@@ -471,7 +471,6 @@ impl LocalKeySplitStore {
                 }
             }
         };
-        let mut stored = stored;
         let key = decode_sid_key(&stored);
         zeroize::Zeroize::zeroize(&mut stored);
         let key = key?;
