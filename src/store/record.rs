@@ -98,6 +98,18 @@ impl RecordWriter {
         self.bytes(tag, &tmp[..=n])
     }
 
+    /// A signed integer (zigzag, so small negative values stay one byte).
+    #[cfg_attr(
+        not(any(feature = "webauthn", test)),
+        expect(
+            dead_code,
+            reason = "signed fields serve the WebAuthn credential records"
+        )
+    )]
+    pub(crate) fn i64(&mut self, tag: u8, v: i64) -> &mut Self {
+        self.u64(tag, ((v << 1) ^ (v >> 63)) as u64)
+    }
+
     pub(crate) fn bool(&mut self, tag: u8, v: bool) -> &mut Self {
         self.bytes(tag, &[u8::from(v)])
     }
@@ -135,18 +147,23 @@ impl<'a> RecordReader<'a> {
 
     /// Decodes a nested body.
     pub(crate) fn parse_body(bytes: &'a [u8]) -> Result<Self> {
-        let mut fields = Vec::with_capacity(20);
-        let mut pos = 0;
-        while pos < bytes.len() {
-            let tag = bytes[pos];
-            pos += 1;
-            let len = usize::try_from(read_varint(bytes, &mut pos)?).map_err(|_| corrupt())?;
-            let end = pos.checked_add(len).ok_or_else(corrupt)?;
-            let value = bytes.get(pos..end).ok_or_else(corrupt)?;
-            fields.push((tag, value));
-            pos = end;
+        let mut fields = Vec::with_capacity(24);
+        for field in Fields::new(bytes) {
+            fields.push(field?);
         }
         Ok(RecordReader { fields })
+    }
+
+    /// Every field, in order.
+    #[cfg_attr(
+        not(any(feature = "webauthn", test)),
+        expect(
+            dead_code,
+            reason = "field copies serve the WebAuthn credential records"
+        )
+    )]
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (u8, &'a [u8])> + '_ {
+        self.fields.iter().copied()
     }
 
     pub(crate) fn opt_bytes(&self, tag: u8) -> Option<&'a [u8]> {
@@ -190,6 +207,18 @@ impl<'a> RecordReader<'a> {
         self.opt_u64(tag)?.ok_or_else(corrupt)
     }
 
+    #[cfg_attr(
+        not(any(feature = "webauthn", test)),
+        expect(
+            dead_code,
+            reason = "signed fields serve the WebAuthn credential records"
+        )
+    )]
+    pub(crate) fn i64(&self, tag: u8) -> Result<i64> {
+        let z = self.u64(tag)?;
+        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
     /// A boolean field; absent means `false`.
     pub(crate) fn flag(&self, tag: u8) -> Result<bool> {
         match self.opt_bytes(tag) {
@@ -197,6 +226,64 @@ impl<'a> RecordReader<'a> {
             Some([1]) => Ok(true),
             Some(_) => Err(corrupt()),
         }
+    }
+}
+
+/// The body of a record of `kind` (the fields after the two header bytes), for [`Fields`].
+#[cfg_attr(
+    not(any(feature = "webauthn", test)),
+    expect(
+        dead_code,
+        reason = "field scans serve the WebAuthn credential records"
+    )
+)]
+pub(crate) fn body_of(kind: u8, bytes: &[u8]) -> Result<&[u8]> {
+    match bytes {
+        [FORMAT, k, rest @ ..] if *k == kind => Ok(rest),
+        _ => Err(corrupt()),
+    }
+}
+
+/// The fields of a body, one at a time and without allocating (for scans that stop early).
+#[derive(Debug, Clone)]
+pub(crate) struct Fields<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(body: &'a [u8]) -> Self {
+        Fields {
+            bytes: body,
+            pos: 0,
+        }
+    }
+
+    fn next_field(&mut self) -> Result<(u8, &'a [u8])> {
+        let bytes = self.bytes;
+        let tag = *bytes.get(self.pos).ok_or_else(corrupt)?;
+        let mut pos = self.pos + 1;
+        let len = usize::try_from(read_varint(bytes, &mut pos)?).map_err(|_| corrupt())?;
+        let end = pos.checked_add(len).ok_or_else(corrupt)?;
+        let value = bytes.get(pos..end).ok_or_else(corrupt)?;
+        self.pos = end;
+        Ok((tag, value))
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u8, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let field = self.next_field();
+        if field.is_err() {
+            // Stop after the first error.
+            self.pos = self.bytes.len();
+        }
+        Some(field)
     }
 }
 
@@ -227,6 +314,7 @@ mod tests {
         inner.u64(1, 300);
         w.nested(6, inner);
         w.bytes(9, b"a").bytes(9, b"b");
+        w.i64(10, -7).i64(11, i64::MIN).i64(12, i64::MAX).i64(13, 0);
         let bytes = w.finish();
         let r = RecordReader::parse(7, &bytes).unwrap();
         assert_eq!(r.bytes(1).unwrap(), &[0, 1, 2, 255]);
@@ -239,6 +327,16 @@ mod tests {
         assert_eq!(n.u64(1).unwrap(), 300);
         assert_eq!(r.all(9).collect::<Vec<_>>(), vec![b"a".as_slice(), b"b"]);
         assert!(RecordReader::parse(8, &bytes).is_err());
+        assert_eq!(r.i64(10).unwrap(), -7);
+        assert_eq!(r.opt_bytes(10).unwrap().len(), 1);
+        assert_eq!(r.i64(11).unwrap(), i64::MIN);
+        assert_eq!(r.i64(12).unwrap(), i64::MAX);
+        assert_eq!(r.i64(13).unwrap(), 0);
+        let scanned: Vec<_> = Fields::new(body_of(7, &bytes).unwrap())
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(scanned, r.fields().collect::<Vec<_>>());
+        assert!(body_of(8, &bytes).is_err());
     }
 
     #[test]
@@ -248,6 +346,10 @@ mod tests {
         let bytes = w.finish();
         for cut in 0..bytes.len() {
             let _ = RecordReader::parse(1, &bytes[..cut]).and_then(|r| r.u64(2));
+            let fields: Vec<_> = Fields::new(body_of(1, &bytes[..cut]).unwrap_or(&[])).collect();
+            // A scan of cut bytes ends at the first error, if any.
+            let first_err = fields.iter().position(|f| f.is_err());
+            assert!(first_err.is_none_or(|i| i + 1 == fields.len()));
         }
         assert!(decode_u64(&[0xff; 11]).is_err());
         assert!(decode_u64(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]).is_err());

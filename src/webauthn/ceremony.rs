@@ -57,6 +57,11 @@ impl ParsedCredential {
     pub fn public_key(&self) -> &CredentialPublicKey {
         &self.key
     }
+
+    /// The stored record, by value.
+    pub(crate) fn into_record(self) -> RegisteredCredential {
+        self.record
+    }
 }
 
 /// Transports stored with a credential: at most this many, each at most this long.

@@ -49,8 +49,37 @@ pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(CredentialPublicKey, usize)
     Ok((from_cose_key(&key)?, used))
 }
 
+/// `{1: 2, 3: -7, -1: 1, -2: h'x'` with a 32-byte x: the start of an ES256 COSE_Key in CTAP2
+/// canonical CBOR (what authenticators emit and what a stored credential holds).
+const ES256_CANONICAL_HEAD: [u8; 10] = [0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
+/// `-3: h'y'` with a 32-byte y, after x.
+const ES256_CANONICAL_Y: [u8; 3] = [0x22, 0x58, 0x20];
+/// The length of a canonical ES256 COSE_Key.
+const ES256_CANONICAL_LEN: usize = 77;
+
+/// The SEC1 point of an ES256 COSE_Key in CTAP2 canonical form, read straight from its fixed
+/// layout (no CBOR decoding); `None` for any other encoding, which takes the general decoder.
+/// Exactly these 77 bytes decode, through the general decoder, to the same key.
+fn canonical_es256(bytes: &[u8]) -> Option<[u8; 65]> {
+    if bytes.len() != ES256_CANONICAL_LEN
+        || bytes.get(..10)? != ES256_CANONICAL_HEAD
+        || bytes.get(42..45)? != ES256_CANONICAL_Y
+    {
+        return None;
+    }
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 0x04;
+    sec1[1..33].copy_from_slice(bytes.get(10..42)?);
+    sec1[33..65].copy_from_slice(bytes.get(45..77)?);
+    Some(sec1)
+}
+
 /// Decodes a complete COSE_Key: `bytes` must hold exactly one key and nothing after it.
 pub(crate) fn decode(bytes: &[u8]) -> Result<CredentialPublicKey, WebAuthnFailure> {
+    if let Some(sec1) = canonical_es256(bytes) {
+        // The same point validation as the general path.
+        return CredentialPublicKey::p256(sec1);
+    }
     if bytes.len() > MAX_COSE_KEY_LEN {
         return Err(WebAuthnFailure::TooLarge("credential public key"));
     }
@@ -384,6 +413,48 @@ mod tests {
             (int(-2), Value::Bytes(vec![1, 0, 1])),
         ]);
         assert_eq!(decode(&rsa2048).unwrap().algorithm(), alg::RS256);
+    }
+
+    /// The fixed-layout ES256 reading agrees with the general decoder: on the canonical form,
+    /// and on every single-byte change of it (which the general decoder then decides alone, or
+    /// which still has the canonical layout and must decode to the same key or fail the same).
+    #[test]
+    fn canonical_es256_agrees_with_the_general_decoder() {
+        let general = |bytes: &[u8]| {
+            let (key, used) = decode_prefix(bytes)?;
+            if used == bytes.len() {
+                Ok(key)
+            } else {
+                Err(WebAuthnFailure::InvalidPublicKey)
+            }
+        };
+        let (x, y) = p256_point();
+        let canonical = ec2(-7, 1, x.clone(), y.clone());
+        assert_eq!(canonical.len(), ES256_CANONICAL_LEN);
+        assert!(canonical_es256(&canonical).is_some());
+        assert_eq!(decode(&canonical), general(&canonical));
+        assert_eq!(decode(&canonical).unwrap().algorithm(), alg::ES256);
+        for i in 0..canonical.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bytes = canonical.clone();
+                bytes[i] ^= flip;
+                assert_eq!(decode(&bytes), general(&bytes), "byte {i} ^ {flip:#x}");
+            }
+        }
+        // Other orders and a trailing byte take the general path.
+        let reordered = encode(vec![
+            (int(3), int(-7)),
+            (int(1), int(2)),
+            (int(-1), int(1)),
+            (int(-2), Value::Bytes(x)),
+            (int(-3), Value::Bytes(y)),
+        ]);
+        assert!(canonical_es256(&reordered).is_none());
+        assert_eq!(decode(&reordered), decode(&canonical));
+        let mut trailing = canonical.clone();
+        trailing.push(0);
+        assert!(canonical_es256(&trailing).is_none());
+        assert_eq!(decode(&trailing), Err(WebAuthnFailure::InvalidPublicKey));
     }
 
     #[test]

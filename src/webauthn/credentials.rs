@@ -13,26 +13,97 @@
 //! the next registration of that id replaces it. Long ids (WebAuthn allows 1,023 bytes) are
 //! hashed into the key.
 //!
-//! The record is the crate's versioned binary encoding: per credential, the id, user handle,
-//! COSE key, counter and backup flag as raw fields, and the remaining metadata (strings,
-//! attestation chain as base64url) as one JSON field; it is decoded once per operation.
+//! The record is the crate's versioned binary encoding (`store::record`): one nested
+//! body per credential, every member of [`RegisteredCredential`] a field of its own (the
+//! attestation chain as raw DER, absent options and `false` flags omitted). A finish finds its
+//! credential by scanning the bodies for the id and decodes that one alone; a counter update
+//! rewrites that body and copies the others byte for byte.
+//!
+//! Records written before this layout kept the metadata (strings, flags, extension outputs,
+//! registration time) as one JSON field (tag 15) next to the id, user handle, COSE key, counter
+//! and backup flag; they are still read, and a credential is written in the binary layout the
+//! first time its body is rewritten.
 
-use super::RegisteredCredential;
-use crate::error::Result;
+use std::time::{Duration, SystemTime};
+
+use super::b64::Base64UrlBytes;
+use super::extensions::{CredentialProtectionPolicy, RegistrationExtensionOutputs};
+use super::options::AuthenticatorAttachment;
+use super::{AttestationType, RegisteredCredential};
+use crate::error::{Error, Result};
 use crate::store::Key;
-use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::record::{self, Fields, RecordReader, RecordWriter};
 
 /// Record kind of a user's credentials.
 const RECORD_USER_CREDENTIALS: u8 = 0x30;
 /// One credential (nested body), repeated.
 const TAG_CREDENTIAL: u8 = 1;
 
+// Credential body fields. A tag's meaning never changes once released.
 const C_ID: u8 = 1;
 const C_USER: u8 = 2;
 const C_KEY: u8 = 3;
 const C_COUNT: u8 = 4;
 const C_BACKED_UP: u8 = 5;
-const C_META: u8 = 15;
+const C_ALG: u8 = 6;
+/// Omitted when all zero.
+const C_AAGUID: u8 = 7;
+/// Repeated, in order.
+const C_TRANSPORT: u8 = 8;
+const C_USER_VERIFIED: u8 = 9;
+const C_BACKUP_ELIGIBLE: u8 = 10;
+const C_ATTESTATION_FORMAT: u8 = 11;
+const C_ATTESTATION_TYPE: u8 = 12;
+/// Registration time: whole seconds since the Unix epoch, and the nanoseconds (omitted when 0).
+const C_CREATED_SECS: u8 = 13;
+const C_CREATED_NANOS: u8 = 14;
+/// Records written before the binary layout: every other member as JSON. Read, never written.
+const C_META_JSON: u8 = 15;
+/// Present only when the browser said.
+const C_DISCOVERABLE: u8 = 16;
+/// One DER certificate, repeated, leaf first.
+const C_ATTESTATION_CERT: u8 = 17;
+const C_ATTACHMENT: u8 = 18;
+/// Nested body of `E_*` fields; omitted when there is no output.
+const C_EXTENSIONS: u8 = 19;
+const C_USER_NAME: u8 = 20;
+const C_USER_DISPLAY_NAME: u8 = 21;
+
+/// The tags this release writes or reads; a rewrite keeps every other field of a body as it was
+/// (a later release's additions survive a counter update made by this one).
+const KNOWN: [u8; 21] = [
+    C_ID,
+    C_USER,
+    C_KEY,
+    C_COUNT,
+    C_BACKED_UP,
+    C_ALG,
+    C_AAGUID,
+    C_TRANSPORT,
+    C_USER_VERIFIED,
+    C_BACKUP_ELIGIBLE,
+    C_ATTESTATION_FORMAT,
+    C_ATTESTATION_TYPE,
+    C_CREATED_SECS,
+    C_CREATED_NANOS,
+    C_META_JSON,
+    C_DISCOVERABLE,
+    C_ATTESTATION_CERT,
+    C_ATTACHMENT,
+    C_EXTENSIONS,
+    C_USER_NAME,
+    C_USER_DISPLAY_NAME,
+];
+
+// Extension output fields (inside `C_EXTENSIONS`), each present only when `Some`.
+const E_PRF_ENABLED: u8 = 1;
+const E_LARGE_BLOB_SUPPORTED: u8 = 2;
+const E_APPID_EXCLUDE: u8 = 3;
+/// The CTAP level (1 to 3).
+const E_CRED_PROTECT: u8 = 4;
+const E_CRED_BLOB_STORED: u8 = 5;
+const E_MIN_PIN_LENGTH: u8 = 6;
+const E_HMAC_SECRET: u8 = 7;
 
 pub(super) fn user_key(user_id: &[u8]) -> Key {
     Key::durable("webauthn").part("user").bytes(user_id)
@@ -46,26 +117,234 @@ pub(super) fn ceremony_key(kind: &str, ceremony_id: &str) -> Key {
     Key::ephemeral("webauthn").part(kind).part(ceremony_id)
 }
 
+fn corrupt(what: &str) -> Error {
+    Error::storage(format!("stored credential {what} is corrupt"))
+}
+
+fn attestation_type_code(t: AttestationType) -> u64 {
+    match t {
+        AttestationType::None => 0,
+        AttestationType::SelfAttestation => 1,
+        AttestationType::Basic => 2,
+        AttestationType::AttCa => 3,
+        AttestationType::AnonCa => 4,
+    }
+}
+
+fn attestation_type(code: u64) -> Result<AttestationType> {
+    Ok(match code {
+        0 => AttestationType::None,
+        1 => AttestationType::SelfAttestation,
+        2 => AttestationType::Basic,
+        3 => AttestationType::AttCa,
+        4 => AttestationType::AnonCa,
+        _ => return Err(corrupt("attestation type")),
+    })
+}
+
+fn attachment_code(a: AuthenticatorAttachment) -> u64 {
+    match a {
+        AuthenticatorAttachment::Platform => 1,
+        AuthenticatorAttachment::CrossPlatform => 2,
+    }
+}
+
+fn attachment(code: u64) -> Result<AuthenticatorAttachment> {
+    match code {
+        1 => Ok(AuthenticatorAttachment::Platform),
+        2 => Ok(AuthenticatorAttachment::CrossPlatform),
+        _ => Err(corrupt("authenticator attachment")),
+    }
+}
+
+fn opt_bool(w: &mut RecordWriter, tag: u8, v: Option<bool>) {
+    if let Some(v) = v {
+        w.bool(tag, v);
+    }
+}
+
+fn read_opt_bool(f: &RecordReader<'_>, tag: u8) -> Result<Option<bool>> {
+    match f.opt_bytes(tag) {
+        None => Ok(None),
+        Some([0]) => Ok(Some(false)),
+        Some([1]) => Ok(Some(true)),
+        Some(_) => Err(corrupt("flag")),
+    }
+}
+
+fn encode_extensions(e: &RegistrationExtensionOutputs) -> Option<RecordWriter> {
+    if *e == RegistrationExtensionOutputs::default() {
+        return None;
+    }
+    let mut w = RecordWriter::body();
+    opt_bool(&mut w, E_PRF_ENABLED, e.prf_enabled);
+    opt_bool(&mut w, E_LARGE_BLOB_SUPPORTED, e.large_blob_supported);
+    opt_bool(&mut w, E_APPID_EXCLUDE, e.appid_exclude);
+    if let Some(p) = e.cred_protect {
+        w.u64(E_CRED_PROTECT, u64::from(p.level()));
+    }
+    opt_bool(&mut w, E_CRED_BLOB_STORED, e.cred_blob_stored);
+    if let Some(n) = e.min_pin_length {
+        w.u64(E_MIN_PIN_LENGTH, u64::from(n));
+    }
+    opt_bool(&mut w, E_HMAC_SECRET, e.hmac_secret);
+    Some(w)
+}
+
+fn decode_extensions(body: &[u8]) -> Result<RegistrationExtensionOutputs> {
+    let f = RecordReader::parse_body(body)?;
+    Ok(RegistrationExtensionOutputs {
+        prf_enabled: read_opt_bool(&f, E_PRF_ENABLED)?,
+        large_blob_supported: read_opt_bool(&f, E_LARGE_BLOB_SUPPORTED)?,
+        appid_exclude: read_opt_bool(&f, E_APPID_EXCLUDE)?,
+        cred_protect: f
+            .opt_u64(E_CRED_PROTECT)?
+            .map(|l| {
+                CredentialProtectionPolicy::from_level(l).ok_or_else(|| corrupt("credProtect"))
+            })
+            .transpose()?,
+        cred_blob_stored: read_opt_bool(&f, E_CRED_BLOB_STORED)?,
+        min_pin_length: f
+            .opt_u64(E_MIN_PIN_LENGTH)?
+            .map(|n| u32::try_from(n).map_err(|_| corrupt("minimum PIN length")))
+            .transpose()?,
+        hmac_secret: read_opt_bool(&f, E_HMAC_SECRET)?,
+    })
+}
+
+/// One credential's body; `kept` are fields of an earlier body of it that this release does not
+/// know, written back unchanged.
+fn encode_body<'a>(
+    c: &RegisteredCredential,
+    kept: impl Iterator<Item = (u8, &'a [u8])>,
+) -> Result<RecordWriter> {
+    let created = c
+        .created_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| {
+            Error::storage("a registration time before the Unix epoch cannot be stored")
+        })?;
+    let mut w = RecordWriter::body();
+    w.bytes(C_ID, &c.credential_id)
+        .bytes(C_USER, &c.user_id)
+        .bytes(C_KEY, &c.public_key_cose)
+        .u64(C_COUNT, u64::from(c.sign_count))
+        .i64(C_ALG, c.algorithm);
+    if c.backed_up {
+        w.bool(C_BACKED_UP, true);
+    }
+    if c.aaguid != [0; 16] {
+        w.bytes(C_AAGUID, &c.aaguid);
+    }
+    for t in &c.transports {
+        w.str(C_TRANSPORT, t);
+    }
+    if c.user_verified {
+        w.bool(C_USER_VERIFIED, true);
+    }
+    if c.backup_eligible {
+        w.bool(C_BACKUP_ELIGIBLE, true);
+    }
+    w.str(C_ATTESTATION_FORMAT, &c.attestation_format)
+        .u64(
+            C_ATTESTATION_TYPE,
+            attestation_type_code(c.attestation_type),
+        )
+        .u64(C_CREATED_SECS, created.as_secs());
+    if created.subsec_nanos() != 0 {
+        w.u64(C_CREATED_NANOS, u64::from(created.subsec_nanos()));
+    }
+    opt_bool(&mut w, C_DISCOVERABLE, c.discoverable);
+    for cert in &c.attestation_chain {
+        w.bytes(C_ATTESTATION_CERT, cert.as_slice());
+    }
+    if let Some(a) = c.authenticator_attachment {
+        w.u64(C_ATTACHMENT, attachment_code(a));
+    }
+    if let Some(ext) = encode_extensions(&c.extensions) {
+        w.nested(C_EXTENSIONS, ext);
+    }
+    if let Some(name) = &c.user_name {
+        w.str(C_USER_NAME, name);
+    }
+    if let Some(name) = &c.user_display_name {
+        w.str(C_USER_DISPLAY_NAME, name);
+    }
+    for (tag, value) in kept {
+        w.bytes(tag, value);
+    }
+    Ok(w)
+}
+
 /// Encodes a user's credentials.
 pub(super) fn encode(credentials: &[RegisteredCredential]) -> Result<Vec<u8>> {
     let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
     for c in credentials {
-        let mut meta = c.clone();
-        meta.credential_id = Vec::new();
-        meta.user_id = Vec::new();
-        meta.public_key_cose = Vec::new();
-        meta.prf = None;
-        let meta_json = crate::store::encode_json(&meta)?;
-        let mut body = RecordWriter::body();
-        body.bytes(C_ID, &c.credential_id)
-            .bytes(C_USER, &c.user_id)
-            .bytes(C_KEY, &c.public_key_cose)
-            .u64(C_COUNT, u64::from(c.sign_count))
-            .bool(C_BACKED_UP, c.backed_up)
-            .bytes(C_META, &meta_json);
-        w.nested(TAG_CREDENTIAL, body);
+        w.nested(TAG_CREDENTIAL, encode_body(c, std::iter::empty())?);
     }
     Ok(w.finish())
+}
+
+fn decode_body(body: &[u8]) -> Result<RegisteredCredential> {
+    let f = RecordReader::parse_body(body)?;
+    let mut c = match f.opt_bytes(C_META_JSON) {
+        // An earlier release's body: the metadata is JSON, the raw fields fill in the rest.
+        Some(json) => crate::store::decode_json::<RegisteredCredential>(json)?,
+        None => {
+            let secs = f.u64(C_CREATED_SECS)?;
+            let nanos = u32::try_from(f.opt_u64(C_CREATED_NANOS)?.unwrap_or(0))
+                .ok()
+                .filter(|n| *n < 1_000_000_000)
+                .ok_or_else(|| corrupt("registration time"))?;
+            RegisteredCredential {
+                credential_id: Vec::new(),
+                user_id: Vec::new(),
+                public_key_cose: Vec::new(),
+                algorithm: f.i64(C_ALG)?,
+                sign_count: 0,
+                aaguid: match f.opt_bytes(C_AAGUID) {
+                    None => [0; 16],
+                    Some(b) => b.try_into().map_err(|_| corrupt("aaguid"))?,
+                },
+                transports: f
+                    .all(C_TRANSPORT)
+                    .map(|t| {
+                        std::str::from_utf8(t)
+                            .map(str::to_owned)
+                            .map_err(|_| corrupt("transport"))
+                    })
+                    .collect::<Result<_>>()?,
+                user_verified: f.flag(C_USER_VERIFIED)?,
+                backup_eligible: f.flag(C_BACKUP_ELIGIBLE)?,
+                backed_up: false,
+                attestation_format: f.str(C_ATTESTATION_FORMAT)?.to_owned(),
+                attestation_type: attestation_type(f.u64(C_ATTESTATION_TYPE)?)?,
+                created_at: SystemTime::UNIX_EPOCH
+                    .checked_add(Duration::new(secs, nanos))
+                    .ok_or_else(|| corrupt("registration time"))?,
+                discoverable: read_opt_bool(&f, C_DISCOVERABLE)?,
+                attestation_chain: f
+                    .all(C_ATTESTATION_CERT)
+                    .map(|der| Base64UrlBytes(der.to_vec()))
+                    .collect(),
+                authenticator_attachment: f.opt_u64(C_ATTACHMENT)?.map(attachment).transpose()?,
+                extensions: match f.opt_bytes(C_EXTENSIONS) {
+                    Some(body) => decode_extensions(body)?,
+                    None => RegistrationExtensionOutputs::default(),
+                },
+                prf: None,
+                user_name: f.opt_str(C_USER_NAME)?.map(str::to_owned),
+                user_display_name: f.opt_str(C_USER_DISPLAY_NAME)?.map(str::to_owned),
+            }
+        }
+    };
+    c.credential_id = f.bytes(C_ID)?.to_vec();
+    c.user_id = f.bytes(C_USER)?.to_vec();
+    c.public_key_cose = f.bytes(C_KEY)?.to_vec();
+    c.sign_count = u32::try_from(f.u64(C_COUNT)?).map_err(|_| corrupt("sign count"))?;
+    c.backed_up = f.flag(C_BACKED_UP)?;
+    c.prf = None;
+    Ok(c)
 }
 
 /// Gives every credential of the user the names of the latest registration (`latest`), so a
@@ -84,31 +363,338 @@ pub(super) fn refresh_user(
     }
 }
 
+/// The credential bodies of a record, in order.
+fn bodies(bytes: &[u8]) -> Result<impl Iterator<Item = Result<&[u8]>>> {
+    let body = record::body_of(RECORD_USER_CREDENTIALS, bytes)?;
+    Ok(Fields::new(body).filter_map(|field| match field {
+        Ok((TAG_CREDENTIAL, body)) => Some(Ok(body)),
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
+    }))
+}
+
+/// Whether a credential body is the one with this id (its first id field).
+fn has_id(body: &[u8], credential_id: &[u8]) -> Result<bool> {
+    for field in Fields::new(body) {
+        let (tag, value) = field?;
+        if tag == C_ID {
+            return Ok(value == credential_id);
+        }
+    }
+    Err(corrupt("id"))
+}
+
 /// Decodes a user's credentials.
 pub(super) fn decode(bytes: &[u8]) -> Result<Vec<RegisteredCredential>> {
-    let r = RecordReader::parse(RECORD_USER_CREDENTIALS, bytes)?;
-    r.all(TAG_CREDENTIAL)
-        .map(|body| {
-            let f = RecordReader::parse_body(body)?;
-            let mut c: RegisteredCredential = crate::store::decode_json(f.bytes(C_META)?)?;
-            c.credential_id = f.bytes(C_ID)?.to_vec();
-            c.user_id = f.bytes(C_USER)?.to_vec();
-            c.public_key_cose = f.bytes(C_KEY)?.to_vec();
-            c.sign_count = u32::try_from(f.u64(C_COUNT)?)
-                .map_err(|_| crate::Error::storage("stored sign count is corrupt"))?;
-            c.backed_up = f.flag(C_BACKED_UP)?;
-            Ok(c)
-        })
-        .collect()
+    bodies(bytes)?.map(|body| decode_body(body?)).collect()
+}
+
+/// The credential with this id, decoding no other credential of the record.
+pub(super) fn find(bytes: &[u8], credential_id: &[u8]) -> Result<Option<RegisteredCredential>> {
+    for body in bodies(bytes)? {
+        let body = body?;
+        if has_id(body, credential_id)? {
+            return decode_body(body).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// The record with the credential of `updated`'s id replaced by `updated` (fields this release
+/// does not know kept); every other field and credential is copied as it was. Fails if the
+/// record does not hold the id.
+pub(super) fn replace(bytes: &[u8], updated: &RegisteredCredential) -> Result<Vec<u8>> {
+    let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+    let mut replaced = false;
+    for field in Fields::new(record::body_of(RECORD_USER_CREDENTIALS, bytes)?) {
+        let (tag, value) = field?;
+        if tag == TAG_CREDENTIAL && !replaced && has_id(value, &updated.credential_id)? {
+            let old = RecordReader::parse_body(value)?;
+            let kept = old.fields().filter(|(t, _)| !KNOWN.contains(t));
+            w.nested(TAG_CREDENTIAL, encode_body(updated, kept)?);
+            replaced = true;
+        } else {
+            w.bytes(tag, value);
+        }
+    }
+    if !replaced {
+        return Err(corrupt("id"));
+    }
+    Ok(w.finish())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
     use super::*;
+    use crate::webauthn::alg;
+
+    /// A user record as the previous layout wrote it (metadata as one JSON field, tag 15),
+    /// captured from `encode` at commit cdbccf5 (before the binary metadata fields): a credential
+    /// with every member set, and an imported one with none.
+    const LEGACY_RECORD_HEX: &str = concat!(
+        "013001f2060110070707070707070707070707070707070210757365722d68616e646c652d30303031034da5",
+        "01020326200121582060fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6225820",
+        "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d44622990401290501010ff6057b2263",
+        "726564656e7469616c5f6964223a5b5d2c22757365725f6964223a5b5d2c227075626c69635f6b65795f636f",
+        "7365223a5b5d2c22616c676f726974686d223a2d372c227369676e5f636f756e74223a34312c226161677569",
+        "64223a5b3137332c3137332c3137332c3137332c3137332c3137332c3137332c3137332c3137332c3137332c",
+        "3137332c3137332c3137332c3137332c3137332c3137335d2c227472616e73706f727473223a5b22696e7465",
+        "726e616c222c22687962726964225d2c22757365725f7665726966696564223a747275652c226261636b7570",
+        "5f656c696769626c65223a747275652c226261636b65645f7570223a747275652c226174746573746174696f",
+        "6e5f666f726d6174223a227061636b6564222c226174746573746174696f6e5f74797065223a224261736963",
+        "222c22637265617465645f6174223a7b22736563735f73696e63655f65706f6368223a313736343539303430",
+        "302c226e616e6f735f73696e63655f65706f6368223a3132333435363738397d2c22646973636f7665726162",
+        "6c65223a747275652c226174746573746174696f6e5f636861696e223a5b224d49494241674d222c224d416b",
+        "225d2c2261757468656e74696361746f725f6174746163686d656e74223a2263726f73732d706c6174666f72",
+        "6d222c22657874656e73696f6e73223a7b227072665f656e61626c6564223a747275652c226c617267655f62",
+        "6c6f625f737570706f72746564223a66616c73652c2261707069645f6578636c756465223a747275652c2263",
+        "7265645f70726f74656374223a2275736572566572696669636174696f6e4f7074696f6e616c576974684372",
+        "6564656e7469616c49444c697374222c22637265645f626c6f625f73746f726564223a747275652c226d696e",
+        "5f70696e5f6c656e677468223a362c22686d61635f736563726574223a747275657d2c22757365725f6e616d",
+        "65223a22616c696365406578616d706c652e636f6d222c22757365725f646973706c61795f6e616d65223a22",
+        "416c696365227d01ef0301200808080808080808080808080808080808080808080808080808080808080808",
+        "0210757365722d68616e646c652d30303031034da501020326200121582060fed4ba255a9d31c961eb74c635",
+        "6d68c049b8923b61fa6ce669622e60f29fb62258207903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f",
+        "5177a3c294d44622990401000501000fe3027b2263726564656e7469616c5f6964223a5b5d2c22757365725f",
+        "6964223a5b5d2c227075626c69635f6b65795f636f7365223a5b5d2c22616c676f726974686d223a2d372c22",
+        "7369676e5f636f756e74223a302c22616167756964223a5b302c302c302c302c302c302c302c302c302c302c",
+        "302c302c302c302c302c305d2c227472616e73706f727473223a5b5d2c22757365725f766572696669656422",
+        "3a66616c73652c226261636b75705f656c696769626c65223a66616c73652c226261636b65645f7570223a66",
+        "616c73652c226174746573746174696f6e5f666f726d6174223a226e6f6e65222c226174746573746174696f",
+        "6e5f74797065223a224e6f6e65222c22637265617465645f6174223a7b22736563735f73696e63655f65706f",
+        "6368223a302c226e616e6f735f73696e63655f65706f6368223a307d2c22646973636f76657261626c65223a",
+        "6e756c6c2c22657874656e73696f6e73223a7b7d7d",
+    );
+
+    const COSE_ES256: &str = "a501020326200121582060fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb62258207903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299";
+
+    fn legacy_record() -> Vec<u8> {
+        crate::hex::decode(LEGACY_RECORD_HEX).unwrap()
+    }
+
+    /// The two credentials of [`LEGACY_RECORD_HEX`], as they were built for the capture.
+    fn full_and_bare() -> (RegisteredCredential, RegisteredCredential) {
+        let cose = crate::hex::decode(COSE_ES256).unwrap();
+        let mut a =
+            RegisteredCredential::imported(vec![7u8; 16], *b"user-handle-0001", cose.clone(), 41)
+                .unwrap();
+        a.aaguid = [0xad; 16];
+        a.transports = vec!["internal".into(), "hybrid".into()];
+        a.user_verified = true;
+        a.backup_eligible = true;
+        a.backed_up = true;
+        a.attestation_format = "packed".into();
+        a.attestation_type = AttestationType::Basic;
+        a.created_at = SystemTime::UNIX_EPOCH + Duration::new(1_764_590_400, 123_456_789);
+        a.discoverable = Some(true);
+        a.attestation_chain = vec![
+            Base64UrlBytes(vec![0x30, 0x82, 1, 2, 3]),
+            Base64UrlBytes(vec![0x30, 9]),
+        ];
+        a.authenticator_attachment = Some(AuthenticatorAttachment::CrossPlatform);
+        a.extensions.prf_enabled = Some(true);
+        a.extensions.large_blob_supported = Some(false);
+        a.extensions.appid_exclude = Some(true);
+        a.extensions.cred_protect =
+            Some(CredentialProtectionPolicy::UserVerificationOptionalWithCredentialIdList);
+        a.extensions.cred_blob_stored = Some(true);
+        a.extensions.min_pin_length = Some(6);
+        a.extensions.hmac_secret = Some(true);
+        a.user_name = Some("alice@example.com".into());
+        a.user_display_name = Some("Alice".into());
+        let b =
+            RegisteredCredential::imported(vec![8u8; 32], *b"user-handle-0001", cose, 0).unwrap();
+        (a, b)
+    }
 
     #[test]
     fn long_ids_give_bounded_keys() {
         assert!(hint_key(&[1; 1023]).as_str().len() <= Key::MAX_LEN);
         assert!(user_key(&[1; 64]).as_str().len() <= Key::MAX_LEN);
+    }
+
+    #[test]
+    fn records_of_the_json_metadata_layout_still_read() {
+        let (a, b) = full_and_bare();
+        let bytes = legacy_record();
+        assert_eq!(decode(&bytes).unwrap(), vec![a.clone(), b.clone()]);
+        assert_eq!(find(&bytes, &a.credential_id).unwrap(), Some(a.clone()));
+        assert_eq!(find(&bytes, &b.credential_id).unwrap(), Some(b.clone()));
+        assert_eq!(find(&bytes, &[9; 16]).unwrap(), None);
+        // A counter update rewrites that credential in the binary layout and leaves the other
+        // one's bytes as they were.
+        let mut counted = a.clone();
+        counted.sign_count = 42;
+        counted.backed_up = false;
+        let rewritten = replace(&bytes, &counted).unwrap();
+        assert_eq!(
+            decode(&rewritten).unwrap(),
+            vec![counted.clone(), b.clone()]
+        );
+        let legacy_b = bodies(&bytes).unwrap().nth(1).unwrap().unwrap();
+        let kept_b = bodies(&rewritten).unwrap().nth(1).unwrap().unwrap();
+        assert_eq!(legacy_b, kept_b);
+        let new_a = bodies(&rewritten).unwrap().next().unwrap().unwrap();
+        assert!(
+            RecordReader::parse_body(new_a)
+                .unwrap()
+                .opt_bytes(C_META_JSON)
+                .is_none()
+        );
+        assert!(rewritten.len() < bytes.len());
+    }
+
+    #[test]
+    fn every_member_round_trips_in_the_binary_layout() {
+        let (a, b) = full_and_bare();
+        let bytes = encode(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), vec![a.clone(), b.clone()]);
+        for body in bodies(&bytes).unwrap() {
+            assert!(
+                RecordReader::parse_body(body.unwrap())
+                    .unwrap()
+                    .opt_bytes(C_META_JSON)
+                    .is_none()
+            );
+        }
+        // Each option and flag on its own, so no member hides behind another.
+        let mut c = b.clone();
+        c.discoverable = Some(false);
+        c.extensions.large_blob_supported = Some(true);
+        c.authenticator_attachment = Some(AuthenticatorAttachment::Platform);
+        c.attestation_type = AttestationType::AnonCa;
+        c.algorithm = alg::RS256;
+        c.user_name = Some(String::new());
+        c.created_at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 4);
+        for t in [
+            AttestationType::None,
+            AttestationType::SelfAttestation,
+            AttestationType::Basic,
+            AttestationType::AttCa,
+        ] {
+            let mut d = c.clone();
+            d.attestation_type = t;
+            assert_eq!(decode(&encode(&[d.clone()]).unwrap()).unwrap(), vec![d]);
+        }
+        assert_eq!(decode(&encode(&[c.clone()]).unwrap()).unwrap(), vec![c]);
+        // The binary layout is smaller than the JSON one it replaces.
+        assert!(bytes.len() * 2 < legacy_record().len());
+    }
+
+    #[test]
+    fn a_rewrite_keeps_fields_of_a_later_release() {
+        let (a, b) = full_and_bare();
+        let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+        w.nested(
+            TAG_CREDENTIAL,
+            encode_body(&a, [(200, &b"later"[..])].into_iter()).unwrap(),
+        );
+        w.nested(TAG_CREDENTIAL, encode_body(&b, std::iter::empty()).unwrap());
+        w.bytes(99, b"record-level, later");
+        let bytes = w.finish();
+        let mut counted = a.clone();
+        counted.sign_count = 99;
+        let rewritten = replace(&bytes, &counted).unwrap();
+        assert_eq!(decode(&rewritten).unwrap(), vec![counted, b]);
+        let body = bodies(&rewritten).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            RecordReader::parse_body(body).unwrap().opt_bytes(200),
+            Some(&b"later"[..])
+        );
+        let record = RecordReader::parse(RECORD_USER_CREDENTIALS, &rewritten).unwrap();
+        assert_eq!(record.opt_bytes(99), Some(&b"record-level, later"[..]));
+        let mut stranger = a;
+        stranger.credential_id = vec![1; 16];
+        assert!(replace(&bytes, &stranger).is_err());
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let (a, b) = full_and_bare();
+        for bytes in [encode(&[a.clone(), b]).unwrap(), legacy_record()] {
+            for cut in 0..bytes.len() {
+                let cut = &bytes[..cut];
+                let _ = decode(cut);
+                let _ = find(cut, &a.credential_id);
+                let _ = replace(cut, &a);
+            }
+            for i in 0..bytes.len() {
+                let mut bad = bytes.clone();
+                bad[i] ^= 0xff;
+                let _ = decode(&bad);
+                let _ = find(&bad, &a.credential_id);
+                let _ = replace(&bad, &a);
+            }
+        }
+        let body = |f: &dyn Fn(&mut RecordWriter)| {
+            let mut body = RecordWriter::body();
+            body.bytes(C_ID, b"id")
+                .bytes(C_USER, b"u")
+                .bytes(C_KEY, b"k")
+                .u64(C_COUNT, 0);
+            f(&mut body);
+            let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+            w.nested(TAG_CREDENTIAL, body);
+            decode(&w.finish())
+        };
+        let base = |w: &mut RecordWriter| {
+            w.i64(C_ALG, -7)
+                .str(C_ATTESTATION_FORMAT, "none")
+                .u64(C_CREATED_SECS, 1);
+        };
+        assert!(
+            body(&|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0);
+            })
+            .is_ok()
+        );
+        for bad in [
+            &(|w: &mut RecordWriter| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 5);
+            }) as &dyn Fn(&mut RecordWriter),
+            &|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0).u64(C_ATTACHMENT, 3);
+            },
+            &|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0)
+                    .u64(C_CREATED_NANOS, 1_000_000_000);
+            },
+            &|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0).bytes(C_AAGUID, &[0; 15]);
+            },
+            &|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0).bytes(C_DISCOVERABLE, &[2]);
+            },
+            &|w| {
+                base(w);
+                let mut ext = RecordWriter::body();
+                ext.u64(E_CRED_PROTECT, 4);
+                w.u64(C_ATTESTATION_TYPE, 0).nested(C_EXTENSIONS, ext);
+            },
+            &|w| {
+                base(w);
+                w.u64(C_ATTESTATION_TYPE, 0);
+                w.bytes(C_TRANSPORT, &[0xff]);
+            },
+            // No attestation type.
+            &|w| base(w),
+        ] {
+            assert!(body(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn a_registration_time_before_the_epoch_is_refused() {
+        let (mut a, _) = full_and_bare();
+        a.created_at = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert!(encode(&[a]).is_err());
     }
 }

@@ -547,24 +547,19 @@ impl RelyingParty {
                 .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?,
         };
         let key = user_key(&user_id);
+        // Only this credential of the user's record is decoded.
         let found = match self.store.get(&key).await? {
-            Some(entry) => {
-                let creds = credentials::decode(&entry.value)?;
-                creds
-                    .iter()
-                    .position(|c| c.credential_id == raw_id)
-                    .map(|index| (entry, creds, index))
-            }
+            Some(entry) => credentials::find(&entry.value, raw_id)?.map(|c| (entry, c)),
             None => None,
         };
-        let Some((entry, mut creds, index)) = found else {
+        let Some((entry, credential)) = found else {
             // Not this user's: say whether it is someone else's.
             return Err(Error::webauthn(match self.credential(raw_id).await? {
                 Some(c) if c.user_id != user_id => WebAuthnFailure::CredentialNotOwned,
                 _ => WebAuthnFailure::UnknownCredential,
             }));
         };
-        let parsed = ParsedCredential::new(creds[index].clone())?;
+        let parsed = ParsedCredential::new(credential)?;
         let verified = verify_assertion(&self.config, &state, &parsed, response)?;
         // Save the new counter and backup state with one compare-and-swap on the version just
         // read (no write when neither changed); on a conflict, re-check against the freshest
@@ -573,11 +568,7 @@ impl RelyingParty {
         let new_count = verified.sign_count;
         let backed_up = verified.backed_up;
         let backup_eligible = verified.backup_eligible;
-        let apply = |creds: &mut Vec<RegisteredCredential>| -> Result<(bool, bool)> {
-            let current = creds
-                .iter_mut()
-                .find(|c| c.credential_id == raw_id)
-                .ok_or_else(|| Error::webauthn(WebAuthnFailure::UnknownCredential))?;
+        let apply = |current: &mut RegisteredCredential| -> Result<(bool, bool)> {
             let regressed = ceremony::counter_regressed(current.sign_count, new_count);
             if regressed && policy == super::config::CounterPolicy::Reject {
                 return Err(Error::webauthn(WebAuthnFailure::CounterRegression));
@@ -590,10 +581,12 @@ impl RelyingParty {
             current.backup_eligible = backup_eligible;
             Ok((regressed, changed))
         };
-        let (mut regressed, changed) = apply(&mut creds)?;
+        let mut current = parsed.into_record();
+        let (mut regressed, changed) = apply(&mut current)?;
         if changed {
+            // The other credentials of the record are copied as they are.
             let write = Write::Set {
-                value: credentials::encode(&creds)?,
+                value: credentials::replace(&entry.value, &current)?,
                 ttl: Ttl::Keep,
             };
             let swapped = matches!(
@@ -605,17 +598,16 @@ impl RelyingParty {
             if !swapped {
                 regressed = self
                     .store
-                    .update_bytes(&key, |current| {
-                        let Some(bytes) = current else {
-                            return Err(Error::webauthn(WebAuthnFailure::UnknownCredential));
-                        };
-                        let mut creds = credentials::decode(bytes)?;
-                        let (regressed, changed) = apply(&mut creds)?;
+                    .update_bytes(&key, |bytes| {
+                        let unknown = || Error::webauthn(WebAuthnFailure::UnknownCredential);
+                        let bytes = bytes.ok_or_else(unknown)?;
+                        let mut current = credentials::find(bytes, raw_id)?.ok_or_else(unknown)?;
+                        let (regressed, changed) = apply(&mut current)?;
                         if !changed {
                             return Ok(Update::Keep(regressed));
                         }
                         Ok(Update::Set(
-                            credentials::encode(&creds)?,
+                            credentials::replace(bytes, &current)?,
                             Ttl::Keep,
                             regressed,
                         ))
