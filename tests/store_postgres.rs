@@ -1,12 +1,15 @@
 //! `PostgresStore` against the machine's PostgreSQL: the exported conformance suite in a schema
 //! of its own, then what the suite cannot see: idempotent migrations (also when instances start
 //! together), the expiry sweeper, rows that stay whole when a connection is killed inside an
-//! operation, and passwords kept out of `Debug`.
+//! operation, answers lost between the server and the client (through a proxy that cuts the
+//! connection after the statement committed), and passwords kept out of `Debug`.
 #![cfg(all(feature = "postgres", feature = "testing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "support/external.rs"]
 mod external;
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -348,4 +351,116 @@ async fn passwords_stay_out_of_debug() {
     .unwrap_err();
     assert_eq!(*err.kind(), keyward::ErrorKind::Storage);
     assert!(!format!("{err} {err:?}").contains("pw-never-shown"));
+}
+
+/// The stored value of `key` in `schema`, read directly (not through the proxy).
+async fn read_direct(schema: &Schema, key: &Key) -> Option<Vec<u8>> {
+    raw()
+        .await
+        .query_opt(
+            &format!(
+                "SELECT value FROM \"{}\".keyward_state WHERE key = $1",
+                schema.0
+            ),
+            &[&key.as_str()],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+/// A lost answer must come back as a retryable storage error, never as the answer to a
+/// second, re-sent execution.
+fn assert_lost<T: std::fmt::Debug>(what: &str, result: keyward::Result<T>) {
+    match result {
+        Err(e) => {
+            assert_eq!(*e.kind(), keyward::ErrorKind::Storage, "{what}: {e:?}");
+            assert!(
+                e.is_retryable(),
+                "{what}: a lost answer is retryable: {e:?}"
+            );
+        }
+        Ok(answer) => panic!(
+            "{what}: the answer was lost, yet the store reported {answer:?} \
+             (the driver re-sent the statement after the connection dropped)"
+        ),
+    }
+}
+
+/// tokio-postgres and deadpool never re-send a statement: a statement whose answer is lost
+/// after it committed (the proxy waits for `ReadyForQuery`, then closes the connection) is a
+/// retryable storage error, applied exactly once, and the store works again on a new
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_are_errors_not_resends() {
+    if !servers::shared_postgres("lost_answers_are_errors_not_resends") {
+        return;
+    }
+    let schema = Schema::new("kwlost");
+    let proxy = proxy::CutProxy::start(5432, proxy::Answer::Postgres);
+    let url = format!("postgres://postgres@127.0.0.1:{}/test", proxy.port());
+    let store = PostgresStore::connect(
+        PostgresConfig::new(url)
+            .schema(&schema.0)
+            .sweep_interval(None),
+    )
+    .await
+    .unwrap();
+    let ttl = Some(Duration::from_secs(60));
+
+    let counter = Key::ephemeral("lost").part(&unique("inc"));
+    proxy.cut_answer_to(counter.as_str().as_bytes());
+    assert_lost("increment", store.increment(&counter, 1, ttl).await);
+    assert_eq!(proxy.cuts(), 1, "the proxy cut the increment's answer");
+    assert_eq!(
+        read_direct(&schema, &counter).await.as_deref(),
+        Some(&b"1"[..]),
+        "the server counted the increment exactly once"
+    );
+    assert_eq!(store.increment(&counter, 1, ttl).await.unwrap(), 2);
+
+    let entry = Key::ephemeral("lost").part(&unique("cas"));
+    let old = store.put(&entry, b"old".to_vec(), ttl).await.unwrap();
+    proxy.cut_answer_to(entry.as_str().as_bytes());
+    let write = Write::Set {
+        value: b"new".to_vec(),
+        ttl: Ttl::Keep,
+    };
+    assert_lost(
+        "compare_and_swap",
+        store.compare_and_swap(&entry, old, write).await,
+    );
+    assert_eq!(proxy.cuts(), 2, "the proxy cut the swap's answer");
+    assert_eq!(
+        read_direct(&schema, &entry).await.as_deref(),
+        Some(&b"new"[..])
+    );
+    let now = store.get(&entry).await.unwrap().unwrap();
+    assert_eq!(
+        (now.value.as_slice(), now.version != old),
+        (&b"new"[..], true)
+    );
+    assert_eq!(
+        store
+            .compare_and_swap(&entry, old, Write::Delete)
+            .await
+            .unwrap(),
+        CasOutcome::Conflict
+    );
+
+    let single_use = Key::ephemeral("lost").part(&unique("take"));
+    store
+        .put(&single_use, b"challenge".to_vec(), ttl)
+        .await
+        .unwrap();
+    proxy.cut_answer_to(single_use.as_str().as_bytes());
+    assert_lost("take", store.take(&single_use).await);
+    assert_eq!(proxy.cuts(), 3, "the proxy cut the take's answer");
+    assert_eq!(
+        read_direct(&schema, &single_use).await,
+        None,
+        "the value is gone"
+    );
+    assert_eq!(store.take(&single_use).await.unwrap(), None);
+    assert_eq!(proxy.cuts(), 3);
 }

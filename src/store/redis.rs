@@ -247,10 +247,15 @@ impl ConnectionLike for Connection {
 /// bounded by [`RedisConfig::operation_timeout`]; a lost connection or a slow server gives an
 /// [`ErrorKind::Storage`] error marked retryable ([`Error::is_retryable`]), and the next
 /// operation reconnects by itself. Nothing is retried blindly: a write whose answer was lost is
-/// reported as failed, and every flow built on the store fails closed on such an error. In
-/// cluster mode this includes `MOVED` / `ASK` redirects while slots move (the cluster client
+/// reported as failed (it may or may not have been applied, and it was sent once), and every
+/// flow built on the store fails closed on such an error. A `take` whose answer was lost has
+/// removed the value all the same: the flow fails closed and the ceremony (or code) starts again.
+/// In cluster mode this includes `MOVED` / `ASK` redirects while slots move (the cluster client
 /// cannot retry redirects without also re-sending writes whose answer was lost): they come back
-/// as retryable storage errors, and the next operation uses the refreshed slot map.
+/// as retryable storage errors, and the next operation uses the refreshed slot map. Right after
+/// the connection to one node drops, an operation or two for that node's keys can also be refused
+/// that way: until the connection is back, the cluster client sends them to another node, which
+/// answers `MOVED` (nothing is executed).
 ///
 /// The connection URLs (which may hold a user and password) never appear in `Debug` output,
 /// logs or errors: only the scheme and host do.

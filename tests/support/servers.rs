@@ -123,14 +123,25 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments.
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        RedisServer::start_on_free_port(extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Starts a server on a free port, choosing another one when the port was taken between
+    /// [`free_port`] and the server's bind (any test binding port 0 can get it meanwhile).
+    fn start_on_free_port(extra: Vec<String>) -> RedisServer {
         let mut server = RedisServer {
-            port: free_port(),
+            port: 0,
             dir: tempfile::tempdir().unwrap(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
             child: None,
         };
-        server.resume();
-        server
+        for _ in 0..10 {
+            server.port = free_port();
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server could not bind a free port in 10 tries");
     }
 
     /// The server's port.
@@ -167,24 +178,57 @@ impl RedisServer {
 
     /// Starts the process again on the same port (after [`stop`](Self::stop)).
     pub fn resume(&mut self) {
+        assert!(
+            self.spawn(),
+            "redis-server could not bind port {} again",
+            self.port
+        );
+    }
+
+    /// Spawns the process and waits until it answers on its port; false when it exited first
+    /// (its port, or its cluster bus port, was taken). What answers must be this process: a
+    /// port taken by another test's listener (a proxy in front of another server) can answer
+    /// `PING` too, so the server's `dir` is compared with its own.
+    fn spawn(&mut self) -> bool {
         assert!(self.child.is_none(), "server already running");
-        let child = Command::new("redis-server")
+        let dir = self
+            .dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string();
+        let mut child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .args(["--dir", &self.dir.path().display().to_string()])
+            .args(["--dir", &dir])
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        let mut auth: Vec<&str> = Vec::new();
+        if let Some(i) = self.extra.iter().position(|a| a == "--requirepass") {
+            auth.extend(["--no-auth-warning", "-a", self.extra[i + 1].as_str()]);
+        }
         let port = self.port;
-        // A server with `--requirepass` answers NOAUTH: it is up all the same.
-        wait_until("redis-server", Duration::from_secs(10), || {
-            let answer = redis_cli(port, &["ping"]);
-            answer.trim() == "PONG" || answer.contains("NOAUTH")
-        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            let mut args = auth.clone();
+            args.extend(["config", "get", "dir"]);
+            if redis_cli(port, &args).lines().any(|line| line == dir) {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server on port {port} not ready after 10 s");
     }
 }
 
@@ -206,24 +250,59 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them and waits for `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_inner(&[])
+    }
+
+    /// Starts the cluster with node `i` advertising `127.0.0.1:<client_ports[i]>` to clients
+    /// (`cluster-announce-port`: in `CLUSTER SLOTS` / `CLUSTER SHARDS` and in `MOVED` / `ASK`
+    /// redirects) instead of its own port, typically a proxy to be pointed at
+    /// [`ports`](Self::ports)`[i]`; the cluster bus stays on the node's own port + 10000
+    /// (`cluster-announce-bus-port`), and the cluster is joined on the nodes' own ports.
+    pub fn start_announcing(client_ports: [u16; 3]) -> RedisCluster {
+        RedisCluster::start_inner(&client_ports)
+    }
+
+    fn start_inner(announce: &[u16]) -> RedisCluster {
         let mut nodes = Vec::new();
-        for _ in 0..3 {
+        for i in 0..3 {
             let dir = tempfile::tempdir().unwrap();
             let conf: PathBuf = dir.path().join("nodes.conf");
             let mut node = RedisServer {
-                port: free_port(),
+                port: 0,
                 dir,
-                extra: vec![
+                extra: Vec::new(),
+                child: None,
+            };
+            let mut started = false;
+            for _ in 0..10 {
+                node.port = free_port();
+                node.extra = vec![
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
                     conf.display().to_string(),
                     "--cluster-node-timeout".into(),
                     "5000".into(),
-                ],
-                child: None,
-            };
-            node.resume();
+                ];
+                if let Some(client_port) = announce.get(i) {
+                    node.extra.extend([
+                        "--cluster-announce-ip".into(),
+                        "127.0.0.1".into(),
+                        "--cluster-announce-port".into(),
+                        client_port.to_string(),
+                        "--cluster-announce-bus-port".into(),
+                        (node.port + 10_000).to_string(),
+                    ]);
+                }
+                if node.spawn() {
+                    started = true;
+                    break;
+                }
+            }
+            assert!(
+                started,
+                "cluster node could not bind a free port in 10 tries"
+            );
             nodes.push(node);
         }
         let addrs: Vec<String> = nodes
