@@ -1,5 +1,5 @@
 //! `PostgresStore` against the machine's PostgreSQL: the exported conformance suite in a schema
-//! of its own, then what the suite cannot see: idempotent migrations (also when instances start
+//! of its own (and the key-split suite on a local SSKS kept there), then what the suite cannot see: idempotent migrations (also when instances start
 //! together), the expiry sweeper, rows that stay whole when a connection is killed inside an
 //! operation, answers lost between the server and the client (through a proxy that cuts the
 //! connection after the statement committed), and passwords kept out of `Debug`.
@@ -65,6 +65,25 @@ async fn conformance_on_postgres() {
         .with_namespace(unique("conf"))
         .with_max_value_len(1 << 20, true);
     conformance::state_store(&store, &caps).await;
+}
+
+/// The local SSKS's rules (one compare-and-swap per validation, 20 racing right answers) on
+/// PostgreSQL's single-row statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_ssks_conformance_on_postgres() {
+    use keyward::keysplit::local::LocalKeySplitStore;
+    use keyward::testing::conformance::{KeySplitCapabilities, key_split_store};
+    use keyward::{Env, ManualClock, otp::Outbox};
+    if !servers::shared_postgres("local_ssks_conformance_on_postgres") {
+        return;
+    }
+    let schema = Schema::new("kwssks");
+    let store = connect(&schema).await;
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let outbox = Outbox::new();
+    let local = LocalKeySplitStore::new(Arc::new(store), Arc::new(outbox.clone()))
+        .env(Env::system().with_clock(clock.clone()));
+    key_split_store(&local, &KeySplitCapabilities::new(outbox, clock)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! `RedisStore` against real servers: the exported conformance suite on the machine's Redis and
-//! on a three-node Redis Cluster started for the test; then what the suite cannot see: the key
+//! on a three-node Redis Cluster started for the test (and the key-split suite on a local SSKS
+//! kept there); then what the suite cannot see: the key
 //! prefix and server-kept TTLs, script reloading after `SCRIPT FLUSH`, a server that goes away
 //! and comes back, answers lost between the server and the client (through a proxy that cuts
 //! the connection after the server executed a command), and URLs with passwords kept out of
@@ -14,6 +15,7 @@ mod proxy;
 #[path = "support/servers.rs"]
 mod servers;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyward::ErrorKind;
@@ -79,6 +81,38 @@ async fn conformance_on_redis_cluster() {
     for node in 0..3 {
         assert!(cluster.dbsize(node) > 0, "node {node} holds no key");
     }
+    // The local SSKS's rules (one compare-and-swap per validation, 20 racing right answers) hold
+    // on the cluster's single-key operations too.
+    local_ssks_conformance(Arc::new(store)).await;
+}
+
+/// The key-split conformance suite on a local SSKS kept in `store`.
+async fn local_ssks_conformance(store: Arc<dyn StateStore>) {
+    use keyward::keysplit::local::LocalKeySplitStore;
+    use keyward::testing::conformance::{KeySplitCapabilities, key_split_store};
+    use keyward::{Env, ManualClock, otp::Outbox};
+    // Sessions expire by the SSKS's clock (moved by the suite), entries by the server's.
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let outbox = Outbox::new();
+    let local = LocalKeySplitStore::new(store, Arc::new(outbox.clone()))
+        .env(Env::system().with_clock(clock.clone()));
+    key_split_store(
+        &local,
+        &KeySplitCapabilities::new(outbox, clock).with_prefix(unique("ssks")),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_ssks_conformance_on_standalone_redis() {
+    if !servers::shared_redis("local_ssks_conformance_on_standalone_redis") {
+        return;
+    }
+    let prefix = format!("{}:", unique("kwssks"));
+    let store = RedisStore::connect(RedisConfig::new(servers::REDIS_URL).prefix(&prefix))
+        .await
+        .unwrap();
+    local_ssks_conformance(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
