@@ -98,7 +98,9 @@ impl CutProxy {
 
     /// Arms the proxy: the next request whose bytes contain `marker` is forwarded, and once the
     /// server's answer to it is complete (see [`Answer`]) the client's connection is closed
-    /// without that answer. Later requests (a re-send included) pass untouched.
+    /// without that answer. Later requests (a re-send included) pass untouched. The answer is
+    /// taken to be what the server sends next on that connection, so the test keeps no other
+    /// command in flight on it meanwhile (one operation at a time).
     pub fn cut_answer_to(&self, marker: &[u8]) {
         *self.shared.armed.lock().unwrap() = Some(marker.to_vec());
     }
