@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keyward::keysplit::local::{DEFAULT_MAX_ATTEMPTS, LocalKeySplitStore};
+use keyward::keysplit::local::{DEFAULT_MAX_ATTEMPTS, LocalKeySplitStore, SsksLimits};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, SessionId};
 use keyward::otp::{CodeSender, Outbox, OutgoingMessage};
 use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
@@ -289,7 +289,7 @@ async fn failed_wrong_validations_count_at_most_one_attempt_each() {
 
 #[tokio::test]
 async fn a_push_that_fails_stores_nothing_usable_and_its_retry_works() {
-    // A first push of an unchallenged session (the identity count, the identity) and a push of
+    // A first push of an unchallenged session (the slot's claim, the identity) and a push of
     // an authenticated one over a stored identity (the identity).
     let first = async |r: &Rig| r.ssks.open_session(request()).await.unwrap().session_id;
     let writes = {
@@ -299,7 +299,7 @@ async fn a_push_that_fails_stores_nothing_usable_and_its_retry_works() {
         r.ssks.push(&s, &factor(), "AAAA").await.unwrap();
         r.faulty.writes() - before
     };
-    assert_eq!(writes, 2, "the identity count, the identity");
+    assert_eq!(writes, 2, "the identity slot's claim, the identity");
     for mode in MODES {
         for n in 0..writes {
             let r = rig();
@@ -346,6 +346,52 @@ async fn a_push_that_fails_stores_nothing_usable_and_its_retry_works() {
         r.ssks.push(&auth, &factor(), "BBBB").await.unwrap();
         let blob = r.ssks.search(&auth).await.unwrap();
         assert_eq!((blob.data_b64.as_str(), blob.authenticated), ("BBBB", true));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_push_spends_no_identity_slot_even_at_the_bound() {
+    // One identity stored, room for one more: a push of the second that fails at any write,
+    // before or after it lands, is retried and stores it; then the bound holds.
+    let limited = |r: Rig| {
+        let mut limits = SsksLimits::default();
+        limits.identities_per_user = 2;
+        Rig {
+            ssks: r.ssks.limits(limits),
+            ..r
+        }
+    };
+    let sms = AuthFactor::sms("+33612345678").unwrap();
+    let third = AuthFactor::email("alice.other@example.com").unwrap();
+    let open = async |r: &Rig, f: &AuthFactor| {
+        r.ssks
+            .open_session(ChallengeRequest::new("alice", f.clone(), "$$CHALLENGE$$"))
+            .await
+            .unwrap()
+            .session_id
+    };
+    for mode in MODES {
+        for n in 0..3 {
+            let r = limited(rig());
+            let s = open(&r, &factor()).await;
+            r.ssks.push(&s, &factor(), "AAAA").await.unwrap();
+            let s = open(&r, &sms).await;
+            r.faulty.fail_write(n, mode);
+            let failed = r.ssks.push(&s, &sms, "BBBB").await;
+            r.faulty.heal();
+            if failed.is_ok() {
+                // Fewer writes than `n`: nothing failed.
+                continue;
+            }
+            assert_eq!(kind(failed), ErrorKind::Storage, "{mode:?} at {n}");
+            r.ssks.push(&s, &sms, "BBBB").await.unwrap();
+            let s = open(&r, &third).await;
+            assert_eq!(
+                kind(r.ssks.push(&s, &third, "CCCC").await),
+                ErrorKind::Forbidden,
+                "{mode:?} at {n}: past the bound"
+            );
+        }
     }
 }
 
@@ -482,7 +528,7 @@ async fn round_trips_per_operation() {
         [
             (3, 3), // user get + insert, identity get, sid key get + insert, session put
             (2, 1), // user get, identity get, session put
-            (3, 2), // session get, user get, identity get, count increment, identity insert
+            (4, 2), // session get, user get, identity get, slot claim get + insert, identity insert
             (2, 4), // user get, identity get, 3 send counters, session put
             (1, 1), // session get + compare-and-swap
             (1, 1), // session get + compare-and-swap

@@ -36,7 +36,8 @@
 //! - `d:ssks:sid-key`: that key, 32 random bytes made by the first instance that opens a session
 //!   and read once by every instance sharing the store. Deleting it ends every open session.
 //! - `e:ssks:sends:…` (send counters), `d:ssks:user:<user>` (the stable id),
-//!   `d:ssks:identity:<h>` (stored identities), `d:ssks:identities:<h>` (their count).
+//!   `d:ssks:identity:<h>` (stored identities), `d:ssks:identities:<h>` (the identity slots the
+//!   user holds, each claimed once by its identity, so a retried push spends no second one).
 //!
 //! A write that reports a storage error may have landed. An `open_session` that fails that way
 //! sent no challenge, and the session it may have written was never handed out; a validation
@@ -126,6 +127,7 @@ const RECORD_SSKS_USER: u8 = 0x42;
 const RECORD_SSKS_IDENTITY: u8 = 0x43;
 const RECORD_SSKS_SESSION: u8 = 0x44;
 const RECORD_SSKS_SID_KEY: u8 = 0x45;
+const RECORD_SSKS_CLAIMS: u8 = 0x46;
 
 /// Random bytes of a session id: the bearer secret.
 const SID_NONCE_LEN: usize = 32;
@@ -245,6 +247,61 @@ impl fmt::Debug for SidKey {
 struct ParsedSid {
     tag: [u8; TAG_LEN],
     hash: [u8; 32],
+}
+
+/// The identity slots a user holds (durable, `d:ssks:identities:<hash of user>`): the hash part
+/// of each claimed identity's key. Earlier releases kept a bare counter there (ASCII decimal,
+/// refused tries included); it is read as that many anonymous slots.
+#[derive(Debug, Default)]
+struct Claims {
+    /// Slots counted by an earlier release, identities unknown.
+    legacy: u64,
+    identities: Vec<[u8; 32]>,
+}
+
+impl Claims {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = RecordWriter::new(RECORD_SSKS_CLAIMS);
+        w.u64(1, self.legacy).bytes(2, &self.identities.concat());
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) {
+            let legacy = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| Error::storage("stored identity count is corrupt"))?;
+            return Ok(Claims {
+                legacy,
+                identities: Vec::new(),
+            });
+        }
+        let r = RecordReader::parse(RECORD_SSKS_CLAIMS, bytes)?;
+        let list = r.bytes(2)?;
+        if !list.len().is_multiple_of(32) {
+            return Err(Error::storage("stored identity claims are corrupt"));
+        }
+        Ok(Claims {
+            legacy: r.u64(1)?,
+            identities: list
+                .chunks_exact(32)
+                .map(|c| {
+                    let mut id = [0u8; 32];
+                    id.copy_from_slice(c);
+                    id
+                })
+                .collect(),
+        })
+    }
+
+    fn holds(&self, identity: &[u8; 32]) -> bool {
+        self.identities.contains(identity)
+    }
+
+    fn count(&self) -> u64 {
+        self.legacy.saturating_add(self.identities.len() as u64)
+    }
 }
 
 /// The user's stable id (durable). Records written as JSON (`{"id":…}`) by releases before the
@@ -524,6 +581,43 @@ impl LocalKeySplitStore {
         decode_user(&entry.value)
     }
 
+    /// Holds one of the user's identity slots ([`SsksLimits::identities_per_user`]) for
+    /// `identity`, the hash part of its key, in one compare-and-swap of the user's claims. A
+    /// slot is claimed once per identity and never given back (identities are never deleted),
+    /// so a push retried after a failed write finds its claim instead of spending another.
+    async fn claim_identity_slot(&self, user_id: &str, identity: &str) -> Result<()> {
+        let claim = crate::hex::decode_array::<32>(identity)
+            .ok_or_else(|| Error::storage("stored ssks session is corrupt"))?;
+        let bound = u64::from(self.limits.identities_per_user);
+        let key = Key::durable("ssks")
+            .part("identities")
+            .part(&sha256_hex(&[b"ssks-user", user_id.as_bytes()]));
+        let claimed = self
+            .state
+            .update_bytes(&key, |current| {
+                let mut claims = match current {
+                    Some(bytes) => Claims::decode(bytes)?,
+                    None => Claims::default(),
+                };
+                if claims.holds(&claim) {
+                    return Ok(Update::Keep(true));
+                }
+                if claims.count() >= bound {
+                    return Ok(Update::Keep(false));
+                }
+                claims.identities.push(claim);
+                Ok(Update::Set(claims.encode(), Ttl::Never, true))
+            })
+            .await?;
+        if !claimed {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "too many identities are stored for this user",
+            ));
+        }
+        Ok(())
+    }
+
     /// Removes the user's session under `tag` if it is still the one hashed `hash`.
     async fn forget_session(&self, tag: &[u8; TAG_LEN], hash: &[u8; 32]) -> Result<()> {
         self.state
@@ -787,18 +881,8 @@ impl KeySplitStore for LocalKeySplitStore {
         let existing = self.state.get(&key).await?;
         if existing.is_none() {
             // A new identity for this user: bounded per user (each may be 512 KiB).
-            let count_key = Key::durable("ssks")
-                .part("identities")
-                .part(&sha256_hex(&[b"ssks-user", record.user_id.as_bytes()]));
-            let n = self.state.increment(&count_key, 1, None).await?;
-            // Refused tries count too: a user at the bound stays there (identities are never
-            // deleted, so the count never needs to go down).
-            if n > u64::from(self.limits.identities_per_user) {
-                return Err(Error::new(
-                    ErrorKind::Forbidden,
-                    "too many identities are stored for this user",
-                ));
-            }
+            self.claim_identity_slot(&record.user_id, &record.identity)
+                .await?;
         }
         if record.authenticated {
             self.state.put(&key, stored.encode(), None).await?;
@@ -1465,6 +1549,41 @@ mod tests {
         assert!(format!("{:?}", other.sid_key).contains("REDACTED"));
         let err = f.ssks.search(&auth).await.unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::NotFound, "nothing stored yet");
+    }
+
+    #[tokio::test]
+    async fn identity_slots_of_earlier_releases_count_and_retries_reuse_their_claim() {
+        let f = fixture();
+        let ssks = f.ssks.clone().limits(SsksLimits {
+            identities_per_user: 2,
+            ..SsksLimits::default()
+        });
+        let count_key = Key::durable("ssks")
+            .part("identities")
+            .part(&sha256_hex(&[b"ssks-user", b"bob"]));
+        // An earlier release's counter at the bound: no new identity.
+        f.state.put(&count_key, b"2".to_vec(), None).await.unwrap();
+        let s = ssks.open_session(request()).await.unwrap();
+        let err = ssks
+            .push(&s.session_id, &factor(), "AAAA")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        // Below it: one more, claimed by its identity; claiming it again spends nothing.
+        f.state.put(&count_key, b"1".to_vec(), None).await.unwrap();
+        ssks.push(&s.session_id, &factor(), "AAAA").await.unwrap();
+        let identity = identity_hash("bob", &factor());
+        for _ in 0..3 {
+            ssks.claim_identity_slot("bob", &identity).await.unwrap();
+        }
+        let stored = f.state.get(&count_key).await.unwrap().unwrap();
+        let claims = Claims::decode(&stored.value).unwrap();
+        assert_eq!((claims.legacy, claims.identities.len()), (1, 1));
+        assert_eq!(Claims::decode(&claims.encode()).unwrap().count(), 2);
+        let other = identity_hash("bob", &AuthFactor::sms("+33612345678").unwrap());
+        let err = ssks.claim_identity_slot("bob", &other).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Forbidden);
+        assert!(Claims::decode(b"").is_err() && Claims::decode(b"12x").is_err());
     }
 
     #[test]
