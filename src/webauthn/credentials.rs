@@ -697,4 +697,113 @@ mod tests {
         a.created_at = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
         assert!(encode(&[a]).is_err());
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn opt_bool() -> impl Strategy<Value = Option<bool>> {
+            prop::option::of(any::<bool>())
+        }
+
+        prop_compose! {
+            fn extensions()(
+                prf_enabled in opt_bool(),
+                large_blob_supported in opt_bool(),
+                appid_exclude in opt_bool(),
+                cred_protect in prop::option::of(1u64..=3),
+                cred_blob_stored in opt_bool(),
+                min_pin_length in prop::option::of(any::<u32>()),
+                hmac_secret in opt_bool(),
+            ) -> RegistrationExtensionOutputs {
+                RegistrationExtensionOutputs {
+                    prf_enabled,
+                    large_blob_supported,
+                    appid_exclude,
+                    cred_protect: cred_protect.and_then(CredentialProtectionPolicy::from_level),
+                    cred_blob_stored,
+                    min_pin_length,
+                    hmac_secret,
+                }
+            }
+        }
+
+        prop_compose! {
+            fn credential()(
+                id in prop::collection::vec(any::<u8>(), 1..64),
+                user in prop::collection::vec(any::<u8>(), 1..64),
+                cose in prop::collection::vec(any::<u8>(), 0..100),
+                algorithm in any::<i64>(),
+                sign_count in any::<u32>(),
+                aaguid in any::<[u8; 16]>(),
+                transports in prop::collection::vec(".{0,12}", 0..4),
+                flags in any::<(bool, bool, bool)>(),
+                attestation_format in ".{0,16}",
+                attestation_type in 0u64..5,
+                created in (any::<u32>(), 0u32..1_000_000_000),
+                discoverable in opt_bool(),
+                chain in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..3),
+                attachment in prop::option::of(1u64..=2),
+                extensions in extensions(),
+                user_name in prop::option::of(".{0,20}"),
+                user_display_name in prop::option::of(".{0,20}"),
+            ) -> RegisteredCredential {
+                RegisteredCredential {
+                    credential_id: id,
+                    user_id: user,
+                    public_key_cose: cose,
+                    algorithm,
+                    sign_count,
+                    aaguid,
+                    transports,
+                    user_verified: flags.0,
+                    backup_eligible: flags.1,
+                    backed_up: flags.2,
+                    attestation_format,
+                    attestation_type: attestation_type_of(attestation_type),
+                    created_at: SystemTime::UNIX_EPOCH
+                        + Duration::new(u64::from(created.0), created.1),
+                    discoverable,
+                    attestation_chain: chain.into_iter().map(Base64UrlBytes).collect(),
+                    authenticator_attachment: attachment.map(|a| super::attachment(a).unwrap()),
+                    extensions,
+                    prf: None,
+                    user_name,
+                    user_display_name,
+                }
+            }
+        }
+
+        fn attestation_type_of(code: u64) -> AttestationType {
+            attestation_type(code).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            /// Every member survives the binary layout, each credential is found alone, and a
+            /// rewrite of one leaves the others as they were.
+            #[test]
+            fn records_round_trip(mut creds in prop::collection::vec(credential(), 1..4), count in any::<u32>()) {
+                // Distinct ids: each ends with its index.
+                for (i, c) in creds.iter_mut().enumerate() {
+                    c.credential_id.push(i as u8);
+                }
+                let bytes = encode(&creds).unwrap();
+                prop_assert_eq!(&decode(&bytes).unwrap(), &creds);
+                for c in &creds {
+                    prop_assert_eq!(find(&bytes, &c.credential_id).unwrap(), Some(c.clone()));
+                }
+                let mut updated = creds.clone();
+                updated[0].sign_count = count;
+                updated[0].backed_up = !updated[0].backed_up;
+                let rewritten = replace(&bytes, &updated[0]).unwrap();
+                prop_assert_eq!(&decode(&rewritten).unwrap(), &updated);
+                let old: Vec<_> = bodies(&bytes).unwrap().skip(1).collect::<Result<_>>().unwrap();
+                let new: Vec<_> = bodies(&rewritten).unwrap().skip(1).collect::<Result<_>>().unwrap();
+                prop_assert_eq!(old, new);
+            }
+        }
+    }
 }
