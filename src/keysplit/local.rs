@@ -1,18 +1,19 @@
 //! A local SSKS: the [`KeySplitStore`] semantics of Seald's key storage, kept in a
-//! [`StateStore`] under `ssks` keys (sessions, attempts and live pointers ephemeral; users and
-//! stored identities durable) and sending challenges through a [`CodeSender`].
+//! [`StateStore`] under `ssks` keys (each user's one session and the send counters ephemeral;
+//! users, stored identities and the session-id key durable) and sending challenges through a
+//! [`CodeSender`].
 //!
 //! - `open_session` creates the user when asked, decides `must_authenticate` (true when an
 //!   identity was already stored for that user and factor, or when `force_auth` is set), sends an
 //!   8-character challenge from [`CHALLENGE_ALPHABET`] valid [`CHALLENGE_VALIDITY`] when one is
 //!   needed, and makes the new session the user's only live one.
-//! - `validate_challenge` counts the attempt first (atomic increment, [`DEFAULT_MAX_ATTEMPTS`]
-//!   per session), compares hashes in constant time, consumes the challenged session (single use)
-//!   and returns a new authenticated session id.
+//! - `validate_challenge` counts the attempt first ([`DEFAULT_MAX_ATTEMPTS`] per session, in the
+//!   same compare-and-swap that decides), compares hashes in constant time, consumes the
+//!   challenged session (single use) and returns a new authenticated session id.
 //! - `push` stores the blob with `authenticated` = whether the session passed a challenge, and
 //!   returns the user's stable UUID. A session that did not pass a challenge can push only when
 //!   it was opened with `must_authenticate: false`, and only the first identity for its factor
-//!   (never over an existing one).
+//!   (never over an existing one; the same bytes again, a retry after a lost reply, succeed).
 //! - `search` answers only a session that passed `challenge_validate`. The backend only ever
 //!   sees the session id of `open_session` (`challenge_send`), and it holds the twoManRuleKey:
 //!   if that id could read the ciphertext, the backend alone could decrypt the identity.
