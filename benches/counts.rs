@@ -9,7 +9,9 @@
 //! ```
 //!
 //! and divide `Collected` by the iterations. Scenarios: `otp` / `otp_email` (self-hosted start +
-//! check on `MemoryStore`, to a phone number / an email address), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
+//! check on `MemoryStore`, to a phone number / an email address), `phone` (`phone_e164` alone,
+//! six numbers a round), `phone_tables` (native: the one-time cost of the compiled phone
+//! metadata, wall time and resident memory), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
 //! `finish` / `finish_counter` (`finish_authentication_json` through `MemoryStore` on the
 //! default signature backend, a passkey whose counter stays 0 / an authenticator whose counter
 //! grows), `finish_ring` / `finish_ring_counter` (the same on ring's verify),
@@ -272,6 +274,46 @@ fn start(iterations: usize, credentials: u64) {
     );
 }
 
+/// Numbers of several shapes: NANP (one code, many regions), a national prefix written after
+/// the code, Italy's leading zero, a six-digit code-less region, a number refused.
+const PHONES: [&str; 6] = [
+    "+15017122661",
+    "+33 (0)6 12 34 56 78",
+    "+390612345678",
+    "+447911123456",
+    "+4930123456",
+    "+999123456789",
+];
+
+#[inline(never)]
+fn measured_phone(input: &str) -> bool {
+    black_box(keyward::normalize::phone_e164(black_box(input))).is_ok()
+}
+
+/// `phone_e164` alone, on each of [`PHONES`] in turn (`iterations` rounds).
+fn phone(iterations: usize) {
+    keyward::normalize::warm_up();
+    let mut valid = 0;
+    for _ in 0..iterations {
+        for input in PHONES {
+            valid += usize::from(measured_phone(input));
+        }
+    }
+    eprintln!("phone_e164: {} calls, {valid} valid", iterations * PHONES.len());
+}
+
+/// What compiling every country's patterns costs, once: wall time and resident memory.
+fn phone_tables() {
+    let before = rss();
+    let start = std::time::Instant::now();
+    keyward::normalize::warm_up();
+    eprintln!(
+        "phone tables (with the phonenumber database): {:.0} ms, {:.1} MB resident",
+        start.elapsed().as_secs_f64() * 1e3,
+        (rss() - before) as f64 / 1e6
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` runs every bench binary with `--bench`: do nothing then.
@@ -282,6 +324,8 @@ fn main() {
     match args[1].as_str() {
         "otp" => otp(iterations, "+15017122661", Channel::Sms),
         "otp_email" => otp(iterations, "alice@example.com", Channel::Email),
+        "phone" => phone(iterations),
+        "phone_tables" => phone_tables(),
         "raw_verify" => raw_verify(iterations),
         "finish" => finish(iterations, 0, SignatureBackend::default()),
         "finish_counter" => finish(iterations, 1, SignatureBackend::default()),

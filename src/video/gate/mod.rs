@@ -253,9 +253,11 @@ impl RoomGateBuilder {
         {
             return Err(Error::config("decoy email domain is malformed"));
         }
-        // The phone parser loads libphonenumber's metadata on its first use (tens of
-        // milliseconds, more than the login floor): load it now, not during the first
-        // participant's login, which would then stand out from a decoy's.
+        // Phone validation compiles libphonenumber's patterns for every country on its first
+        // use (hundreds of milliseconds, more than the login floor): do it now, not during the
+        // first participant's login, which would then stand out from a decoy's. After it, no
+        // country costs more the first time it is seen.
+        crate::normalize::warm_up();
         let _ = crate::normalize::phone_e164(DECOY_DESTINATION);
         let key = match &self.secret {
             Some(s) if s.len() < 16 => {

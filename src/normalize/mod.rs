@@ -1,9 +1,13 @@
 //! Destination normalization shared by the OTP and 2-man-rule modules: phone numbers to E.164,
 //! email addresses to NFKC, trimmed, without spaces, lowercased; and masking for display.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
+
+mod phone;
 
 /// Longest phone number input accepted, in characters (E.164 has at most 15 digits; this leaves
 /// room for separators and a `00` prefix, and bounds the parser's work on hostile input).
@@ -39,7 +43,12 @@ const MAX_PHONE_INPUT_CHARS: usize = 64;
 /// assert!(phone_e164("+1 800 FLOWERS").is_err());
 /// ```
 pub fn phone_e164(input: &str) -> Result<String> {
-    let nfkc: String = input.nfkc().collect();
+    // ASCII text is its own NFKC form.
+    let nfkc: Cow<'_, str> = if input.is_ascii() {
+        Cow::Borrowed(input)
+    } else {
+        Cow::Owned(input.nfkc().collect())
+    };
     let trimmed = nfkc.trim();
     if trimmed.chars().count() > MAX_PHONE_INPUT_CHARS {
         return Err(Error::invalid_input("phone number is too long"));
@@ -68,12 +77,79 @@ pub fn phone_e164(input: &str) -> Result<String> {
     // digits alone), and the port trips on some of them (`+4-4…` is `InvalidCountryCode` there,
     // `+442…` for libphonenumber): the parser gets `+` and the digits.
     let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    let invalid = || Error::invalid_input("phone number is not a valid number for its country");
-    let parsed = phonenumber::parse(None, format!("+{digits}")).map_err(|_| invalid())?;
+    match phone::tables() {
+        // Every country's patterns compiled once (src/normalize/phone.rs): the same answers,
+        // at a cost that does not depend on the numbers seen before.
+        Some(tables) => tables.e164(&digits).ok_or_else(invalid_phone),
+        // A `phonenumber` release whose metadata does not compile here (none known).
+        None => validate_with_phonenumber(&digits),
+    }
+}
+
+/// Compiles libphonenumber's patterns for every country now (about a second of CPU, once per
+/// process; see docs/benchmarks.md) rather than on the first phone number
+/// [`phone_e164`] is given. After it, every phone number costs what its digits cost, whatever
+/// numbers or countries came before.
+pub fn warm_up() {
+    let _ = phone::tables();
+}
+
+fn invalid_phone() -> Error {
+    Error::invalid_input("phone number is not a valid number for its country")
+}
+
+/// `+` and `digits` through the `phonenumber` crate itself: parsed, validated, formatted as
+/// E.164. What [`phone::Tables::e164`] reproduces, and the oracle of its differential tests.
+fn validate_with_phonenumber(digits: &str) -> Result<String> {
+    let parsed = phonenumber::parse(None, format!("+{digits}")).map_err(|_| invalid_phone())?;
     if parsed.extension().is_some() || !phonenumber::is_valid(&parsed) {
-        return Err(invalid());
+        return Err(invalid_phone());
     }
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// [`phone_e164`] as it was before the compiled tables and the ASCII shortcut: NFKC always,
+/// then the `phonenumber` crate. The oracle of the differential proptest and fuzz target.
+#[cfg(any(test, feature = "fuzzing"))]
+fn phone_e164_reference(input: &str) -> Result<String> {
+    let nfkc: String = input.nfkc().collect();
+    let trimmed = nfkc.trim();
+    if trimmed.chars().count() > MAX_PHONE_INPUT_CHARS {
+        return Err(Error::invalid_input("phone number is too long"));
+    }
+    let rest = if let Some(r) = trimmed.strip_prefix('+') {
+        r
+    } else if let Some(r) = trimmed.strip_prefix("00") {
+        r
+    } else {
+        return Err(Error::invalid_input(
+            "phone number must start with + and a country code",
+        ));
+    };
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || is_phone_separator(c))
+    {
+        return Err(Error::invalid_input(
+            "phone number contains characters other than digits and separators",
+        ));
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    validate_with_phonenumber(&digits)
+}
+
+/// Entry points for the `fuzz/` crate. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Feeds `input` to [`phone_e164`](super::phone_e164) and to the `phonenumber` crate's own
+    /// parse, validation and format (the implementation before the compiled tables); returns
+    /// both answers (`Err` as its message), which must be equal.
+    pub fn phone_both(input: &str) -> (Result<String, String>, Result<String, String>) {
+        let fast = super::phone_e164(input).map_err(|e| e.to_string());
+        let reference = super::phone_e164_reference(input).map_err(|e| e.to_string());
+        (fast, reference)
+    }
 }
 
 /// The separators a phone number may contain (after NFKC): spaces, dashes, dots, slashes and
@@ -121,8 +197,13 @@ const EMAIL_PASSES: usize = 4;
 /// ```
 pub fn email(input: &str) -> Result<String> {
     let mut current = email_pass(input);
-    let mut settled = false;
+    // One pass makes ASCII text ASCII, lowercase and without whitespace, which the next pass
+    // gives back unchanged: it is settled (and a long one refused below, as it would be here).
+    let mut settled = input.is_ascii();
     for _ in 0..EMAIL_PASSES {
+        if settled {
+            break;
+        }
         // Bound the work on hostile input before another pass.
         if current.len() > 4 * MAX_EMAIL_BYTES {
             return Err(Error::invalid_input("email address is too long"));
@@ -162,10 +243,22 @@ pub fn email(input: &str) -> Result<String> {
 
 /// One pass of the email normalization: NFKC, whitespace removed, lowercased.
 fn email_pass(input: &str) -> String {
+    if input.is_ascii() {
+        return ascii_email_pass(input);
+    }
     input
         .nfkc()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// [`email_pass`] of ASCII text: ASCII is its own NFKC form, and its lowercase is ASCII's.
+fn ascii_email_pass(input: &str) -> String {
+    input
+        .bytes()
+        .filter(|b| !char::from(*b).is_whitespace())
+        .map(|b| char::from(b.to_ascii_lowercase()))
         .collect()
 }
 
@@ -361,6 +454,154 @@ mod tests {
         // NFKC makes a space out of U+00A8 (diaeresis): removed, then composed.
         let once = email("o\u{a8}@example.com").unwrap();
         assert_eq!(email(&once).unwrap(), once);
+    }
+
+    /// Every country calling code the metadata knows, ascending.
+    fn country_codes() -> Vec<u16> {
+        (1..1000u16)
+            .filter(|c| phonenumber::metadata::DATABASE.by_code(c).is_some())
+            .collect()
+    }
+
+    /// The answer of [`phone_e164`] and of the implementation before it, error messages
+    /// included.
+    fn both(input: &str) -> (Result<String, String>, Result<String, String>) {
+        (
+            phone_e164(input).map_err(|e| e.to_string()),
+            phone_e164_reference(input).map_err(|e| e.to_string()),
+        )
+    }
+
+    #[test]
+    fn every_pattern_compiles_to_a_dfa() {
+        let tables = phone::tables().expect("the phonenumber metadata compiles");
+        assert_eq!(tables.fallbacks(), 0);
+    }
+
+    /// Every example number of every region (libphonenumber's metadata gives one per number
+    /// type), as written and with a national prefix, a digit more, a digit less or a digit
+    /// changed: the compiled tables answer as the `phonenumber` crate does.
+    #[test]
+    fn phone_agrees_with_the_phonenumber_crate_on_every_example() {
+        let db = &*phonenumber::metadata::DATABASE;
+        let (mut checked, mut valid) = (0, 0);
+        for code in country_codes() {
+            for meta in db.by_code(&code).unwrap_or_default() {
+                let d = meta.descriptors();
+                let descriptors = [
+                    Some(d.general()),
+                    d.fixed_line(),
+                    d.mobile(),
+                    d.toll_free(),
+                    d.premium_rate(),
+                    d.shared_cost(),
+                    d.personal_number(),
+                    d.voip(),
+                    d.pager(),
+                    d.uan(),
+                    d.emergency(),
+                    d.voicemail(),
+                    d.short_code(),
+                    d.standard_rate(),
+                    d.carrier(),
+                    d.no_international(),
+                ];
+                for example in descriptors.into_iter().flatten().filter_map(|x| x.example()) {
+                    let np = meta.national_prefix().unwrap_or("0");
+                    let mut variants = vec![
+                        format!("+{code}{example}"),
+                        format!("+{code}{np}{example}"),
+                        format!("+{code}0{example}"),
+                        format!("+{code}{example}0"),
+                        format!("+{code}{example}9"),
+                        format!("00{code} {example}"),
+                    ];
+                    if example.len() > 1 {
+                        variants.push(format!("+{code}{}", &example[..example.len() - 1]));
+                        variants.push(format!("+{code}{}", &example[1..]));
+                        let flipped: String = example
+                            .chars()
+                            .rev()
+                            .enumerate()
+                            .map(|(i, c)| if i == 1 { if c == '5' { '6' } else { '5' } } else { c })
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect();
+                        variants.push(format!("+{code}{flipped}"));
+                    }
+                    for input in variants {
+                        let (fast, reference) = both(&input);
+                        assert_eq!(fast, reference, "{input}");
+                        checked += 1;
+                        valid += usize::from(fast.is_ok());
+                    }
+                }
+            }
+        }
+        // Not a vacuous comparison: thousands of inputs, most of the examples valid.
+        assert!(checked > 10_000, "{checked}");
+        assert!(valid > 3_000, "{valid}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Random digits after every country code, with separators, a `(0)`, full-width forms
+        /// and the `00` prefix: the same answer (and the same error) as the `phonenumber` crate.
+        #[test]
+        fn phone_agrees_with_the_phonenumber_crate(
+            code in proptest::sample::select(country_codes()),
+            national in "[0-9]{0,18}",
+            trunk in proptest::prop_oneof!["", "0", "\\(0\\)", "00", "8", "1"],
+            plus in proptest::prop_oneof!["\\+", "00", "\u{ff0b}", " +"],
+            cuts in proptest::collection::vec((0usize..20, "[ ().\\-/\u{3000}\u{2011}]"), 0..4),
+            full_width in proptest::bool::ANY,
+        ) {
+            let mut rest = format!("{code}{trunk}{national}");
+            for (at, sep) in cuts {
+                let at = at.min(rest.len());
+                if rest.is_char_boundary(at) {
+                    rest.insert_str(at, &sep);
+                }
+            }
+            if full_width {
+                rest = rest
+                    .chars()
+                    .map(|c| match c {
+                        '0'..='9' => char::from_u32(u32::from(c) - 0x30 + 0xff10).unwrap_or(c),
+                        _ => c,
+                    })
+                    .collect();
+            }
+            let input = format!("{plus}{rest}");
+            let (fast, reference) = both(&input);
+            proptest::prop_assert_eq!(fast, reference, "{}", input);
+        }
+
+        /// Any digits at all after the `+`.
+        #[test]
+        fn phone_agrees_with_the_phonenumber_crate_on_any_digits(digits in "[0-9]{0,20}") {
+            let input = format!("+{digits}");
+            let (fast, reference) = both(&input);
+            proptest::prop_assert_eq!(fast, reference, "{}", input);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn email_ascii_shortcut_is_the_full_normalization(input in "[ -~\\t]{0,40}@[ -~]{0,20}") {
+            // The NFKC passes, without the ASCII shortcut, until a fixed point.
+            let mut full = String::new();
+            let mut next: String = input.nfkc().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+            while next != full {
+                full = next;
+                next = full.nfkc().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+            }
+            if let Ok(got) = email(&input) {
+                proptest::prop_assert_eq!(got, full);
+            }
+        }
     }
 
     proptest::proptest! {
