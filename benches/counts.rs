@@ -299,7 +299,10 @@ fn phone(iterations: usize) {
             valid += usize::from(measured_phone(input));
         }
     }
-    eprintln!("phone_e164: {} calls, {valid} valid", iterations * PHONES.len());
+    eprintln!(
+        "phone_e164: {} calls, {valid} valid",
+        iterations * PHONES.len()
+    );
 }
 
 /// What compiling every country's patterns costs, once: wall time and resident memory.

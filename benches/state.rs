@@ -36,7 +36,11 @@ fn bench_otp(c: &mut Criterion) {
     // phone number (E.164 validation with libphonenumber's metadata) and to an email address.
     for (name, to, channel) in [
         ("start_then_check_phone", "+15017122661", Channel::Sms),
-        ("start_then_check_email", "alice@example.com", Channel::Email),
+        (
+            "start_then_check_email",
+            "alice@example.com",
+            Channel::Email,
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {

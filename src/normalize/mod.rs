@@ -506,7 +506,11 @@ mod tests {
                     d.carrier(),
                     d.no_international(),
                 ];
-                for example in descriptors.into_iter().flatten().filter_map(|x| x.example()) {
+                for example in descriptors
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.example())
+                {
                     let np = meta.national_prefix().unwrap_or("0");
                     let mut variants = vec![
                         format!("+{code}{example}"),
@@ -523,7 +527,13 @@ mod tests {
                             .chars()
                             .rev()
                             .enumerate()
-                            .map(|(i, c)| if i == 1 { if c == '5' { '6' } else { '5' } } else { c })
+                            .map(|(i, c)| {
+                                if i == 1 {
+                                    if c == '5' { '6' } else { '5' }
+                                } else {
+                                    c
+                                }
+                            })
                             .collect::<Vec<_>>()
                             .into_iter()
                             .rev()

@@ -19,8 +19,10 @@
 //! Costs: the port compiles a pattern on its first use and keeps 100 in an LRU, so a number from
 //! a region the process has not seen recently answers milliseconds later than one it has, which
 //! tells an observer which regions were seen. Here every pattern of every region is compiled
-//! when the tables are first used (as a fully built DFA: no lazily built states either), and a
-//! check costs the same whatever numbers came before.
+//! when the tables are first used, as a fully built DFA (no lazily built states, no cache that
+//! grows with use); the dozen national-prefix patterns with a transform rule also get a regex
+//! without the lazy DFA, searched with a fresh cache. A check costs what its digits cost,
+//! whatever numbers came before.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -65,9 +67,17 @@ struct Region {
     /// line, mobile: the types the port's `number_type` tries (those the region has).
     kinds: Vec<Desc>,
     national_prefix: Option<String>,
-    national_prefix_for_parsing: Option<meta::Regex>,
+    national_prefix_for_parsing: Option<Parsing>,
     national_prefix_transform_rule: Option<String>,
     leading_digits: Option<Prefix>,
+}
+
+/// A region's national prefix for parsing: its match's end, and with a transform rule its
+/// groups too.
+struct Parsing {
+    pattern: Prefix,
+    /// Only when the region has a transform rule, which needs the groups.
+    groups: Option<meta::Regex>,
 }
 
 /// A number descriptor: its possible lengths and its national number pattern.
@@ -80,9 +90,9 @@ struct Desc {
 /// match? A match starting at 0 is the leftmost one when there is one, so this is an anchored
 /// search.
 enum Prefix {
-    Dfa(dense::DFA<Vec<u32>>),
+    Dfa(Box<dense::DFA<Vec<u32>>>),
     /// For a pattern whose DFA would exceed the size limit (none in the crate's metadata; see
-    /// the test `every_pattern_is_a_dfa`): no lazily built states either.
+    /// the test `every_pattern_compiles_to_a_dfa`): no lazily built states either.
     Meta(meta::Regex),
 }
 
@@ -92,8 +102,10 @@ fn syntax_config() -> syntax::Config {
     syntax::Config::new().ignore_whitespace(true)
 }
 
-/// A pattern's engine without the lazy DFA: its search states are all built here, so a search
-/// costs what its input costs, never less because a similar input came before.
+/// A pattern's engine without the lazy DFA: its search states are all built here. Searched with
+/// a cache made for the call (not the regex's pool, whose caches grow with what they have
+/// seen), so a search costs what its input costs, never less because a similar input came
+/// before.
 fn meta_regex(pattern: &str) -> Option<meta::Regex> {
     meta::Regex::builder()
         .syntax(syntax_config())
@@ -119,17 +131,32 @@ impl Prefix {
             )
             .build(pattern);
         match dfa {
-            Ok(dfa) => Some(Self::Dfa(dfa)),
+            Ok(dfa) => Some(Self::Dfa(Box::new(dfa))),
             Err(_) => meta_regex(pattern).map(Self::Meta),
         }
     }
 
     fn matches_start_of(&self, value: &str) -> bool {
-        let input = Input::new(value).anchored(Anchored::Yes).earliest(true);
+        self.search(Input::new(value).anchored(Anchored::Yes).earliest(true))
+            .is_some()
+    }
+
+    /// The end of the match starting at 0 that `Regex::find` reports (leftmost first).
+    fn match_end(&self, value: &str) -> Option<usize> {
+        self.search(Input::new(value).anchored(Anchored::Yes))
+    }
+
+    fn search(&self, input: Input<'_>) -> Option<usize> {
         match self {
             // A search fails only on a quit byte or when a lazy DFA gives up: neither exists here.
-            Self::Dfa(dfa) => matches!(dfa.try_search_fwd(&input), Ok(Some(_))),
-            Self::Meta(re) => re.is_match(input),
+            Self::Dfa(dfa) => dfa
+                .try_search_fwd(&input)
+                .ok()
+                .flatten()
+                .map(|m| m.offset()),
+            Self::Meta(re) => re
+                .search_with(&mut re.create_cache(), &input)
+                .map(|m| m.end()),
         }
     }
 }
@@ -177,10 +204,18 @@ impl Region {
             kinds,
             national_prefix: meta.national_prefix().map(str::to_owned),
             national_prefix_for_parsing: match meta.national_prefix_for_parsing() {
-                Some(re) => Some(meta_regex(re.as_str())?),
+                Some(re) => Some(Parsing {
+                    pattern: Prefix::new(re.as_str())?,
+                    groups: match meta.national_prefix_transform_rule() {
+                        Some(_) => Some(meta_regex(re.as_str())?),
+                        None => None,
+                    },
+                }),
                 None => None,
             },
-            national_prefix_transform_rule: meta.national_prefix_transform_rule().map(str::to_owned),
+            national_prefix_transform_rule: meta
+                .national_prefix_transform_rule()
+                .map(str::to_owned),
             leading_digits: match meta.leading_digits() {
                 Some(re) => Some(Prefix::new(re.as_str())?),
                 None => None,
@@ -213,15 +248,27 @@ impl Region {
             }
             return Cow::Borrowed(national);
         };
-        let mut caps = parsing.create_captures();
-        parsing.search_captures(&Input::new(national).anchored(Anchored::Yes), &mut caps);
+        let (Some(rule), Some(groups)) = (&self.national_prefix_transform_rule, &parsing.groups)
+        else {
+            // No transform rule: the match is removed.
+            return match parsing.pattern.match_end(national) {
+                Some(end) => Cow::Borrowed(&national[end..]),
+                None => Cow::Borrowed(national),
+            };
+        };
+        let mut caps = groups.create_captures();
+        groups.search_captures_with(
+            &mut groups.create_cache(),
+            &Input::new(national).anchored(Anchored::Yes),
+            &mut caps,
+        );
         let Some(found) = caps.get_match() else {
             return Cow::Borrowed(national);
         };
         let end = found.end();
-        let last = caps.get_group(caps.group_len().saturating_sub(1));
-        match (&self.national_prefix_transform_rule, last) {
-            (Some(rule), Some(_)) => {
+        // The port applies the rule only when the last group took part in the match.
+        match caps.get_group(caps.group_len().saturating_sub(1)) {
+            Some(_) => {
                 // `Regex::replace` of the first match, which starts at 0.
                 let mut transformed = String::with_capacity(national.len() + rule.len());
                 caps.interpolate_string_into(national, rule, &mut transformed);
@@ -356,6 +403,7 @@ impl Tables {
                 std::iter::once(&r.general.pattern)
                     .chain(r.kinds.iter().map(|k| &k.pattern))
                     .chain(r.leading_digits.iter())
+                    .chain(r.national_prefix_for_parsing.iter().map(|p| &p.pattern))
             })
             .filter(|p| matches!(p, Prefix::Meta(_)))
             .count()
