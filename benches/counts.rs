@@ -11,7 +11,8 @@
 //! and divide `Collected` by the iterations. Scenarios: `otp` / `otp_email` (self-hosted start +
 //! check on `MemoryStore`, to a phone number / an email address), `phone` (`phone_e164` alone,
 //! six numbers a round), `phone_tables` (native: the one-time cost of the compiled phone
-//! metadata, wall time and resident memory), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
+//! metadata, wall time and resident memory), `phone_countries` (`<passes>` passes over numbers
+//! of 16 countries: the first pass costs what the next do), `raw_verify` (ring's P-256 verify of the exact signed message, the floor),
 //! `finish` / `finish_counter` (`finish_authentication_json` through `MemoryStore` on the
 //! default signature backend, a passkey whose counter stays 0 / an authenticator whose counter
 //! grows), `finish_ring` / `finish_ring_counter` (the same on ring's verify),
@@ -305,6 +306,43 @@ fn phone(iterations: usize) {
     );
 }
 
+/// Numbers of many countries, each seen for the first time in the first pass (Argentina's and
+/// Mexico's national prefixes have transform rules).
+const COUNTRIES: [&str; 16] = [
+    "+81312345678",
+    "+79123456789",
+    "+5491123456789",
+    "+525512345678",
+    "+5511912345678",
+    "+61412345678",
+    "+27821234567",
+    "+919876543210",
+    "+8613812345678",
+    "+34612345678",
+    "+4915123456789",
+    "+353851234567",
+    "+390612345678",
+    "+33612345678",
+    "+15017122661",
+    "+447911123456",
+];
+
+/// `passes` passes over [`COUNTRIES`] after the warm-up: run with 1 and 2 passes, the second
+/// pass (the difference) costs what the first did if no country costs more the first time.
+fn phone_countries(passes: usize) {
+    keyward::normalize::warm_up();
+    let mut valid = 0;
+    for _ in 0..passes {
+        for input in COUNTRIES {
+            valid += usize::from(measured_phone(input));
+        }
+    }
+    eprintln!(
+        "phone_e164: {passes} passes over {} countries, {valid} valid",
+        COUNTRIES.len()
+    );
+}
+
 /// What compiling every country's patterns costs, once: wall time and resident memory.
 fn phone_tables() {
     let before = rss();
@@ -329,6 +367,7 @@ fn main() {
         "otp_email" => otp(iterations, "alice@example.com", Channel::Email),
         "phone" => phone(iterations),
         "phone_tables" => phone_tables(),
+        "phone_countries" => phone_countries(iterations),
         "raw_verify" => raw_verify(iterations),
         "finish" => finish(iterations, 0, SignatureBackend::default()),
         "finish_counter" => finish(iterations, 1, SignatureBackend::default()),
