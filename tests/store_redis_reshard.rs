@@ -272,13 +272,22 @@ enum Inserted {
     Failed,
 }
 
+/// A compare-and-swap the store reported `Swapped`.
+#[derive(Clone)]
+struct Swap {
+    expected: u64,
+    new: u64,
+    value: Vec<u8>,
+    phase: u8,
+}
+
 /// What the workers saw.
 #[derive(Default)]
 struct Log {
     /// Answers of successful increments, with the phase each started in.
     increments: Mutex<Vec<(u64, u8)>>,
-    /// Successful swaps: (expected version, new version, value written, phase).
-    swaps: Mutex<Vec<(u64, u64, Vec<u8>, u8)>>,
+    /// Successful swaps.
+    swaps: Mutex<Vec<Swap>>,
     conflicts: AtomicUsize,
     /// Insert outcome of each item.
     inserted: Mutex<Vec<Inserted>>,
@@ -339,15 +348,19 @@ async fn swapper(w: Arc<World>, id: usize) {
             value: value.clone(),
             ttl: Ttl::Keep,
         };
-        match w.store.compare_and_swap(&w.cas, current.version, write).await {
-            Ok(CasOutcome::Swapped {
-                version: Some(new),
-            }) => w.log.swaps.lock().unwrap().push((
-                current.version.raw(),
-                new.raw(),
-                value,
-                phase,
-            )),
+        match w
+            .store
+            .compare_and_swap(&w.cas, current.version, write)
+            .await
+        {
+            Ok(CasOutcome::Swapped { version: Some(new) }) => {
+                w.log.swaps.lock().unwrap().push(Swap {
+                    expected: current.version.raw(),
+                    new: new.raw(),
+                    value,
+                    phase,
+                })
+            }
             Ok(CasOutcome::Conflict) => {
                 w.log.conflicts.fetch_add(1, Ordering::Relaxed);
             }
@@ -456,9 +469,15 @@ async fn cluster_operations_stay_exactly_once_while_a_slot_migrates() {
     let counter = Key::ephemeral("reshard").part("count");
     let full = |k: &Key| format!("{prefix}{}", k.as_str());
     let slot = crc.slot(&full(&counter));
-    let cas = keys_in_slot(&crc, &prefix, &Key::ephemeral("reshard").part("cas"), slot, 1)
-        .pop()
-        .unwrap();
+    let cas = keys_in_slot(
+        &crc,
+        &prefix,
+        &Key::ephemeral("reshard").part("cas"),
+        slot,
+        1,
+    )
+    .pop()
+    .unwrap();
     let items = keys_in_slot(
         &crc,
         &prefix,
@@ -473,7 +492,11 @@ async fn cluster_operations_stay_exactly_once_while_a_slot_migrates() {
     let keyslot: i64 = nodes[0]
         .query(&["CLUSTER", "KEYSLOT", &full(&items[ITEMS - 1])])
         .await;
-    assert_eq!(keyslot, i64::from(slot), "the test's slot hash agrees with Redis");
+    assert_eq!(
+        keyslot,
+        i64::from(slot),
+        "the test's slot hash agrees with Redis"
+    );
     let mut owner = None;
     for (i, node) in nodes.iter().enumerate() {
         if node.owns(slot).await {
@@ -569,10 +592,10 @@ async fn cluster_operations_stay_exactly_once_while_a_slot_migrates() {
     // Compare-and-swap: the successful swaps chain from the first version to the stored entry,
     // each taking the version the previous one wrote.
     let mut by_expected: HashMap<u64, (u64, Vec<u8>)> = HashMap::new();
-    for (expected, new, value, _) in &swaps {
+    for swap in &swaps {
         assert!(
             by_expected
-                .insert(*expected, (*new, value.clone()))
+                .insert(swap.expected, (swap.new, swap.value.clone()))
                 .is_none(),
             "two successful swaps from one version"
         );
@@ -630,7 +653,7 @@ async fn cluster_operations_stay_exactly_once_while_a_slot_migrates() {
     let table = errors.0.lock().unwrap().clone();
     let phases = |v: &[u8], p: u8| v.iter().filter(|&&x| x == p).count();
     let inc_phases: Vec<u8> = increments.iter().map(|(_, p)| *p).collect();
-    let swap_phases: Vec<u8> = swaps.iter().map(|s| s.3).collect();
+    let swap_phases: Vec<u8> = swaps.iter().map(|s| s.phase).collect();
     let take_phases: Vec<u8> = taken.iter().map(|t| t.2).collect();
     let insert_phases = log.insert_phases.lock().unwrap().clone();
     let empty_takes = log.empty_takes.lock().unwrap().clone();
@@ -666,14 +689,23 @@ async fn cluster_operations_stay_exactly_once_while_a_slot_migrates() {
             || phases(&take_phases, FIRST_MOVE) + phases(&take_phases, SECOND_MOVE) > 0,
         "nothing succeeded on the source while the slot was held"
     );
-    assert!(phases(&inc_phases, AFTER) > 0, "no increment after the migrations");
-    assert!(phases(&swap_phases, AFTER) > 0, "no swap after the migrations");
+    assert!(
+        phases(&inc_phases, AFTER) > 0,
+        "no increment after the migrations"
+    );
+    assert!(
+        phases(&swap_phases, AFTER) > 0,
+        "no swap after the migrations"
+    );
     assert!(
         phases(&take_phases, AFTER) + phases(&empty_takes, AFTER) > 0,
         "no take after the migrations"
     );
     if world.next_item.load(Ordering::Relaxed) < ITEMS {
-        assert!(phases(&insert_phases, AFTER) > 0, "no insert after the migrations");
+        assert!(
+            phases(&insert_phases, AFTER) > 0,
+            "no insert after the migrations"
+        );
     }
     assert_eq!(
         store.increment(&counter, 1, None).await.unwrap(),
