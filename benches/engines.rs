@@ -177,9 +177,43 @@ fn bench_engines(c: &mut Criterion) {
     group.finish();
     rt.block_on(report(&engines));
     for engine in &engines {
-        if engine.name == "postgres" {
-            drop_schema(&rt);
+        match engine.name {
+            "postgres" => drop_schema(&rt),
+            "redis" => delete_redis_keys(),
+            _ => {}
         }
+    }
+}
+
+/// Deletes every Redis key under this run's prefix (`kwbench<pid>:`): the registered passkeys
+/// and user records have no expiry and would stay behind otherwise.
+fn delete_redis_keys() {
+    let pattern = format!("{}:*", run_id());
+    let deleted = redis::Client::open(REDIS_URL)
+        .and_then(|client| client.get_connection())
+        .and_then(|mut conn| {
+            let mut deleted = 0u64;
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn)?;
+                if !keys.is_empty() {
+                    deleted += redis::cmd("UNLINK").arg(&keys).query::<u64>(&mut conn)?;
+                }
+                if next == 0 {
+                    return Ok(deleted);
+                }
+                cursor = next;
+            }
+        });
+    match deleted {
+        Ok(n) => eprintln!("deleted the bench's {n} Redis keys ({pattern})"),
+        Err(e) => eprintln!("could not delete the bench's Redis keys ({pattern}): {e}"),
     }
 }
 
