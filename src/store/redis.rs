@@ -252,7 +252,10 @@ impl ConnectionLike for Connection {
 /// removed the value all the same: the flow fails closed and the ceremony (or code) starts again.
 /// In cluster mode this includes `MOVED` / `ASK` redirects while slots move (the cluster client
 /// cannot retry redirects without also re-sending writes whose answer was lost): they come back
-/// as retryable storage errors, and the next operation uses the refreshed slot map. Right after
+/// as retryable storage errors, and none was executed. After a `MOVED` the next operation uses
+/// the refreshed slot map; an `ASK` leaves the map as it is, so while a slot is mid-migration
+/// every operation on one of its keys already moved (or not there yet: an insert, a first
+/// increment) is refused that way until the migration of that slot ends. Right after
 /// the connection to one node drops, an operation or two for that node's keys can also be refused
 /// that way: until the connection is back, the cluster client sends them to another node, which
 /// answers `MOVED` (nothing is executed).
