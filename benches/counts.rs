@@ -36,7 +36,7 @@ use keyward::{AuthenticatorVerifier, OtpProvider, Secret};
 
 #[path = "state_support.rs"]
 mod support;
-use support::{Counting, pad, passkey, passkey_on, rss, runtime};
+use support::{Counting, CountingExt, pad, passkey, passkey_on, rss, runtime};
 
 fn report(what: &str, store: &Counting, before: (usize, usize), calls: usize) {
     let (r, w) = store.snapshot();

@@ -29,6 +29,7 @@ use keyward::{OtpProvider, Secret};
 
 #[path = "state_support.rs"]
 mod support;
+use support::CountingExt;
 
 const ORIGIN: &str = "https://bench.example";
 const REDIS_URL: &str = "redis://127.0.0.1:6379";

@@ -1,108 +1,36 @@
 //! Fixtures shared by `state.rs` (criterion) and `counts.rs` (callgrind).
 #![allow(dead_code)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-use async_trait::async_trait;
-use keyward::store::{
-    CasOutcome, Entry, Key, MemoryStore, MemoryStoreLimits, StateStore, Version, Write,
-};
+use keyward::store::{Key, MemoryStore, MemoryStoreLimits, StateStore};
 use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
     RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend, UserEntity, alg,
 };
 use keyward::{AuthenticatorVerifier, Env, ManualClock};
+use std::sync::Arc;
 
 pub(crate) const ORIGIN: &str = "https://example.com";
 
 /// Counts the operations that reach the store (each is one round trip on the shared engines:
 /// one command or script, one statement). Over any pointer to a store: `Arc<MemoryStore>` keeps
 /// the memory benches on static dispatch, `Arc<dyn StateStore>` serves the engines bench.
-#[derive(Debug)]
-pub(crate) struct Counting<S = Arc<MemoryStore>> {
-    inner: S,
-    reads: AtomicUsize,
-    writes: AtomicUsize,
-}
+pub(crate) use keyward::testing::RecordingStore as Counting;
 
-impl<S> Counting<S> {
-    pub(crate) fn new(inner: S) -> Self {
-        Counting {
-            inner,
-            reads: AtomicUsize::new(0),
-            writes: AtomicUsize::new(0),
-        }
-    }
-    fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-    }
-    fn write(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-    }
+/// The benches' reading of a [`Counting`] store.
+pub(crate) trait CountingExt {
+    /// (reads, writes) so far.
+    fn snapshot(&self) -> (usize, usize);
     /// Reads plus writes so far.
-    pub(crate) fn total(&self) -> usize {
-        let (reads, writes) = self.snapshot();
-        reads + writes
-    }
-    pub(crate) fn snapshot(&self) -> (usize, usize) {
-        (
-            self.reads.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
-    }
+    fn total(&self) -> usize;
 }
 
-#[async_trait]
-impl<S> StateStore for Counting<S>
-where
-    S: std::ops::Deref + std::fmt::Debug + Send + Sync,
-    S::Target: StateStore,
-{
-    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
-        self.read();
-        self.inner.get(key).await
+impl<S> CountingExt for Counting<S> {
+    fn snapshot(&self) -> (usize, usize) {
+        let trips = self.round_trips();
+        (trips.reads, trips.writes)
     }
-    async fn insert(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Option<Version>> {
-        self.write();
-        self.inner.insert(key, value, ttl).await
-    }
-    async fn put(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Version> {
-        self.write();
-        self.inner.put(key, value, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Version,
-        write: Write,
-    ) -> keyward::Result<CasOutcome> {
-        self.write();
-        self.inner.compare_and_swap(key, expected, write).await
-    }
-    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
-        self.write();
-        self.inner.take(key).await
-    }
-    async fn increment(
-        &self,
-        key: &Key,
-        delta: u64,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<u64> {
-        self.write();
-        self.inner.increment(key, delta, ttl).await
+    fn total(&self) -> usize {
+        self.round_trips().total()
     }
 }
 

@@ -5,16 +5,14 @@
 #![cfg(feature = "testing")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use keyward::Env;
 use keyward::otp::{
     Channel, CheckCode, CheckOutcome, LocalOtpProvider, Outbox, StartVerification, VerificationRef,
 };
-use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
-use keyward::testing::{FaultMode, FaultyStore};
+use keyward::store::{MemoryStore, StateStore};
+use keyward::testing::{FaultMode, FaultyStore, RecordingStore, WrittenValue};
 use keyward::{ErrorKind, ManualClock, OtpProvider, Secret};
 
 const PHONE: &str = "+1 (501) 712-2661";
@@ -262,74 +260,10 @@ async fn a_cancel_that_fails_is_retried_or_already_done() {
     }
 }
 
-/// A store that keeps a copy of every value written, to search them.
-#[derive(Debug, Default)]
-struct Recording {
-    inner: MemoryStore,
-    seen: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl Recording {
-    fn note(&self, key: &Key, value: &[u8]) {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((key.as_str().to_owned(), value.to_vec()));
-    }
-}
-
-#[async_trait]
-impl StateStore for Recording {
-    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
-        self.inner.get(key).await
-    }
-    async fn insert(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Option<Version>> {
-        self.note(key, &value);
-        self.inner.insert(key, value, ttl).await
-    }
-    async fn put(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Version> {
-        self.note(key, &value);
-        self.inner.put(key, value, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Version,
-        write: Write,
-    ) -> keyward::Result<CasOutcome> {
-        if let Write::Set { value, .. } = &write {
-            self.note(key, value);
-        }
-        self.inner.compare_and_swap(key, expected, write).await
-    }
-    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
-        self.inner.take(key).await
-    }
-    async fn increment(
-        &self,
-        key: &Key,
-        delta: u64,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<u64> {
-        self.note(key, b"");
-        self.inner.increment(key, delta, ttl).await
-    }
-}
-
 /// Regression (security issue, item 6): the stored verification held the destination in clear.
 #[tokio::test]
 async fn no_destination_or_code_is_stored_in_clear() {
-    let store = Arc::new(Recording::default());
+    let store = Arc::new(RecordingStore::new(Arc::new(MemoryStore::new())).keeping_values());
     let outbox = Outbox::new();
     let otp = LocalOtpProvider::new(
         store.clone(),
@@ -355,9 +289,9 @@ async fn no_destination_or_code_is_stored_in_clear() {
         .await
         .unwrap();
     let code_text = code.expose_str().unwrap().to_owned();
-    let seen = store.seen.lock().unwrap().clone();
+    let seen = store.written();
     assert!(seen.len() >= 6);
-    for (key, value) in seen.iter() {
+    for WrittenValue { key, value } in seen.iter() {
         let text = format!("{key} {}", String::from_utf8_lossy(value));
         for personal in ["5017122661", "alice.liddell", "zq7x9k"] {
             assert!(

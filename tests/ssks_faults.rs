@@ -8,15 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use keyward::keysplit::local::{DEFAULT_MAX_ATTEMPTS, LocalKeySplitStore, SsksLimits};
 use keyward::keysplit::{AuthFactor, ChallengeRequest, SessionId};
 use keyward::otp::{CodeSender, Outbox, OutgoingMessage};
-use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
-use keyward::testing::{FaultMode, FaultyStore};
+use keyward::store::{MemoryStore, StateStore};
+use keyward::testing::{FaultMode, FaultyStore, RecordingStore};
 use keyward::{Env, Error, ErrorKind, KeySplitStore, ManualClock, Secret};
 
 const MAIL: &str = "alice@example.com";
@@ -409,86 +408,19 @@ async fn search_writes_nothing() {
     assert_eq!(r.faulty.writes(), before);
 }
 
-/// Counts the operations that reach the store: each is one round trip on Redis or PostgreSQL.
-#[derive(Debug, Default)]
-struct Counting {
-    inner: MemoryStore,
-    reads: AtomicUsize,
-    writes: AtomicUsize,
-}
-
-impl Counting {
-    fn snapshot(&self) -> (usize, usize) {
-        (
-            self.reads.load(Ordering::SeqCst),
-            self.writes.load(Ordering::SeqCst),
-        )
-    }
-    fn write(&self) {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl StateStore for Counting {
-    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(key).await
-    }
-    async fn insert(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Option<Version>> {
-        self.write();
-        self.inner.insert(key, value, ttl).await
-    }
-    async fn put(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Version> {
-        self.write();
-        self.inner.put(key, value, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Version,
-        write: Write,
-    ) -> keyward::Result<CasOutcome> {
-        self.write();
-        self.inner.compare_and_swap(key, expected, write).await
-    }
-    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
-        self.write();
-        self.inner.take(key).await
-    }
-    async fn increment(
-        &self,
-        key: &Key,
-        delta: u64,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<u64> {
-        self.write();
-        self.inner.increment(key, delta, ttl).await
-    }
-}
-
 /// Store round trips per operation, as (reads, writes), in the order of the 2-man-rule flow
 /// (docs/benchmarks.md, "Local SSKS round trips", has the figures before the one-key design).
 #[tokio::test]
 async fn round_trips_per_operation() {
-    let store = Arc::new(Counting::default());
+    let store = Arc::new(RecordingStore::new(Arc::new(MemoryStore::new())));
     let outbox = Outbox::new();
     let ssks = LocalKeySplitStore::new(store.clone(), Arc::new(outbox.clone()));
     let mut seen = Vec::new();
-    let mut last = store.snapshot();
+    let mut last = store.round_trips();
     let mut step = |what: &'static str| {
-        let now = store.snapshot();
-        seen.push((what, now.0 - last.0, now.1 - last.1));
+        let now = store.round_trips();
+        let trips = now.since(last);
+        seen.push((what, trips.reads, trips.writes));
         last = now;
     };
     let first = ssks.open_session(request()).await.unwrap();

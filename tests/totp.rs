@@ -5,9 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use keyward::Env;
-use keyward::store::{CasOutcome, Entry, Key, MemoryStore, StateStore, Version, Write};
+use keyward::store::{MemoryStore, StateStore};
 use keyward::totp::{
     CheckTotp, EnrollTotp, LocalTotp, TotpAlgorithm, TotpEnrollment, TotpOutcome, TotpParams,
     TotpProvider, base32_decode, base32_encode, hotp, totp_at, totp_uri,
@@ -117,60 +116,6 @@ fn pyotp_golden_vectors() {
     assert_eq!(checked, 45 * 12);
 }
 
-/// A store that remembers every value written, to show secrets are never stored in clear.
-#[derive(Debug)]
-struct Recording {
-    inner: MemoryStore,
-    written: Mutex<Vec<Vec<u8>>>,
-}
-
-#[async_trait]
-impl StateStore for Recording {
-    async fn get(&self, key: &Key) -> keyward::Result<Option<Entry>> {
-        self.inner.get(key).await
-    }
-    async fn insert(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Option<Version>> {
-        self.written.lock().unwrap().push(value.clone());
-        self.inner.insert(key, value, ttl).await
-    }
-    async fn put(
-        &self,
-        key: &Key,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<Version> {
-        self.written.lock().unwrap().push(value.clone());
-        self.inner.put(key, value, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Version,
-        write: Write,
-    ) -> keyward::Result<CasOutcome> {
-        if let Write::Set { value, .. } = &write {
-            self.written.lock().unwrap().push(value.clone());
-        }
-        self.inner.compare_and_swap(key, expected, write).await
-    }
-    async fn take(&self, key: &Key) -> keyward::Result<Option<Vec<u8>>> {
-        self.inner.take(key).await
-    }
-    async fn increment(
-        &self,
-        key: &Key,
-        delta: u64,
-        ttl: Option<Duration>,
-    ) -> keyward::Result<u64> {
-        self.inner.increment(key, delta, ttl).await
-    }
-}
-
 const T0: u64 = 1_700_000_010; // 10 s into a 30 s step
 
 struct Rig {
@@ -245,13 +190,18 @@ async fn enrolment_draws_a_160_bit_secret_from_the_injected_source() {
     assert_ne!(e.secret, e3.secret);
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn secrets_are_never_stored_in_clear() {
+    use keyward::testing::RecordingStore;
+
     let clock = Arc::new(ManualClock::at_unix(T0));
-    let recording = Arc::new(Recording {
-        inner: MemoryStore::new().env(Env::system().with_clock(clock.clone())),
-        written: Mutex::new(Vec::new()),
-    });
+    let recording = Arc::new(
+        RecordingStore::new(Arc::new(
+            MemoryStore::new().env(Env::system().with_clock(clock.clone())),
+        ))
+        .keeping_values(),
+    );
     let totp = rig_with(recording.clone(), clock.clone(), b"clear");
     let e = totp.enroll(EnrollTotp::new("u1", "alice")).await.unwrap();
     let code = app_code(&e, T0);
@@ -262,9 +212,9 @@ async fn secrets_are_never_stored_in_clear() {
     assert!(matches!(confirmed, TotpOutcome::Approved(_)));
     let raw = base32_decode(e.secret.expose_str().unwrap()).unwrap();
     let b32 = e.secret.expose_str().unwrap().as_bytes().to_vec();
-    let written = recording.written.lock().unwrap();
+    let written = recording.written();
     assert!(written.len() >= 2);
-    for value in written.iter() {
+    for value in written.iter().map(|w| &w.value) {
         assert!(!value.windows(raw.len()).any(|w| w == raw.as_slice()));
         assert!(!value.windows(b32.len()).any(|w| w == b32.as_slice()));
         assert!(!value.windows(2).any(|w| w == b"u1"), "identity in clear");

@@ -43,5 +43,7 @@ pub use crate::webauthn::soft::{SoftAttestation, SoftAuthenticator, SoftKnobs};
 
 pub mod conformance;
 mod faults;
+mod recording;
 
 pub use faults::{FaultMode, FaultyStore};
+pub use recording::{RecordingStore, RoundTrips, WrittenValue};
