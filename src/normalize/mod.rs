@@ -76,7 +76,8 @@ pub fn phone_e164(input: &str) -> Result<String> {
     // Separators carry nothing for a number with its country code (libphonenumber reads the
     // digits alone), and the port trips on some of them (`+4-4…` is `InvalidCountryCode` there,
     // `+442…` for libphonenumber): the parser gets `+` and the digits.
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let mut digits = String::with_capacity(rest.len());
+    digits.extend(rest.chars().filter(char::is_ascii_digit));
     match phone::tables() {
         // Every country's patterns compiled once (src/normalize/phone.rs): the same answers,
         // at a cost that does not depend on the numbers seen before.
@@ -266,15 +267,21 @@ fn ascii_email_pass(input: &str) -> String {
 /// `*` (`+33612345621` → `**********21`); an email keeps the first character of the local part
 /// and the domain (`alice@example.com` → `a****@example.com`).
 pub fn mask(destination: &str) -> String {
+    // Built in one allocation: every self-hosted start masks its destination for the record.
+    let mut out = String::with_capacity(destination.len() + 4);
     if let Some((local, domain)) = destination.split_once('@') {
-        let first: String = local.chars().take(1).collect();
         let hidden = local.chars().count().saturating_sub(1).max(1);
-        return format!("{first}{}@{domain}", "*".repeat(hidden));
+        out.extend(local.chars().take(1));
+        out.extend(std::iter::repeat_n('*', hidden));
+        out.push('@');
+        out.push_str(domain);
+        return out;
     }
     let n = destination.chars().count();
     let keep = if n > 4 { 2 } else { 0 };
-    let tail: String = destination.chars().skip(n - keep).collect();
-    format!("{}{tail}", "*".repeat(n - keep))
+    out.extend(std::iter::repeat_n('*', n - keep));
+    out.extend(destination.chars().skip(n - keep));
+    out
 }
 
 /// Masks what looks like personal data in free text from a remote service: every email
@@ -718,5 +725,9 @@ mod tests {
         assert_eq!(mask("alice@example.com"), "a****@example.com");
         assert_eq!(mask("a@b.co"), "a*@b.co");
         assert_eq!(mask("1234"), "****");
+        assert_eq!(mask("@example.com"), "*@example.com");
+        assert_eq!(mask("élodie@exemple.fr"), "é*****@exemple.fr");
+        assert_eq!(mask("+３３612345678"), "**********78");
+        assert_eq!(mask(""), "");
     }
 }

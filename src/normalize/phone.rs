@@ -31,6 +31,7 @@ use std::sync::LazyLock;
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::util::syntax;
+use regex_automata::util::{primitives::StateID, start};
 use regex_automata::{Anchored, Input, meta};
 
 /// The compiled metadata; `None` if some pattern did not compile, in which case
@@ -90,7 +91,8 @@ struct Desc {
 /// match? A match starting at 0 is the leftmost one when there is one, so this is an anchored
 /// search.
 enum Prefix {
-    Dfa(Box<dense::DFA<Vec<u32>>>),
+    /// The DFA and its anchored start state.
+    Dfa(Box<dense::DFA<Vec<u32>>>, StateID),
     /// For a pattern whose DFA would exceed the size limit (none in the crate's metadata; see
     /// the test `every_pattern_compiles_to_a_dfa`): no lazily built states either.
     Meta(meta::Regex),
@@ -130,34 +132,58 @@ impl Prefix {
                     .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
             )
             .build(pattern);
-        match dfa {
-            Ok(dfa) => Some(Self::Dfa(Box::new(dfa))),
-            Err(_) => meta_regex(pattern).map(Self::Meta),
+        // The patterns have no look-around: one anchored start state serves every search.
+        let start = dfa
+            .as_ref()
+            .ok()
+            .and_then(|d| d.start_state(&start::Config::new().anchored(Anchored::Yes)).ok());
+        match (dfa, start) {
+            (Ok(dfa), Some(start)) => Some(Self::Dfa(Box::new(dfa), start)),
+            _ => meta_regex(pattern).map(Self::Meta),
         }
     }
 
     fn matches_start_of(&self, value: &str) -> bool {
-        self.search(Input::new(value).anchored(Anchored::Yes).earliest(true))
-            .is_some()
+        self.search(value, true).is_some()
     }
 
     /// The end of the match starting at 0 that `Regex::find` reports (leftmost first).
     fn match_end(&self, value: &str) -> Option<usize> {
-        self.search(Input::new(value).anchored(Anchored::Yes))
+        self.search(value, false)
     }
 
-    fn search(&self, input: Input<'_>) -> Option<usize> {
-        match self {
-            // A search fails only on a quit byte or when a lazy DFA gives up: neither exists here.
-            Self::Dfa(dfa) => dfa
-                .try_search_fwd(&input)
-                .ok()
-                .flatten()
-                .map(|m| m.offset()),
-            Self::Meta(re) => re
-                .search_with(&mut re.create_cache(), &input)
-                .map(|m| m.end()),
+    /// An anchored search: the end of the leftmost-first match, or with `earliest` of the
+    /// first match seen.
+    fn search(&self, value: &str, earliest: bool) -> Option<usize> {
+        let (dfa, start) = match self {
+            Self::Dfa(dfa, start) => (dfa, *start),
+            Self::Meta(re) => {
+                let input = Input::new(value).anchored(Anchored::Yes).earliest(earliest);
+                return re.search_with(&mut re.create_cache(), &input).map(|m| m.end());
+            }
+        };
+        // The DFA's own search loop without its set-up: a match state is entered one byte
+        // after the match ends, a dead state ends the search, and there are no quit bytes (no
+        // Unicode word boundary in the patterns).
+        let mut state = start;
+        let mut end = None;
+        for (at, &byte) in value.as_bytes().iter().enumerate() {
+            state = dfa.next_state(state, byte);
+            if dfa.is_special_state(state) {
+                if dfa.is_match_state(state) {
+                    end = Some(at);
+                    if earliest {
+                        return end;
+                    }
+                } else if dfa.is_dead_state(state) || dfa.is_quit_state(state) {
+                    return end;
+                }
+            }
         }
+        if dfa.is_match_state(dfa.next_eoi_state(state)) {
+            end = Some(value.len());
+        }
+        end
     }
 }
 
@@ -364,20 +390,31 @@ impl Tables {
         let (code, entry, national) = (1..=3).find_map(|len| {
             let code: u16 = digits[..len].parse().ok()?;
             let entry = self.codes.get(usize::from(code))?.as_ref()?;
-            Some((code, entry, &digits[len..]))
+            // The code as the port writes it back: the digits themselves (no leading zero).
+            Some((&digits[..len], entry, &digits[len..]))
         })?;
-        let mut national = Cow::Borrowed(national);
-        if let Some(region) = self.region(entry, national.trim_start_matches('0')) {
-            let mut potential = region.strip_national_prefix(&national).into_owned();
-            if let Some(prefix) = &region.national_prefix
-                && potential.starts_with(prefix.as_str())
-            {
-                potential.drain(..prefix.len());
+        let national = match self.region(entry, national.trim_start_matches('0')) {
+            Some(region) => {
+                let mut potential = region.strip_national_prefix(national);
+                if let Some(prefix) = &region.national_prefix
+                    && potential.starts_with(prefix.as_str())
+                {
+                    potential = match potential {
+                        Cow::Borrowed(rest) => Cow::Borrowed(&rest[prefix.len()..]),
+                        Cow::Owned(mut rest) => {
+                            rest.drain(..prefix.len());
+                            Cow::Owned(rest)
+                        }
+                    };
+                }
+                if region.is_too_short(potential.len()) {
+                    Cow::Borrowed(national)
+                } else {
+                    potential
+                }
             }
-            if !region.is_too_short(potential.len()) {
-                national = Cow::Owned(potential);
-            }
-        }
+            None => Cow::Borrowed(national),
+        };
         if !(2..=17).contains(&national.len()) {
             return None;
         }
@@ -391,7 +428,11 @@ impl Tables {
         if !region.is_valid_number(&national) {
             return None;
         }
-        Some(format!("+{code}{national}"))
+        let mut e164 = String::with_capacity(1 + code.len() + national.len());
+        e164.push('+');
+        e164.push_str(code);
+        e164.push_str(&national);
+        Some(e164)
     }
 
     /// How many patterns fell back from a DFA to the meta engine (for the tests).
