@@ -133,10 +133,10 @@ impl Prefix {
             )
             .build(pattern);
         // The patterns have no look-around: one anchored start state serves every search.
-        let start = dfa
-            .as_ref()
-            .ok()
-            .and_then(|d| d.start_state(&start::Config::new().anchored(Anchored::Yes)).ok());
+        let start = dfa.as_ref().ok().and_then(|d| {
+            d.start_state(&start::Config::new().anchored(Anchored::Yes))
+                .ok()
+        });
         match (dfa, start) {
             (Ok(dfa), Some(start)) => Some(Self::Dfa(Box::new(dfa), start)),
             _ => meta_regex(pattern).map(Self::Meta),
@@ -159,7 +159,9 @@ impl Prefix {
             Self::Dfa(dfa, start) => (dfa, *start),
             Self::Meta(re) => {
                 let input = Input::new(value).anchored(Anchored::Yes).earliest(earliest);
-                return re.search_with(&mut re.create_cache(), &input).map(|m| m.end());
+                return re
+                    .search_with(&mut re.create_cache(), &input)
+                    .map(|m| m.end());
             }
         };
         // The DFA's own search loop without its set-up: a match state is entered one byte
