@@ -108,11 +108,19 @@ async fn local_ssks_conformance_on_standalone_redis() {
     if !servers::shared_redis("local_ssks_conformance_on_standalone_redis") {
         return;
     }
-    let prefix = format!("{}:", unique("kwssks"));
-    let store = RedisStore::connect(RedisConfig::new(servers::REDIS_URL).prefix(&prefix))
+    let prefix = servers::SharedRedisPrefix::new("kwssks");
+    let store = RedisStore::connect(RedisConfig::new(servers::REDIS_URL).prefix(prefix.as_str()))
         .await
         .unwrap();
     local_ssks_conformance(Arc::new(store)).await;
+    // The durable records it wrote stay until the prefix is cleared (as every shared-Redis test
+    // does on drop), which leaves nothing behind.
+    assert!(
+        prefix.keys() > 0,
+        "the suite stored nothing under its prefix"
+    );
+    prefix.clear();
+    assert_eq!(prefix.keys(), 0, "keys left under the test's prefix");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -418,10 +418,11 @@ fn redis_two_instances() {
     if !servers::shared_redis("redis_two_instances") {
         return;
     }
+    let prefix = servers::SharedRedisPrefix::new("kw2i");
     let env = [
         ("KW_STORE", "redis".to_owned()),
         ("KW_REDIS_URL", servers::REDIS_URL.to_owned()),
-        ("KW_PREFIX", format!("{}:", servers::unique("kw2i"))),
+        ("KW_PREFIX", prefix.as_str().to_owned()),
     ];
     let (a, b) = (Instance::start(&env), Instance::start(&env));
     runtime().block_on(cross_instance_proofs(&a, &b));
@@ -448,10 +449,11 @@ fn postgres_durable_state_survives_restart() {
         return;
     }
     let schema = servers::unique("kwrestart");
+    let prefix = servers::SharedRedisPrefix::new("kwrestart");
     let env = [
         ("KW_STORE", "split".to_owned()),
         ("KW_REDIS_URL", servers::REDIS_URL.to_owned()),
-        ("KW_PREFIX", format!("{}:", servers::unique("kwrestart"))),
+        ("KW_PREFIX", prefix.as_str().to_owned()),
         ("KW_PG_URL", servers::POSTGRES_URL.to_owned()),
         ("KW_PG_SCHEMA", schema.clone()),
     ];

@@ -40,6 +40,61 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
+/// A key prefix of the machine's Redis (`<tag>_<pid>_<random>_<n>:`) whose keys are deleted when
+/// it is dropped, a failing test's included, so runs leave nothing behind in the shared server
+/// (durable records carry no TTL). Deleting is best effort: without `redis-cli` nothing happens.
+#[derive(Debug)]
+pub struct SharedRedisPrefix(String);
+
+impl SharedRedisPrefix {
+    /// A fresh prefix for `tag`.
+    pub fn new(tag: &str) -> SharedRedisPrefix {
+        SharedRedisPrefix(format!("{}:", unique(tag)))
+    }
+
+    /// The prefix, with its trailing `:`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Keys under the prefix now (`KEYS`; the test server is small).
+    pub fn keys(&self) -> usize {
+        Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", "6379", "--raw", "KEYS"])
+            .arg(format!("{}*", self.0))
+            .stdin(Stdio::null())
+            .output()
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl SharedRedisPrefix {
+    /// Deletes every key under the prefix (best effort).
+    pub fn clear(&self) {
+        const UNLINK_ALL: &str = "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do \
+             redis.call('UNLINK', k) n = n + 1 end return n";
+        let _ = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", "6379", "EVAL", UNLINK_ALL, "0"])
+            .arg(format!("{}*", self.0))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for SharedRedisPrefix {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// Whether the machine's Redis answers; skips (or fails, in CI) the test when it does not.
 pub fn shared_redis(test: &str) -> bool {
     external::available_or_skip(
