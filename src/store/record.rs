@@ -10,11 +10,47 @@
 //! later release can add fields and still read every record an earlier one wrote; a tag's
 //! meaning never changes once released. Fields may repeat (lists) and may hold a nested body
 //! (`field*` without the two header bytes). One pass over the bytes decodes a record.
+//!
+//! A rewrite keeps what it does not know. When this release decodes a body, changes it and writes
+//! it back, every field whose tag it does not know is written back raw and in order
+//! ([`RecordWriter::carry`]), so an instance of an earlier release in a rolling upgrade does not
+//! erase what a later one stored. One exception, the rule for future fields: a field whose value
+//! is derived from other fields (a digest, a count, a cached verdict about the rest) takes a tag
+//! in [`DERIVED`]`..=255`, and a rewrite by a release that does not know it drops it (the body
+//! changed under it, so a stale copy would lie); the later release reads it as absent and
+//! recomputes it. A body copied unchanged keeps every field, derived ones included.
 
 use crate::error::{Error, Result};
 
 /// The current format byte.
 pub(crate) const FORMAT: u8 = 1;
+
+/// The first tag of a derived field: an unknown tag at or above it is dropped, not carried, when
+/// the body holding it is rewritten (see the module docs).
+pub(crate) const DERIVED: u8 = 0xE0;
+
+/// Whether a rewrite that does not know `tag` writes it back.
+pub(crate) fn carried(tag: u8) -> bool {
+    tag < DERIVED
+}
+
+/// The fields of a decoded body that this release does not know and carries over on a rewrite
+/// (raw, in order): kept by records that are decoded into owned values and encoded again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Unknown(Vec<(u8, Vec<u8>)>);
+
+impl Unknown {
+    /// The carried fields of `r` whose tags `known` does not claim.
+    pub(crate) fn of(r: &RecordReader<'_>, known: impl Fn(u8) -> bool) -> Self {
+        Unknown(
+            r.fields
+                .iter()
+                .filter(|(t, _)| !known(*t) && carried(*t))
+                .map(|(t, v)| (*t, v.to_vec()))
+                .collect(),
+        )
+    }
+}
 
 fn corrupt() -> Error {
     Error::storage("stored record does not decode")
@@ -123,6 +159,29 @@ impl RecordWriter {
     )]
     pub(crate) fn nested(&mut self, tag: u8, body: RecordWriter) -> &mut Self {
         self.bytes(tag, &body.buf)
+    }
+
+    /// Writes back, raw and in order, every field of `fields` that `known` does not claim and
+    /// that a rewrite carries (tags below [`DERIVED`]).
+    pub(crate) fn carry<'b>(
+        &mut self,
+        fields: impl Iterator<Item = (u8, &'b [u8])>,
+        known: impl Fn(u8) -> bool,
+    ) -> &mut Self {
+        for (tag, value) in fields {
+            if !known(tag) && carried(tag) {
+                self.bytes(tag, value);
+            }
+        }
+        self
+    }
+
+    /// Writes back the fields an [`Unknown`] kept.
+    pub(crate) fn unknown(&mut self, kept: &Unknown) -> &mut Self {
+        for (tag, value) in &kept.0 {
+            self.bytes(*tag, value);
+        }
+        self
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
@@ -337,6 +396,39 @@ mod tests {
             .unwrap();
         assert_eq!(scanned, r.fields().collect::<Vec<_>>());
         assert!(body_of(8, &bytes).is_err());
+    }
+
+    #[test]
+    fn a_rewrite_carries_unknown_fields_in_order_and_drops_derived_ones() {
+        let mut w = RecordWriter::new(7);
+        w.u64(1, 5)
+            .bytes(40, b"later a")
+            .bytes(DERIVED, b"derived")
+            .u64(2, 6)
+            .bytes(40, b"later b")
+            .bytes(255, b"derived too")
+            .bytes(41, b"later c");
+        let bytes = w.finish();
+        let r = RecordReader::parse(7, &bytes).unwrap();
+        let known = |t| t == 1 || t == 2;
+        let kept = Unknown::of(&r, known);
+        let mut direct = RecordWriter::new(7);
+        direct.u64(1, 9).carry(r.fields(), known);
+        let mut owned = RecordWriter::new(7);
+        owned.u64(1, 9).unknown(&kept);
+        let direct = direct.finish();
+        assert_eq!(direct, owned.finish());
+        let back = RecordReader::parse(7, &direct).unwrap();
+        assert_eq!(
+            back.fields().collect::<Vec<_>>(),
+            vec![
+                (1, &[9][..]),
+                (40, &b"later a"[..]),
+                (40, &b"later b"[..]),
+                (41, &b"later c"[..]),
+            ]
+        );
+        assert!(carried(DERIVED - 1) && !carried(DERIVED) && !carried(255));
     }
 
     #[test]

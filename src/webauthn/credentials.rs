@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use super::b64::Base64UrlBytes;
 use super::extensions::{CredentialProtectionPolicy, RegistrationExtensionOutputs};
 use super::options::AuthenticatorAttachment;
-use super::{AttestationType, RegisteredCredential};
+use super::{AttestationType, RegisteredCredential, WebAuthnFailure};
 use crate::error::{Error, Result};
 use crate::store::Key;
 use crate::store::record::{self, Fields, RecordReader, RecordWriter};
@@ -105,6 +105,16 @@ const E_CRED_BLOB_STORED: u8 = 5;
 const E_MIN_PIN_LENGTH: u8 = 6;
 const E_HMAC_SECRET: u8 = 7;
 
+/// Whether this release knows an extension output tag.
+fn known_extension(tag: u8) -> bool {
+    (E_PRF_ENABLED..=E_HMAC_SECRET).contains(&tag)
+}
+
+/// Whether this release knows a credential body tag.
+fn known(tag: u8) -> bool {
+    KNOWN.contains(&tag)
+}
+
 pub(super) fn user_key(user_id: &[u8]) -> Key {
     Key::durable("webauthn").part("user").bytes(user_id)
 }
@@ -172,8 +182,17 @@ fn read_opt_bool(f: &RecordReader<'_>, tag: u8) -> Result<Option<bool>> {
     }
 }
 
-fn encode_extensions(e: &RegistrationExtensionOutputs) -> Option<RecordWriter> {
-    if *e == RegistrationExtensionOutputs::default() {
+/// The extension outputs' body; `kept` are fields of an earlier body of it that this release
+/// does not know (written back, so the body exists whenever one of them does).
+fn encode_extensions(
+    e: &RegistrationExtensionOutputs,
+    kept: Option<&RecordReader<'_>>,
+) -> Option<RecordWriter> {
+    let carries = kept.is_some_and(|k| {
+        k.fields()
+            .any(|(t, _)| !known_extension(t) && record::carried(t))
+    });
+    if *e == RegistrationExtensionOutputs::default() && !carries {
         return None;
     }
     let mut w = RecordWriter::body();
@@ -188,6 +207,9 @@ fn encode_extensions(e: &RegistrationExtensionOutputs) -> Option<RecordWriter> {
         w.u64(E_MIN_PIN_LENGTH, u64::from(n));
     }
     opt_bool(&mut w, E_HMAC_SECRET, e.hmac_secret);
+    if let Some(k) = kept {
+        w.carry(k.fields(), known_extension);
+    }
     Some(w)
 }
 
@@ -212,12 +234,10 @@ fn decode_extensions(body: &[u8]) -> Result<RegistrationExtensionOutputs> {
     })
 }
 
-/// One credential's body; `kept` are fields of an earlier body of it that this release does not
-/// know, written back unchanged.
-fn encode_body<'a>(
-    c: &RegisteredCredential,
-    kept: impl Iterator<Item = (u8, &'a [u8])>,
-) -> Result<RecordWriter> {
+/// One credential's body; `old` is the body it replaces, whose fields this release does not know
+/// (its own and its extension outputs') are written back unchanged (`store::record`: derived
+/// fields of a later release dropped).
+fn encode_body(c: &RegisteredCredential, old: Option<&RecordReader<'_>>) -> Result<RecordWriter> {
     let created = c
         .created_at
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -261,7 +281,11 @@ fn encode_body<'a>(
     if let Some(a) = c.authenticator_attachment {
         w.u64(C_ATTACHMENT, attachment_code(a));
     }
-    if let Some(ext) = encode_extensions(&c.extensions) {
+    let old_ext = match old.and_then(|o| o.opt_bytes(C_EXTENSIONS)) {
+        Some(body) => Some(RecordReader::parse_body(body)?),
+        None => None,
+    };
+    if let Some(ext) = encode_extensions(&c.extensions, old_ext.as_ref()) {
         w.nested(C_EXTENSIONS, ext);
     }
     if let Some(name) = &c.user_name {
@@ -270,17 +294,18 @@ fn encode_body<'a>(
     if let Some(name) = &c.user_display_name {
         w.str(C_USER_DISPLAY_NAME, name);
     }
-    for (tag, value) in kept {
-        w.bytes(tag, value);
+    if let Some(old) = old {
+        w.carry(old.fields(), known);
     }
     Ok(w)
 }
 
-/// Encodes a user's credentials.
+/// Encodes a user's credentials (a record built from values alone: tests and fixtures).
+#[cfg(test)]
 pub(super) fn encode(credentials: &[RegisteredCredential]) -> Result<Vec<u8>> {
     let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
     for c in credentials {
-        w.nested(TAG_CREDENTIAL, encode_body(c, std::iter::empty())?);
+        w.nested(TAG_CREDENTIAL, encode_body(c, None)?);
     }
     Ok(w.finish())
 }
@@ -410,10 +435,11 @@ pub(super) fn replace(bytes: &[u8], updated: &RegisteredCredential) -> Result<Ve
         let (tag, value) = field?;
         if tag == TAG_CREDENTIAL && !replaced && has_id(value, &updated.credential_id)? {
             let old = RecordReader::parse_body(value)?;
-            let kept = old.fields().filter(|(t, _)| !KNOWN.contains(t));
-            w.nested(TAG_CREDENTIAL, encode_body(updated, kept)?);
+            w.nested(TAG_CREDENTIAL, encode_body(updated, Some(&old))?);
             replaced = true;
-        } else {
+        } else if tag == TAG_CREDENTIAL || record::carried(tag) {
+            // Another credential, unchanged; a record-level field this release does not know
+            // (derived ones dropped: the record changed under them).
             w.bytes(tag, value);
         }
     }
@@ -421,6 +447,93 @@ pub(super) fn replace(bytes: &[u8], updated: &RegisteredCredential) -> Result<Ve
         return Err(corrupt("id"));
     }
     Ok(w.finish())
+}
+
+/// The record with `credential` added (after the fields already there), or a new record of it
+/// alone. Every other credential gets the names of `credential` ([`refresh_user`]): one whose
+/// names change is rewritten with the fields this release does not know kept, every other
+/// credential and record-level field is copied as it was (derived record-level fields dropped,
+/// `store::record`). Fails with [`WebAuthnFailure::CredentialAlreadyRegistered`] if the record
+/// holds its id and with invalid input if it already holds `max` credentials.
+pub(super) fn add(
+    current: Option<&[u8]>,
+    credential: &RegisteredCredential,
+    max: usize,
+) -> Result<Vec<u8>> {
+    let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+    let mut count = 0usize;
+    if let Some(bytes) = current {
+        for field in Fields::new(record::body_of(RECORD_USER_CREDENTIALS, bytes)?) {
+            let (tag, value) = field?;
+            if tag != TAG_CREDENTIAL {
+                if record::carried(tag) {
+                    w.bytes(tag, value);
+                }
+                continue;
+            }
+            let mut existing = decode_body(value)?;
+            if existing.credential_id == credential.credential_id {
+                return Err(Error::webauthn(
+                    WebAuthnFailure::CredentialAlreadyRegistered,
+                ));
+            }
+            count += 1;
+            let named = (
+                existing.user_name.clone(),
+                existing.user_display_name.clone(),
+            );
+            refresh_user(std::slice::from_mut(&mut existing), credential);
+            if (&existing.user_name, &existing.user_display_name) == (&named.0, &named.1) {
+                w.bytes(tag, value);
+            } else {
+                let old = RecordReader::parse_body(value)?;
+                w.nested(TAG_CREDENTIAL, encode_body(&existing, Some(&old))?);
+            }
+        }
+    }
+    if count >= max {
+        return Err(Error::invalid_input("too many credentials for this user"));
+    }
+    w.nested(TAG_CREDENTIAL, encode_body(credential, None)?);
+    Ok(w.finish())
+}
+
+/// What [`remove`] left of a record.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Removed {
+    /// The record does not hold the id.
+    Absent,
+    /// The record held that credential alone (and no field to keep): delete it.
+    Empty,
+    /// The record without that credential.
+    Rest(Vec<u8>),
+}
+
+/// The record without the credential of this id; every other credential and record-level field
+/// is copied as it was (derived record-level fields dropped, `store::record`). A record left
+/// with no credential but with fields a later release added is kept, holding those alone.
+pub(super) fn remove(bytes: &[u8], credential_id: &[u8]) -> Result<Removed> {
+    let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+    let mut removed = false;
+    let mut kept = 0usize;
+    for field in Fields::new(record::body_of(RECORD_USER_CREDENTIALS, bytes)?) {
+        let (tag, value) = field?;
+        if tag == TAG_CREDENTIAL {
+            if !removed && has_id(value, credential_id)? {
+                removed = true;
+                continue;
+            }
+        } else if !record::carried(tag) {
+            continue;
+        }
+        kept += 1;
+        w.bytes(tag, value);
+    }
+    Ok(match (removed, kept) {
+        (false, _) => Removed::Absent,
+        (true, 0) => Removed::Empty,
+        (true, _) => Removed::Rest(w.finish()),
+    })
 }
 
 #[cfg(test)]
@@ -583,31 +696,163 @@ mod tests {
         assert!(bytes.len() * 2 < legacy_record().len());
     }
 
-    #[test]
-    fn a_rewrite_keeps_fields_of_a_later_release() {
-        let (a, b) = full_and_bare();
+    /// A record as a later release might write it: unknown fields (carried and derived) at the
+    /// record level, in each credential's body and in its extension outputs.
+    fn later_record(creds: &[&RegisteredCredential]) -> Vec<u8> {
         let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
-        w.nested(
-            TAG_CREDENTIAL,
-            encode_body(&a, [(200, &b"later"[..])].into_iter()).unwrap(),
-        );
-        w.nested(TAG_CREDENTIAL, encode_body(&b, std::iter::empty()).unwrap());
         w.bytes(99, b"record-level, later");
-        let bytes = w.finish();
-        let mut counted = a.clone();
+        for (i, c) in creds.iter().enumerate() {
+            let mut bare = (*c).clone();
+            bare.extensions = RegistrationExtensionOutputs::default();
+            let mut body = encode_body(&bare, None).unwrap();
+            body.bytes(200, format!("later {i}").as_bytes())
+                .bytes(record::DERIVED, b"derived")
+                .bytes(201, b"second");
+            // An extension output of a later release, after the ones this release knows.
+            let mut ext = encode_extensions(&as_later(c).extensions, None).unwrap();
+            ext.bytes(50, b"later ext");
+            body.nested(C_EXTENSIONS, ext);
+            w.nested(TAG_CREDENTIAL, body);
+        }
+        w.bytes(record::DERIVED + 1, b"record-level derived")
+            .bytes(98, b"record-level, after");
+        w.finish()
+    }
+
+    fn unknown_of(body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let r = RecordReader::parse_body(body).unwrap();
+        let mut out: Vec<_> = r
+            .fields()
+            .filter(|(t, _)| !known(*t))
+            .map(|(t, v)| (t, v.to_vec()))
+            .collect();
+        if let Some(ext) = r.opt_bytes(C_EXTENSIONS) {
+            out.extend(
+                RecordReader::parse_body(ext)
+                    .unwrap()
+                    .fields()
+                    .filter(|(t, _)| !known_extension(*t))
+                    .map(|(t, v)| (t, v.to_vec())),
+            );
+        }
+        out
+    }
+
+    fn record_level(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        RecordReader::parse(RECORD_USER_CREDENTIALS, bytes)
+            .unwrap()
+            .fields()
+            .filter(|(t, _)| *t != TAG_CREDENTIAL)
+            .map(|(t, v)| (t, v.to_vec()))
+            .collect()
+    }
+
+    /// What a rewrite of the `i`th body keeps of [`later_record`]'s unknown fields.
+    fn carried_of(i: usize) -> Vec<(u8, Vec<u8>)> {
+        vec![
+            (200, format!("later {i}").into_bytes()),
+            (201, b"second".to_vec()),
+            (50, b"later ext".to_vec()),
+        ]
+    }
+
+    fn as_later(c: &RegisteredCredential) -> RegisteredCredential {
+        let mut c = c.clone();
+        c.extensions.prf_enabled = Some(true);
+        c
+    }
+
+    #[test]
+    fn a_counter_update_keeps_fields_of_a_later_release() {
+        let (a, b) = full_and_bare();
+        let bytes = later_record(&[&a, &b]);
+        let mut counted = as_later(&a);
         counted.sign_count = 99;
         let rewritten = replace(&bytes, &counted).unwrap();
-        assert_eq!(decode(&rewritten).unwrap(), vec![counted, b]);
-        let body = bodies(&rewritten).unwrap().next().unwrap().unwrap();
+        assert_eq!(decode(&rewritten).unwrap(), vec![counted, as_later(&b)]);
+        let new: Vec<_> = bodies(&rewritten).unwrap().map(Result::unwrap).collect();
+        let old: Vec<_> = bodies(&bytes).unwrap().map(Result::unwrap).collect();
+        // The rewritten body keeps its unknown fields (in order) but not its derived one; the
+        // other body is the same bytes, derived field included.
+        assert_eq!(unknown_of(new[0]), carried_of(0));
+        assert_eq!(new[1], old[1]);
         assert_eq!(
-            RecordReader::parse_body(body).unwrap().opt_bytes(200),
-            Some(&b"later"[..])
+            record_level(&rewritten),
+            vec![
+                (99, b"record-level, later".to_vec()),
+                (98, b"record-level, after".to_vec())
+            ]
         );
-        let record = RecordReader::parse(RECORD_USER_CREDENTIALS, &rewritten).unwrap();
-        assert_eq!(record.opt_bytes(99), Some(&b"record-level, later"[..]));
         let mut stranger = a;
         stranger.credential_id = vec![1; 16];
         assert!(replace(&bytes, &stranger).is_err());
+    }
+
+    #[test]
+    fn registering_another_credential_keeps_fields_of_a_later_release() {
+        let (a, b) = full_and_bare();
+        let bytes = later_record(&[&a]);
+        // `b` has no names: `a` keeps its body byte for byte.
+        let added = add(Some(&bytes), &b, 10).unwrap();
+        assert_eq!(decode(&added).unwrap(), vec![as_later(&a), b.clone()]);
+        let old_a = bodies(&bytes).unwrap().next().unwrap().unwrap();
+        let new_a = bodies(&added).unwrap().next().unwrap().unwrap();
+        assert_eq!(old_a, new_a);
+        assert_eq!(
+            record_level(&added),
+            vec![
+                (99, b"record-level, later".to_vec()),
+                (98, b"record-level, after".to_vec())
+            ]
+        );
+        // New names rewrite `a`'s body for them, keeping its unknown fields.
+        let mut c = b.clone();
+        c.credential_id = vec![9; 20];
+        c.user_name = Some("alice@new.example".into());
+        c.user_display_name = Some("Alice N.".into());
+        let renamed = add(Some(&added), &c, 10).unwrap();
+        let creds = decode(&renamed).unwrap();
+        assert_eq!(creds.len(), 3);
+        assert!(creds.iter().all(|x| x.user_name == c.user_name));
+        let new_a = bodies(&renamed).unwrap().next().unwrap().unwrap();
+        assert_eq!(unknown_of(new_a), carried_of(0));
+        assert_eq!(record_level(&renamed), record_level(&added));
+        // The refusals, with the record as it was.
+        assert!(matches!(
+            add(Some(&bytes), &a, 10).unwrap_err().webauthn_failure(),
+            Some(WebAuthnFailure::CredentialAlreadyRegistered)
+        ));
+        assert!(add(Some(&bytes), &b, 1).is_err());
+        assert_eq!(decode(&add(None, &b, 1).unwrap()).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn deleting_a_credential_keeps_fields_of_a_later_release() {
+        let (a, b) = full_and_bare();
+        let bytes = later_record(&[&a, &b]);
+        let Removed::Rest(rest) = remove(&bytes, &a.credential_id).unwrap() else {
+            panic!("one credential is left");
+        };
+        assert_eq!(decode(&rest).unwrap(), vec![as_later(&b)]);
+        let old_b = bodies(&bytes).unwrap().nth(1).unwrap().unwrap();
+        assert_eq!(bodies(&rest).unwrap().next().unwrap().unwrap(), old_b);
+        assert_eq!(
+            record_level(&rest),
+            vec![
+                (99, b"record-level, later".to_vec()),
+                (98, b"record-level, after".to_vec())
+            ]
+        );
+        assert_eq!(remove(&rest, &a.credential_id).unwrap(), Removed::Absent);
+        // The last credential gone, the later release's record-level fields are what is left.
+        let Removed::Rest(left) = remove(&rest, &b.credential_id).unwrap() else {
+            panic!("record-level fields are left");
+        };
+        assert_eq!(decode(&left).unwrap(), vec![]);
+        assert_eq!(record_level(&left), record_level(&rest));
+        // A record of this release's fields alone goes away with its last credential.
+        let plain = encode(&[b.clone()]).unwrap();
+        assert_eq!(remove(&plain, &b.credential_id).unwrap(), Removed::Empty);
     }
 
     #[test]
@@ -619,6 +864,8 @@ mod tests {
                 let _ = decode(cut);
                 let _ = find(cut, &a.credential_id);
                 let _ = replace(cut, &a);
+                let _ = add(Some(cut), &a, 10);
+                let _ = remove(cut, &a.credential_id);
             }
             for i in 0..bytes.len() {
                 let mut bad = bytes.clone();
@@ -626,6 +873,8 @@ mod tests {
                 let _ = decode(&bad);
                 let _ = find(&bad, &a.credential_id);
                 let _ = replace(&bad, &a);
+                let _ = add(Some(&bad), &a, 10);
+                let _ = remove(&bad, &a.credential_id);
             }
         }
         let body = |f: &dyn Fn(&mut RecordWriter)| {

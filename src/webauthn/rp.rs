@@ -82,7 +82,7 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlBytes(bytes.to_vec()).encode()
 }
 
-use super::credentials::{self, ceremony_key, hint_key, user_key};
+use super::credentials::{self, Removed, ceremony_key, hint_key, user_key};
 
 fn timeout_ms(d: Duration) -> Option<u32> {
     u32::try_from(d.as_millis()).ok()
@@ -152,16 +152,12 @@ impl RelyingParty {
                 let Some(bytes) = current else {
                     return Ok(Update::Keep(false));
                 };
-                let mut creds = credentials::decode(bytes)?;
-                let before = creds.len();
-                creds.retain(|c| c.credential_id != credential_id);
-                if creds.len() == before {
-                    return Ok(Update::Keep(false));
-                }
-                if creds.is_empty() {
-                    return Ok(Update::Delete(true));
-                }
-                Ok(Update::Set(credentials::encode(&creds)?, Ttl::Keep, true))
+                // The other credentials and the fields a later release added stay as they were.
+                Ok(match credentials::remove(bytes, credential_id)? {
+                    Removed::Absent => Update::Keep(false),
+                    Removed::Empty => Update::Delete(true),
+                    Removed::Rest(rest) => Update::Set(rest, Ttl::Keep, true),
+                })
             })
             .await?;
         if !deleted {
@@ -470,21 +466,9 @@ impl RelyingParty {
         }
         self.store
             .update_bytes(&user_key(&credential.user_id), |current| {
-                let mut creds = match current {
-                    Some(bytes) => credentials::decode(bytes)?,
-                    None => Vec::new(),
-                };
-                if creds.iter().any(|c| c.credential_id == id) {
-                    return Err(Error::webauthn(
-                        WebAuthnFailure::CredentialAlreadyRegistered,
-                    ));
-                }
-                if creds.len() >= MAX_CREDENTIALS_PER_USER {
-                    return Err(Error::invalid_input("too many credentials for this user"));
-                }
-                creds.push(credential.clone());
-                credentials::refresh_user(&mut creds, credential);
-                Ok(Update::Set(credentials::encode(&creds)?, Ttl::Never, ()))
+                // The other credentials and the fields a later release added stay as they were.
+                let value = credentials::add(current, credential, MAX_CREDENTIALS_PER_USER)?;
+                Ok(Update::Set(value, Ttl::Never, ()))
             })
             .await
     }
