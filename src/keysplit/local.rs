@@ -67,7 +67,7 @@ use crate::otp::{CodeSender, OutgoingMessage};
 use crate::rng::{SecureRandom, SystemRandom, random_array, random_string};
 use crate::secret::Secret;
 use crate::secret::subtle_eq::constant_time_eq;
-use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::record::{RecordReader, RecordWriter, Unknown};
 use crate::store::{Key, StateStore, StateStoreExt, Ttl, Update, decode_json};
 
 /// The alphabet of SSKS challenges (no `i`, `l`, `o`, `0`, `1`).
@@ -158,6 +158,9 @@ struct SessionRecord {
     attempts: u64,
     /// Unix seconds.
     expires_at: u64,
+    /// Fields of a later release, written back by every rewrite of this session (a counted
+    /// attempt, the authenticated session that replaces it); a new session starts without them.
+    later: Unknown,
 }
 
 // Field tags of a session record; a tag's meaning never changes once released.
@@ -170,6 +173,11 @@ const F_AUTHENTICATED: u8 = 6;
 const F_CHALLENGE_HASH: u8 = 7;
 const F_ATTEMPTS: u8 = 8;
 const F_EXPIRES_AT: u8 = 9;
+
+/// Whether this release knows a field tag of a session record.
+fn known_session_field(tag: u8) -> bool {
+    (F_SESSION_HASH..=F_EXPIRES_AT).contains(&tag)
+}
 
 impl SessionRecord {
     fn encode(&self) -> Vec<u8> {
@@ -185,6 +193,7 @@ impl SessionRecord {
         if let Some(h) = &self.challenge_hash {
             w.bytes(F_CHALLENGE_HASH, h);
         }
+        w.unknown(&self.later);
         w.finish()
     }
 
@@ -204,6 +213,7 @@ impl SessionRecord {
             challenge_hash: r.opt_bytes(F_CHALLENGE_HASH).map(hash).transpose()?,
             attempts: r.u64(F_ATTEMPTS)?,
             expires_at: r.u64(F_EXPIRES_AT)?,
+            later: Unknown::of(&r, known_session_field),
         })
     }
 
@@ -258,12 +268,16 @@ struct Claims {
     /// Slots counted by an earlier release, identities unknown.
     legacy: u64,
     identities: Vec<[u8; 32]>,
+    /// Fields of a later release, written back when a slot is claimed.
+    later: Unknown,
 }
 
 impl Claims {
     fn encode(&self) -> Vec<u8> {
         let mut w = RecordWriter::new(RECORD_SSKS_CLAIMS);
-        w.u64(1, self.legacy).bytes(2, &self.identities.concat());
+        w.u64(1, self.legacy)
+            .bytes(2, &self.identities.concat())
+            .unknown(&self.later);
         w.finish()
     }
 
@@ -276,6 +290,7 @@ impl Claims {
             return Ok(Claims {
                 legacy,
                 identities: Vec::new(),
+                later: Unknown::default(),
             });
         }
         let r = RecordReader::parse(RECORD_SSKS_CLAIMS, bytes)?;
@@ -293,6 +308,7 @@ impl Claims {
                     id
                 })
                 .collect(),
+            later: Unknown::of(&r, |t| t == 1 || t == 2),
         })
     }
 
@@ -723,6 +739,7 @@ impl KeySplitStore for LocalKeySplitStore {
                 .map(|c| challenge_hash(&hash, c.expose())),
             attempts: 0,
             expires_at: self.now().saturating_add(CHALLENGE_VALIDITY.as_secs()),
+            later: Unknown::default(),
         };
         if challenge.is_some() && !request.fake_otp {
             // Before anything changes: a refused send leaves the user's live session alone.
@@ -1484,6 +1501,81 @@ mod tests {
         assert_eq!(f.ssks.search(&auth).await.unwrap().data_b64, "AAECAwQ=");
     }
 
+    /// Appends a later release's fields (two carried, one derived) to the record under `key`.
+    async fn add_later_fields(f: &Fixture, key: &Key) {
+        let entry = f.state.get(key).await.unwrap().unwrap();
+        let mut bytes = entry.value.clone();
+        let mut w = RecordWriter::body();
+        w.bytes(60, b"later a")
+            .bytes(crate::store::record::DERIVED, b"derived")
+            .bytes(61, b"later b");
+        bytes.extend_from_slice(&w.finish());
+        let write = crate::store::Write::Set {
+            value: bytes,
+            ttl: Ttl::Keep,
+        };
+        f.state
+            .compare_and_swap(key, entry.version, write)
+            .await
+            .unwrap();
+    }
+
+    async fn later_fields(f: &Fixture, key: &Key, kind: u8) -> Vec<(u8, Vec<u8>)> {
+        let entry = f.state.get(key).await.unwrap().unwrap();
+        RecordReader::parse(kind, &entry.value)
+            .unwrap()
+            .fields()
+            .filter(|(t, _)| *t >= 60)
+            .map(|(t, v)| (t, v.to_vec()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn validating_and_pushing_keep_fields_of_a_later_release() {
+        let f = fixture();
+        let expected = vec![(60, b"later a".to_vec()), (61, b"later b".to_vec())];
+        let s = f
+            .ssks
+            .open_session(request().force_auth(true))
+            .await
+            .unwrap();
+        let key = key_of(&f, &s.session_id).await;
+        add_later_fields(&f, &key).await;
+        // A refused challenge counts an attempt; the right one swaps in the authenticated session.
+        let wrong = Secret::from("not-the-code");
+        let err = f
+            .ssks
+            .validate_challenge(&s.session_id, &wrong, &factor())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Rejected);
+        assert_eq!(later_fields(&f, &key, RECORD_SSKS_SESSION).await, expected);
+        let code = f.outbox.last_code_to("bob@example.com").unwrap();
+        let auth = f
+            .ssks
+            .validate_challenge(&s.session_id, &code, &factor())
+            .await
+            .unwrap();
+        assert_eq!(key_of(&f, &auth).await, key);
+        assert_eq!(later_fields(&f, &key, RECORD_SSKS_SESSION).await, expected);
+        // The first push claims the identity's slot; a later release's fields on the claims
+        // survive the next claim.
+        f.ssks.push(&auth, &factor(), "AAECAwQ=").await.unwrap();
+        assert_eq!(later_fields(&f, &key, RECORD_SSKS_SESSION).await, expected);
+        let claims_key = Key::durable("ssks")
+            .part("identities")
+            .part(&sha256_hex(&[b"ssks-user", b"bob"]));
+        add_later_fields(&f, &claims_key).await;
+        let other = identity_hash("bob", &AuthFactor::sms("+33612345678").unwrap());
+        f.ssks.claim_identity_slot("bob", &other).await.unwrap();
+        assert_eq!(
+            later_fields(&f, &claims_key, RECORD_SSKS_CLAIMS).await,
+            expected
+        );
+        let claims = Claims::decode(&f.state.get(&claims_key).await.unwrap().unwrap().value);
+        assert_eq!(claims.unwrap().identities.len(), 2);
+    }
+
     #[tokio::test]
     async fn session_ids_carry_their_users_key_masked() {
         let f = fixture();
@@ -1599,6 +1691,7 @@ mod tests {
             challenge_hash: Some([9; 32]),
             attempts: 2,
             expires_at: 1_700_000_000,
+            later: Unknown::default(),
         };
         let bytes = record.encode();
         let back = SessionRecord::decode(&bytes).unwrap();

@@ -35,9 +35,18 @@ pub(crate) fn carried(tag: u8) -> bool {
 }
 
 /// The fields of a decoded body that this release does not know and carries over on a rewrite
-/// (raw, in order): kept by records that are decoded into owned values and encoded again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// (raw, in order): kept by records that are decoded into owned values and encoded again. Its
+/// `Debug` shows tags and lengths only: a later release's field may hold a secret.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct Unknown(Vec<(u8, Vec<u8>)>);
+
+impl std::fmt::Debug for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(t, v)| (t, v.len())))
+            .finish()
+    }
+}
 
 impl Unknown {
     /// The carried fields of `r` whose tags `known` does not claim.
@@ -429,6 +438,8 @@ mod tests {
             ]
         );
         assert!(carried(DERIVED - 1) && !carried(DERIVED) && !carried(255));
+        // Tags and lengths, never the bytes.
+        assert_eq!(format!("{kept:?}"), "[(40, 7), (40, 7), (41, 7)]");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::otp::{
     VerificationStatus,
 };
 use crate::secret::Secret;
+use crate::store::record::Unknown;
 use crate::store::{CasOutcome, Key, MAX_CAS_RETRIES, Ttl, Version, Write};
 
 /// Where a check, fetch or cancel looks.
@@ -30,7 +31,7 @@ struct Target {
 
 impl LocalOtpProvider {
     /// The verification of a destination, by the first bytes of its keyed hash.
-    fn record_key(tag: &[u8]) -> Key {
+    pub(super) fn record_key(tag: &[u8]) -> Key {
         Key::ephemeral("otp").part("v").bytes(tag)
     }
 
@@ -167,6 +168,7 @@ impl LocalOtpProvider {
             amount: request.amount.clone(),
             payee: request.payee.clone(),
             app_hash: request.app_hash.clone(),
+            later: Unknown::default(),
         };
         Ok((record, prf))
     }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::hex;
 use crate::otp::Channel;
-use crate::store::record::{RecordReader, RecordWriter};
+use crate::store::record::{RecordReader, RecordWriter, Unknown};
 
 /// Record kind of a self-hosted verification (see `store::record`).
 const RECORD_OTP_VERIFICATION: u8 = 0x10;
@@ -63,6 +63,9 @@ pub(super) struct Record {
     pub(super) payee: Option<String>,
     /// Android SMS Retriever hash appended to SMS (`AppHash`).
     pub(super) app_hash: Option<String>,
+    /// Fields of a later release, written back by a re-send, a check or a cancel of this
+    /// verification (`store::record`); a new verification starts without them.
+    pub(super) later: Unknown,
 }
 
 // Field tags of a verification record; a tag's meaning never changes once released.
@@ -84,6 +87,11 @@ const F_AMOUNT: u8 = 15;
 const F_PAYEE: u8 = 16;
 const F_APP_HASH: u8 = 17;
 const F_DESTINATION: u8 = 18;
+
+/// Whether this release knows a field tag of a verification record.
+fn known(tag: u8) -> bool {
+    (F_SID..=F_DESTINATION).contains(&tag)
+}
 
 impl Record {
     pub(super) fn encode(&self) -> Vec<u8> {
@@ -116,6 +124,7 @@ impl Record {
                 w.str(tag, v);
             }
         }
+        w.unknown(&self.later);
         w.finish()
     }
 
@@ -153,6 +162,7 @@ impl Record {
             amount: text(F_AMOUNT)?,
             payee: text(F_PAYEE)?,
             app_hash: text(F_APP_HASH)?,
+            later: Unknown::of(&r, known),
         })
     }
 
@@ -203,14 +213,14 @@ mod tests {
     use crate::testing::SeededRandom;
 
     fn provider() -> LocalOtpProvider {
-        LocalOtpProvider::builder(
-            Arc::new(MemoryStore::new()),
-            Arc::new(Outbox::new()),
-            Secret::new([1u8; 32]),
-        )
-        .env(crate::Env::system().with_random(Arc::new(SeededRandom::new(b"unit"))))
-        .build()
-        .unwrap()
+        provider_on(Arc::new(MemoryStore::new()), Arc::new(Outbox::new()))
+    }
+
+    fn provider_on(store: Arc<MemoryStore>, outbox: Arc<Outbox>) -> LocalOtpProvider {
+        LocalOtpProvider::builder(store, outbox, Secret::new([1u8; 32]))
+            .env(crate::Env::system().with_random(Arc::new(SeededRandom::new(b"unit"))))
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -237,5 +247,84 @@ mod tests {
         for cut in 0..bytes.len() {
             let _ = Record::decode(&bytes[..cut]);
         }
+    }
+
+    /// The later release's fields of the stored record, in order.
+    fn later_fields(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        RecordReader::parse(RECORD_OTP_VERIFICATION, bytes)
+            .unwrap()
+            .fields()
+            .filter(|(t, _)| !known(*t))
+            .map(|(t, v)| (t, v.to_vec()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_resend_a_check_and_a_cancel_keep_fields_of_a_later_release() {
+        use crate::otp::{CheckCode, CheckOutcome, OtpProvider, VerificationRef};
+        use crate::store::{StateStore, Ttl, Write};
+
+        let store = Arc::new(MemoryStore::new());
+        let outbox = Arc::new(Outbox::new());
+        let p = provider_on(store.clone(), outbox.clone());
+        let to = "+15017122661";
+        let key =
+            LocalOtpProvider::record_key(&p.destination_id(to)[..super::super::codes::TAG_LEN]);
+        let expected = vec![
+            (40, b"later a".to_vec()),
+            (41, b"later b".to_vec()),
+            (40, b"later c".to_vec()),
+        ];
+        // The record as a later release would leave it: this release's fields, then its own.
+        let add_later = || async {
+            let entry = store.get(&key).await.unwrap().unwrap();
+            let mut bytes = entry.value.clone();
+            let mut w = RecordWriter::body();
+            w.bytes(40, b"later a")
+                .bytes(crate::store::record::DERIVED, b"derived")
+                .bytes(41, b"later b")
+                .bytes(40, b"later c");
+            bytes.extend_from_slice(&w.finish());
+            let write = Write::Set {
+                value: bytes,
+                ttl: Ttl::Keep,
+            };
+            store
+                .compare_and_swap(&key, entry.version, write)
+                .await
+                .unwrap();
+        };
+        let stored = || async { later_fields(&store.get(&key).await.unwrap().unwrap().value) };
+
+        p.start(StartVerification::new(to, Channel::Sms))
+            .await
+            .unwrap();
+        add_later().await;
+        // A re-send.
+        p.start(StartVerification::new(to, Channel::Sms))
+            .await
+            .unwrap();
+        assert_eq!(stored().await, expected);
+        // A wrong code, then the right one.
+        let code = outbox.last_code_to(to).unwrap();
+        let wrong = if code.expose() == b"000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let outcome = p.check(CheckCode::to(to, wrong)).await.unwrap();
+        assert!(matches!(outcome, CheckOutcome::Rejected(_)));
+        assert_eq!(stored().await, expected);
+        let outcome = p.check(CheckCode::to(to, code)).await.unwrap();
+        assert!(matches!(outcome, CheckOutcome::Approved(_)));
+        assert_eq!(stored().await, expected);
+        // A new verification replaces the ended one: the old one's fields go with it.
+        p.start(StartVerification::new(to, Channel::Sms))
+            .await
+            .unwrap();
+        assert_eq!(stored().await, vec![]);
+        add_later().await;
+        p.cancel(VerificationRef::To(to.into())).await.unwrap();
+        assert_eq!(stored().await, expected);
     }
 }
