@@ -207,6 +207,22 @@ impl fmt::Debug for LocalTotp {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct UserRecord {
     factors: Vec<FactorRecord>,
+    /// Members of a later release, written back by every rewrite (`store::record`).
+    #[serde(flatten)]
+    later: LaterMembers,
+}
+
+/// The JSON members of a record that this release does not know, written back as they were, so
+/// an instance of an earlier release in a rolling upgrade does not erase them. Its `Debug` shows
+/// the names only: a later release's member may hold a secret.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct LaterMembers(serde_json::Map<String, serde_json::Value>);
+
+impl fmt::Debug for LaterMembers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -231,6 +247,9 @@ struct FactorRecord {
     /// code of the value after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     resync: Option<u64>,
+    /// Members of a later release, written back while the factor is kept.
+    #[serde(flatten)]
+    later: LaterMembers,
 }
 
 impl fmt::Debug for FactorRecord {
@@ -244,6 +263,7 @@ impl fmt::Debug for FactorRecord {
             .field("kind", &self.kind)
             .field("counter", &self.counter)
             .field("resync", &self.resync)
+            .field("later", &self.later)
             .finish_non_exhaustive()
     }
 }
@@ -575,6 +595,7 @@ impl TotpProvider for LocalTotp {
             kind: request.kind,
             counter: 0,
             resync: None,
+            later: LaterMembers::default(),
         };
         let max = self.config.max_factors;
         self.store
@@ -688,6 +709,7 @@ mod tests {
             kind: FactorKind::Totp,
             counter: 0,
             resync: None,
+            later: LaterMembers::default(),
         };
         assert_eq!(totp.open("aa", &factor).unwrap(), secret);
         assert_eq!(
@@ -722,5 +744,88 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn checks_enrollments_and_removals_keep_members_of_a_later_release() {
+        use serde_json::{Value, json};
+
+        use crate::clock::ManualClock;
+        use crate::store::Write;
+        use crate::totp::{
+            CheckTotp, EnrollTotp, TotpOutcome, TotpProvider, base32_decode, totp_at,
+        };
+
+        let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+        let env = crate::Env::system().with_clock(clock.clone());
+        let store = Arc::new(MemoryStore::new().env(env.clone()));
+        let totp = LocalTotp::builder(store.clone(), Secret::new([7u8; 32]), "X")
+            .env(env)
+            .build()
+            .unwrap();
+        let key = Key::durable("totp").part("user").part(&totp.tag("user-42"));
+        let stored = || async {
+            let entry = store.get(&key).await.unwrap().unwrap();
+            serde_json::from_slice::<Value>(&entry.value).unwrap()
+        };
+        let enrollment = totp
+            .enroll(EnrollTotp::new("user-42", "alice@example.com"))
+            .await
+            .unwrap();
+        // The record as a later release would leave it: a member of the record and one of the
+        // factor.
+        let entry = store.get(&key).await.unwrap().unwrap();
+        let mut value: Value = serde_json::from_slice(&entry.value).unwrap();
+        value["later_record"] = json!({"nested": [1, 2]});
+        value["factors"][0]["later_factor"] = json!("kept");
+        let write = Write::Set {
+            value: serde_json::to_vec(&value).unwrap(),
+            ttl: Ttl::Keep,
+        };
+        store
+            .compare_and_swap(&key, entry.version, write)
+            .await
+            .unwrap();
+        let kept = |v: &Value| {
+            assert_eq!(v["later_record"], json!({"nested": [1, 2]}));
+            assert_eq!(v["factors"][0]["later_factor"], json!("kept"));
+        };
+        // Confirm, a replayed (rejected) code, another factor enrolled and removed.
+        let secret = base32_decode(enrollment.secret.expose_str().unwrap()).unwrap();
+        let p = enrollment.params;
+        let sid = enrollment.factor_sid.clone();
+        let code = totp_at(
+            &secret,
+            clock.unix_seconds(),
+            p.period,
+            p.digits,
+            p.algorithm,
+        )
+        .unwrap();
+        let outcome = totp
+            .confirm(CheckTotp::new("user-42", &sid, code.clone()))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, TotpOutcome::Approved(_)));
+        kept(&stored().await);
+        let outcome = totp
+            .check(CheckTotp::new("user-42", &sid, code))
+            .await
+            .unwrap();
+        assert_eq!(outcome, TotpOutcome::Rejected);
+        kept(&stored().await);
+        let other = totp
+            .enroll(EnrollTotp::new("user-42", "alice@example.com"))
+            .await
+            .unwrap();
+        kept(&stored().await);
+        totp.remove("user-42", &other.factor_sid).await.unwrap();
+        let v = stored().await;
+        kept(&v);
+        assert_eq!(v["factors"].as_array().unwrap().len(), 1);
+        // Debug names a later member, never its value.
+        let record: UserRecord = serde_json::from_value(v).unwrap();
+        let shown = format!("{record:?}");
+        assert!(shown.contains("later_factor") && !shown.contains("kept"));
     }
 }
