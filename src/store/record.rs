@@ -172,6 +172,13 @@ impl RecordWriter {
 
     /// Writes back, raw and in order, every field of `fields` that `known` does not claim and
     /// that a rewrite carries (tags below [`DERIVED`]).
+    #[cfg_attr(
+        not(any(feature = "webauthn", test)),
+        expect(
+            dead_code,
+            reason = "borrowed carries serve the WebAuthn credential records"
+        )
+    )]
     pub(crate) fn carry<'b>(
         &mut self,
         fields: impl Iterator<Item = (u8, &'b [u8])>,

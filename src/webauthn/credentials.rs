@@ -17,7 +17,9 @@
 //! body per credential, every member of [`RegisteredCredential`] a field of its own (the
 //! attestation chain as raw DER, absent options and `false` flags omitted). A finish finds its
 //! credential by scanning the bodies for the id and decodes that one alone; a counter update
-//! rewrites that body and copies the others byte for byte.
+//! rewrites that body and copies the others byte for byte. A registration and a deletion copy the
+//! other credentials byte for byte too, so no rewrite drops a field a later release added (a
+//! rewritten body keeps its unknown fields; derived ones, `store::record`, are dropped).
 //!
 //! Records written before this layout kept the metadata (strings, flags, extension outputs,
 //! registration time) as one JSON field (tag 15) next to the id, user handle, COSE key, counter
@@ -851,7 +853,7 @@ mod tests {
         assert_eq!(decode(&left).unwrap(), vec![]);
         assert_eq!(record_level(&left), record_level(&rest));
         // A record of this release's fields alone goes away with its last credential.
-        let plain = encode(&[b.clone()]).unwrap();
+        let plain = encode(std::slice::from_ref(&b)).unwrap();
         assert_eq!(remove(&plain, &b.credential_id).unwrap(), Removed::Empty);
     }
 
@@ -1052,6 +1054,77 @@ mod tests {
                 let old: Vec<_> = bodies(&bytes).unwrap().skip(1).collect::<Result<_>>().unwrap();
                 let new: Vec<_> = bodies(&rewritten).unwrap().skip(1).collect::<Result<_>>().unwrap();
                 prop_assert_eq!(old, new);
+            }
+
+            /// A record with a later release's fields (carried tags, anywhere in the record and
+            /// in each body) keeps all of them, in order, through a counter update, a
+            /// registration and a deletion.
+            #[test]
+            fn rewrites_keep_fields_of_a_later_release(
+                mut creds in prop::collection::vec(credential(), 2..4),
+                extra in credential(),
+                record_fields in prop::collection::vec((22u8..record::DERIVED, prop::collection::vec(any::<u8>(), 0..8)), 0..4),
+                body_fields in prop::collection::vec(prop::collection::vec((22u8..record::DERIVED, prop::collection::vec(any::<u8>(), 0..8)), 0..4), 4),
+            ) {
+                for (i, c) in creds.iter_mut().enumerate() {
+                    c.credential_id.push(i as u8);
+                    c.user_name = None;
+                }
+                let mut extra = extra;
+                extra.credential_id.push(200);
+                extra.user_name = None;
+                let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+                for (i, c) in creds.iter().enumerate() {
+                    if let Some((tag, value)) = record_fields.get(i) {
+                        w.bytes(*tag, value);
+                    }
+                    let mut body = encode_body(c, None).unwrap();
+                    for (tag, value) in &body_fields[i] {
+                        body.bytes(*tag, value);
+                    }
+                    w.nested(TAG_CREDENTIAL, body);
+                }
+                for (tag, value) in record_fields.iter().skip(creds.len()) {
+                    w.bytes(*tag, value);
+                }
+                let bytes = w.finish();
+                let owned = |v: &[(u8, Vec<u8>)]| v.to_vec();
+                let body_later = |bytes: &[u8]| -> Vec<Vec<(u8, Vec<u8>)>> {
+                    bodies(bytes)
+                        .unwrap()
+                        .map(|b| {
+                            RecordReader::parse_body(b.unwrap())
+                                .unwrap()
+                                .fields()
+                                .filter(|(t, _)| !known(*t))
+                                .map(|(t, v)| (t, v.to_vec()))
+                                .collect()
+                        })
+                        .collect()
+                };
+                prop_assert_eq!(&decode(&bytes).unwrap(), &creds);
+                let expected: Vec<_> = body_fields[..creds.len()].iter().map(|f| owned(f)).collect();
+                prop_assert_eq!(&body_later(&bytes), &expected);
+
+                let mut counted = creds[0].clone();
+                counted.sign_count = counted.sign_count.wrapping_add(1);
+                let after = replace(&bytes, &counted).unwrap();
+                prop_assert_eq!(&body_later(&after), &expected);
+                prop_assert_eq!(record_level(&after), owned(&record_fields));
+
+                let after = add(Some(&after), &extra, 10).unwrap();
+                let mut with_extra = expected.clone();
+                with_extra.push(Vec::new());
+                prop_assert_eq!(&body_later(&after), &with_extra);
+                prop_assert_eq!(record_level(&after), owned(&record_fields));
+
+                let Removed::Rest(after) = remove(&after, &creds[1].credential_id).unwrap() else {
+                    return Err(TestCaseError::fail("credentials are left"));
+                };
+                with_extra.remove(1);
+                prop_assert_eq!(&body_later(&after), &with_extra);
+                prop_assert_eq!(record_level(&after), owned(&record_fields));
+                prop_assert_eq!(decode(&after).unwrap().len(), creds.len());
             }
         }
     }
