@@ -857,6 +857,104 @@ mod tests {
         assert_eq!(remove(&plain, &b.credential_id).unwrap(), Removed::Empty);
     }
 
+    /// The same through the relying party and its store: a record holding a later release's
+    /// fields keeps them through a registration, a counter update and a deletion.
+    #[tokio::test]
+    async fn the_relying_partys_rewrites_keep_fields_of_a_later_release() {
+        use std::sync::Arc;
+
+        use crate::store::{MemoryStore, StateStore, Ttl, Write};
+        use crate::webauthn::soft::SoftAuthenticator;
+        use crate::webauthn::{
+            AuthenticationRequest, RegistrationRequest, RelyingParty, RelyingPartyConfig,
+            UserEntity,
+        };
+        use crate::{AuthenticatorVerifier, Env, ManualClock};
+
+        const ORIGIN: &str = "https://example.com";
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let env = Env::system().with_clock(clock);
+        let store = Arc::new(MemoryStore::new().env(env.clone()));
+        let config = RelyingPartyConfig::new("example.com", "Example", ORIGIN).unwrap();
+        let rp = RelyingParty::new(config, store.clone()).env(env);
+        let user = UserEntity::new(vec![9; 16], "u@example.com", "U").unwrap();
+        async fn register(
+            rp: &RelyingParty,
+            user: &UserEntity,
+            auth: &SoftAuthenticator,
+        ) -> RegisteredCredential {
+            let (options, state) = rp
+                .start_registration(RegistrationRequest::new(user.clone()))
+                .await
+                .unwrap();
+            rp.finish_registration(state, &auth.register(&options).unwrap())
+                .await
+                .unwrap()
+        }
+        let first = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+        first.set_knobs(|k| k.counter_step = 1);
+        let first_id = register(&rp, &user, &first).await.credential_id;
+        // A later release's fields: one of the record, one in the credential's body.
+        let key = user_key(&[9; 16]);
+        let entry = store.get(&key).await.unwrap().unwrap();
+        let mut w = RecordWriter::new(RECORD_USER_CREDENTIALS);
+        for field in Fields::new(record::body_of(RECORD_USER_CREDENTIALS, &entry.value).unwrap()) {
+            let (tag, value) = field.unwrap();
+            let mut body = RecordWriter::body();
+            body.bytes(200, b"later body");
+            w.bytes(tag, &[value, &body.finish()].concat());
+        }
+        w.bytes(99, b"later record");
+        let write = Write::Set {
+            value: w.finish(),
+            ttl: Ttl::Keep,
+        };
+        store
+            .compare_and_swap(&key, entry.version, write)
+            .await
+            .unwrap();
+        let later = || async {
+            let bytes = store.get(&key).await.unwrap().unwrap().value;
+            let first_body = bodies(&bytes)
+                .unwrap()
+                .map(Result::unwrap)
+                .find(|b| has_id(b, &first_id).unwrap())
+                .map(|b| {
+                    RecordReader::parse_body(b)
+                        .unwrap()
+                        .opt_bytes(200)
+                        .map(<[u8]>::to_vec)
+                });
+            let record = RecordReader::parse(RECORD_USER_CREDENTIALS, &bytes)
+                .unwrap()
+                .opt_bytes(99)
+                .map(<[u8]>::to_vec);
+            (first_body.flatten(), record)
+        };
+        let expected = (Some(b"later body".to_vec()), Some(b"later record".to_vec()));
+        assert_eq!(later().await, expected);
+        // Another credential registered.
+        let second = SoftAuthenticator::new(alg::ES256, ORIGIN).unwrap();
+        let second_id = register(&rp, &user, &second).await.credential_id;
+        assert_eq!(later().await, expected);
+        // A sign-in with the first, whose counter grows: its body is rewritten.
+        let (options, state) = rp
+            .start_authentication(AuthenticationRequest::discoverable())
+            .await
+            .unwrap();
+        let assertion = first.authenticate(&options).unwrap();
+        let verified = rp.finish_authentication(state, &assertion).await.unwrap();
+        assert!(verified.sign_count() > 0);
+        let stored = rp.credentials_for_user(&[9; 16]).await.unwrap();
+        let stored_first = stored.iter().find(|c| c.credential_id == first_id).unwrap();
+        assert_eq!(stored_first.sign_count, verified.sign_count());
+        assert_eq!(later().await, expected);
+        // The second deleted.
+        assert!(rp.delete_credential(&[9; 16], &second_id).await.unwrap());
+        assert_eq!(later().await, expected);
+        assert_eq!(rp.credentials_for_user(&[9; 16]).await.unwrap().len(), 1);
+    }
+
     #[test]
     fn corrupt_records_are_errors_not_panics() {
         let (a, b) = full_and_bare();
