@@ -12,18 +12,14 @@ use super::ceremony::{self, ParsedCredential};
 use super::config::RelyingPartyConfig;
 use super::{
     AuthenticationResponseJson, AuthenticationState, RegisteredCredential,
-    RegistrationResponseJson, RegistrationState, VerifiedAssertion, WebAuthnFailure,
+    RegistrationResponseJson, RegistrationState, VerifiedAssertion,
 };
 use crate::error::{Error, Result};
 
 /// Decodes the browser's `AuthenticationResponseJSON` text (`JSON.stringify(credential)`), refusing
 /// text longer than the configured attestation-object limit.
 fn parse_response(config: &RelyingPartyConfig, text: &str) -> Result<AuthenticationResponseJson> {
-    if text.len() > config.limits.attestation_object {
-        return Err(Error::webauthn(WebAuthnFailure::TooLarge("response JSON")));
-    }
-    serde_json::from_str(text)
-        .map_err(|_| Error::webauthn(WebAuthnFailure::Malformed("response JSON")))
+    super::rp::parse_authentication_json(text, config)
 }
 
 /// [`verify_assertion`](super::verify_assertion) on the browser's JSON text: decodes the Level 3

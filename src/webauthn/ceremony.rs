@@ -4,8 +4,6 @@
 
 use std::time::SystemTime;
 
-use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use subtle::ConstantTimeEq;
 
 use super::attestation::{self, AttestationInput};
@@ -80,16 +78,11 @@ fn check_id(id: &str, raw_id: &[u8]) -> Result<(), WebAuthnFailure> {
         return Err(WebAuthnFailure::TooLarge("credential id"));
     }
     let mut buf = [0u8; MAX_CREDENTIAL_ID_LEN + 3];
-    let engine = if id.ends_with('=') {
-        &URL_SAFE
-    } else {
-        &URL_SAFE_NO_PAD
-    };
     if id.len() > MAX_CREDENTIAL_ID_LEN.div_ceil(3) * 4 {
         return Err(WebAuthnFailure::Malformed("credential id"));
     }
-    match engine.decode_slice(id.as_bytes(), &mut buf) {
-        Ok(n) if buf.get(..n) == Some(raw_id) => Ok(()),
+    match super::b64::decode_into(id.as_bytes(), &mut buf) {
+        Some(n) if buf.get(..n) == Some(raw_id) => Ok(()),
         _ => Err(WebAuthnFailure::Malformed("credential id")),
     }
 }

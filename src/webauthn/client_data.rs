@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
 use super::WebAuthnFailure;
@@ -79,19 +77,14 @@ impl<'a> ClientData<'a> {
     pub fn challenge_matches(&self, expected: &[u8]) -> bool {
         let text = self.challenge.as_bytes();
         let mut buf = [0u8; MAX_CHALLENGE_LEN];
-        let engine = if text.ends_with(b"=") {
-            &URL_SAFE
-        } else {
-            &URL_SAFE_NO_PAD
-        };
         if text.len() > MAX_CHALLENGE_LEN * 4 / 3 + 4 {
             return false;
         }
-        match engine.decode_slice(text, &mut buf) {
-            Ok(n) => buf.get(..n).is_some_and(|got| {
+        match super::b64::decode_into(text, &mut buf) {
+            Some(n) => buf.get(..n).is_some_and(|got| {
                 got.len() == expected.len() && subtle::ConstantTimeEq::ct_eq(got, expected).into()
             }),
-            Err(_) => false,
+            None => false,
         }
     }
 }

@@ -31,6 +31,8 @@ pub mod json;
 mod options;
 mod providers;
 #[cfg(feature = "webauthn")]
+mod response_text;
+#[cfg(feature = "webauthn")]
 mod rp;
 #[cfg(all(feature = "webauthn", any(test, feature = "testing")))]
 pub(crate) mod soft;

@@ -225,7 +225,7 @@ impl RelyingParty {
         state: AuthenticationState,
         response_json: &str,
     ) -> Result<VerifiedAssertion> {
-        let response = parse_json(response_json, self.config.limits.attestation_object)?;
+        let response = parse_authentication_json(response_json, &self.config)?;
         self.finish_authentication(state, &response).await
     }
 
@@ -711,6 +711,23 @@ fn check_challenge_len(challenge: &[u8]) -> Result<()> {
         return Err(Error::invalid_input("challenge must be 16 to 64 bytes"));
     }
     Ok(())
+}
+
+/// Decodes the browser's `AuthenticationResponseJSON` text, refusing text longer than the
+/// configured attestation-object limit: the browsers' usual shape through
+/// [`response_text`](super::response_text), anything else through `serde_json`, with the same
+/// result either way.
+pub(crate) fn parse_authentication_json(
+    text: &str,
+    config: &RelyingPartyConfig,
+) -> Result<AuthenticationResponseJson> {
+    if text.len() > config.limits.attestation_object {
+        return Err(Error::webauthn(WebAuthnFailure::TooLarge("response JSON")));
+    }
+    match super::response_text::parse_authentication(text) {
+        Some(response) => Ok(response),
+        None => parse_json(text, config.limits.attestation_object),
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, max_len: usize) -> Result<T> {
