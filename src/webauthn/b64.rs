@@ -30,6 +30,52 @@ const fn decode_table() -> [u8; 256] {
     table
 }
 
+/// Set in a [`PLACED`] entry for a non-symbol.
+const NOT_A_SYMBOL: u32 = 1 << 31;
+
+/// For each position in a group of four, every byte's 6-bit value already shifted to its place
+/// in the group's 24 bits ([`NOT_A_SYMBOL`] for a non-symbol), so a group decodes with four
+/// lookups and three ORs.
+static PLACED: [[u32; 256]; 4] = placed_tables();
+
+const fn placed_tables() -> [[u32; 256]; 4] {
+    let mut tables = [[NOT_A_SYMBOL; 256]; 4];
+    let mut byte = 0;
+    while byte < 256 {
+        let value = DECODE[byte];
+        if value != INVALID {
+            let mut place = 0;
+            while place < 4 {
+                tables[place][byte] = (value as u32) << (18 - 6 * place);
+                place += 1;
+            }
+        }
+        byte += 1;
+    }
+    tables
+}
+
+/// Decodes whole groups of four symbols from the front of `text` into `out` while they are
+/// symbols and `out` has a spare byte after the group (each group is stored as four bytes, the
+/// fourth overwritten by the next); returns how many groups. The caller decodes the rest.
+fn decode_groups(text: &[u8], out: &mut [u8]) -> usize {
+    let [p0, p1, p2, p3] = &PLACED;
+    let mut k = 0;
+    while let (Some(&[a, b, c, d]), Some(dst)) = (
+        text.get(4 * k..4 * k + 4),
+        out.get_mut(3 * k..3 * k + 4)
+            .and_then(|d| <&mut [u8; 4]>::try_from(d).ok()),
+    ) {
+        let n = p0[usize::from(a)] | p1[usize::from(b)] | p2[usize::from(c)] | p3[usize::from(d)];
+        if n & NOT_A_SYMBOL != 0 {
+            break;
+        }
+        *dst = (n << 8).to_be_bytes();
+        k += 1;
+    }
+    k
+}
+
 /// The symbols of `text` without its padding, and the decoded length; `None` when the padding
 /// or the length is wrong (padding must make the length a multiple of 4; one symbol alone in
 /// the last group encodes no byte).
@@ -60,8 +106,9 @@ fn decode_symbols(data: &[u8], out: &mut [u8]) -> Option<()> {
     let value = |b: &u8| DECODE[usize::from(*b)];
     // Every valid symbol is below 64; OR-ing them all keeps a bit of 0x40 set if one is not.
     let mut seen = 0u8;
-    let mut groups = data.chunks_exact(4);
-    let mut outs = out.chunks_exact_mut(3);
+    let fast = decode_groups(data, out);
+    let mut groups = data.get(4 * fast..)?.chunks_exact(4);
+    let mut outs = out.get_mut(3 * fast..)?.chunks_exact_mut(3);
     for (group, o) in (&mut groups).zip(&mut outs) {
         if let ([a, b, c, d], [x, y, z]) = (group, o) {
             let (a, b, c, d) = (value(a), value(b), value(c), value(d));
@@ -102,22 +149,7 @@ pub(crate) fn decode_until_quote(text: &[u8]) -> Option<(Base64UrlBytes, usize)>
     /// classic algorithms fit).
     const MAX_FAST: usize = 1024;
     let mut buf = [0u8; MAX_FAST];
-    // Whole groups of four symbols, while they last (and fit).
-    let mut groups = 0;
-    for (group, o) in text.chunks_exact(4).zip(buf.chunks_exact_mut(3)) {
-        let ([a, b, c, d], [x, y, z]) = (group, o) else {
-            break;
-        };
-        let value = |b: &u8| DECODE[usize::from(*b)];
-        let (a, b, c, d) = (value(a), value(b), value(c), value(d));
-        if (a | b | c | d) >= 64 {
-            break;
-        }
-        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        let [_, n2, n1, n0] = n.to_be_bytes();
-        (*x, *y, *z) = (n2, n1, n0);
-        groups += 1;
-    }
+    let groups = decode_groups(text, &mut buf);
     let (i, o) = (groups * 4, groups * 3);
     // The last group: at most three symbols and two `=` before the quote.
     let quote = i + text.get(i..)?.iter().take(5).position(|&b| b == b'"')?;

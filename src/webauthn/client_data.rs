@@ -45,7 +45,40 @@ impl<'a> ClientData<'a> {
         // WebAuthn Level 3 §7.1 step 5 / §7.2 step 10: "UTF-8 decode" (Encoding Standard), which
         // strips one leading byte order mark. The hash is still taken over the raw bytes.
         let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+        if let Some(parsed) = Self::parse_plain(bytes) {
+            return Ok(parsed);
+        }
         serde_json::from_slice(bytes).map_err(|_| WebAuthnFailure::Malformed("clientDataJSON"))
+    }
+
+    /// The fast path for client data as browsers write it: the known members once each, string
+    /// values of printable ASCII without escapes, `crossOrigin` a boolean. It never refuses:
+    /// anything else (an escape, an unknown member such as Chrome's
+    /// `other_keys_can_be_added_here`, `null`, invalid UTF-8, ...) goes to `serde_json`, and what
+    /// it accepts `serde_json` parses to the same value (the tests check both on mutated input).
+    fn parse_plain(bytes: &'a [u8]) -> Option<Self> {
+        use super::response_text::{Cursor, set};
+        let mut c = Cursor::new(std::str::from_utf8(bytes).ok()?);
+        let (mut kind, mut challenge, mut origin, mut cross_origin, mut top_origin) =
+            (None, None, None, None, None);
+        c.object(|key, c| match key {
+            b"type" => set(&mut kind, c.printable()?),
+            b"challenge" => set(&mut challenge, c.printable()?),
+            b"origin" => set(&mut origin, c.printable()?),
+            b"crossOrigin" => set(&mut cross_origin, c.boolean()?),
+            b"topOrigin" => set(&mut top_origin, c.printable()?),
+            _ => None,
+        })?;
+        if !c.at_end() {
+            return None;
+        }
+        Some(ClientData {
+            kind: Cow::Borrowed(kind?),
+            challenge: Cow::Borrowed(challenge?),
+            origin: Cow::Borrowed(origin?),
+            cross_origin,
+            top_origin: top_origin.map(Cow::Borrowed),
+        })
     }
 
     /// `type`: `webauthn.create` or `webauthn.get`.
@@ -119,6 +152,47 @@ mod tests {
             ClientData::parse_raw(&[b' '; 5000], 4096),
             Err(WebAuthnFailure::TooLarge("clientDataJSON"))
         );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_serde_json_on_mutated_client_data() {
+        let browser: &[u8] = br#"{"type":"webauthn.get","challenge":"MpnFQhkx3qknbDGbubTqNAvmwJSreFtJ-oamQNrqcRw","origin":"https://example.com","crossOrigin":false,"topOrigin":"https://top.example"}"#;
+        fn serde(b: &[u8]) -> Option<ClientData<'_>> {
+            serde_json::from_slice(b).ok()
+        }
+        assert_eq!(ClientData::parse_plain(browser), serde(browser));
+        assert!(ClientData::parse_plain(browser).is_some());
+        let mut seed = 0x0DDB_1A5E_5BAD_5EED_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces: &[&[u8]] = &[
+            b"\"", b"\\", b"{", b"}", b",", b":", b" ", b"\t", b"true", b"false", b"null",
+            b"\\u0041", b"\"x\":1,", b"\x01", b"\xff", "\u{e9}".as_bytes(), b"\"type\":\"a\",",
+        ];
+        let (mut fast, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let mut t = browser.to_vec();
+            for _ in 0..=(next() % 3) {
+                let i = (next() as usize) % (t.len() + 1);
+                if next() % 3 == 0 && i < t.len() {
+                    let end = (i + 1 + (next() as usize) % 4).min(t.len());
+                    t.drain(i..end);
+                } else {
+                    let p = pieces[(next() as usize) % pieces.len()];
+                    t.splice(i..i, p.iter().copied());
+                }
+            }
+            total += 1;
+            if let Some(parsed) = ClientData::parse_plain(&t) {
+                fast += 1;
+                assert_eq!(Some(parsed), serde(&t), "{:?}", String::from_utf8_lossy(&t));
+            }
+        }
+        assert!(fast > 100 && fast < total, "{fast} of {total}");
     }
 
     #[test]

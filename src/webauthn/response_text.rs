@@ -14,11 +14,7 @@ use super::json::{AssertionResponseJson, AuthenticationResponseJson, PublicKeyTy
 
 /// The decoded response when `text` is in the fast path's shape; `None` sends it to `serde_json`.
 pub(crate) fn parse_authentication(text: &str) -> Option<AuthenticationResponseJson> {
-    let mut c = Cursor {
-        text,
-        s: text.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor::new(text);
     let mut id = None;
     let mut raw_id = None;
     let mut kind = None;
@@ -34,8 +30,7 @@ pub(crate) fn parse_authentication(text: &str) -> Option<AuthenticationResponseJ
         b"clientExtensionResults" => set(&mut extensions, c.object(|_, _| None)?),
         _ => None,
     })?;
-    c.ws();
-    if c.i != c.s.len() {
+    if !c.at_end() {
         return None;
     }
     kind?;
@@ -49,8 +44,41 @@ pub(crate) fn parse_authentication(text: &str) -> Option<AuthenticationResponseJ
     })
 }
 
+/// The length of the run of printable ASCII at the front of `bytes` that holds no `"` and no `\`:
+/// where a plain string's text ends. Eight bytes at a time (the lowest flagged byte of each word
+/// is exact; borrows only ever flag bytes above it).
+fn plain_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    let mut done = 0;
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let stop = zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')))
+            // Below 0x20 (for bytes below 0x80; those above are flagged by their high bit).
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            | (w & HIGH)
+            // DEL.
+            | zero_byte(w ^ (ONES * 0x7F));
+        if stop != 0 {
+            return done + (stop.trailing_zeros() / 8) as usize;
+        }
+        done += 8;
+    }
+    done + words
+        .remainder()
+        .iter()
+        .position(|&b| !matches!(b, b' '..=b'~') || b == b'"' || b == b'\\')
+        .unwrap_or(words.remainder().len())
+}
+
 /// Fills an empty slot; a second value for it (a duplicated member) leaves the fast path.
-fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+pub(crate) fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     if slot.is_some() {
         return None;
     }
@@ -58,13 +86,23 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     Some(())
 }
 
-struct Cursor<'a> {
+/// A position in JSON text, for the fast paths (here and `client_data`).
+pub(crate) struct Cursor<'a> {
     text: &'a str,
     s: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// At the start of `text`.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Cursor {
+            text,
+            s: text.as_bytes(),
+            i: 0,
+        }
+    }
+
     /// Skips JSON whitespace (the four characters RFC 8259 allows, as `serde_json`).
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
@@ -86,16 +124,12 @@ impl<'a> Cursor<'a> {
     /// early with a `\` inside, which every caller refuses (no member name has one, and no value
     /// the fast path takes may contain one).
     fn plain_str(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let rest = self.s.get(self.i..)?;
-        let end = rest.iter().position(|&b| b == b'"')?;
-        self.i += end + 1;
-        rest.get(..end)
+        Some(self.printable()?.as_bytes())
     }
 
     /// An object whose members `member` reads one by one (called with the name, the cursor on
     /// the value); `None` from it leaves the fast path.
-    fn object(
+    pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&[u8], &mut Self) -> Option<()>,
     ) -> Option<()> {
@@ -139,26 +173,47 @@ impl<'a> Cursor<'a> {
     /// The `id` member as the exact text: base64url symbols and `=` only, so the text is what
     /// `serde_json` would give (no escapes, no control characters).
     fn id_text(&mut self) -> Option<String> {
-        self.ascii_str(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+        self.printable().map(str::to_owned)
     }
 
-    /// `authenticatorAttachment` (`platform`, `cross-platform`): lowercase letters and `-` only.
+    /// `authenticatorAttachment` (`platform`, `cross-platform`).
     fn attachment(&mut self) -> Option<String> {
-        self.ascii_str(|b| b.is_ascii_lowercase() || b == b'-')
+        self.printable().map(str::to_owned)
     }
 
-    /// A string value of ASCII bytes `allowed` accepts (never `"` or `\`), found and checked in
-    /// one pass.
-    fn ascii_str(&mut self, allowed: impl Fn(u8) -> bool) -> Option<String> {
+    /// A string of printable ASCII with no escape (so exactly the text `serde_json` gives for
+    /// it): the bytes up to the closing quote.
+    pub(crate) fn printable(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let rest = self.text.get(self.i..)?;
-        let len = rest.bytes().position(|b| !allowed(b))?;
+        let len = plain_len(rest.as_bytes());
         if rest.as_bytes().get(len) != Some(&b'"') {
             return None;
         }
         self.i += len + 1;
         // ASCII up to `len`, so a character boundary.
-        rest.get(..len).map(str::to_owned)
+        rest.get(..len)
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn boolean(&mut self) -> Option<bool> {
+        self.ws();
+        let rest = self.s.get(self.i..)?;
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
+        };
+        self.i += len;
+        Some(value)
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.s.len()
     }
 
     /// The `response` member: `AuthenticatorAssertionResponseJSON`.
@@ -243,6 +298,28 @@ mod tests {
         let json = serde_json::to_string(&auth.authenticate(&options).unwrap()).unwrap();
         assert!(agrees(&json), "{json}");
         rp.finish_authentication_json(state, &json).await.unwrap();
+    }
+
+    #[test]
+    fn plain_len_stops_at_the_first_quote_backslash_control_or_non_ascii_byte() {
+        let slow = |b: &[u8]| {
+            b.iter()
+                .position(|&c| !matches!(c, b' '..=b'~') || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        let specials = [b'"', b'\\', 0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xFF, b'!', b'#', b'[', b']'];
+        for len in 0..20 {
+            for at in 0..len {
+                for &special in &specials {
+                    for &second in &specials {
+                        let mut t = vec![b'A'; len];
+                        t[at] = special;
+                        t[(at * 7 + 3) % len] = second;
+                        assert_eq!(plain_len(&t), slow(&t), "{t:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
