@@ -170,8 +170,23 @@ mod tests {
             seed
         };
         let pieces: &[&[u8]] = &[
-            b"\"", b"\\", b"{", b"}", b",", b":", b" ", b"\t", b"true", b"false", b"null",
-            b"\\u0041", b"\"x\":1,", b"\x01", b"\xff", "\u{e9}".as_bytes(), b"\"type\":\"a\",",
+            b"\"",
+            b"\\",
+            b"{",
+            b"}",
+            b",",
+            b":",
+            b" ",
+            b"\t",
+            b"true",
+            b"false",
+            b"null",
+            b"\\u0041",
+            b"\"x\":1,",
+            b"\x01",
+            b"\xff",
+            "\u{e9}".as_bytes(),
+            b"\"type\":\"a\",",
         ];
         let (mut fast, mut total) = (0, 0);
         for _ in 0..20_000 {

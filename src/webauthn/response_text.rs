@@ -6,8 +6,9 @@
 //! duplicated member, `null`, non-empty extension results, array form, invalid base64url, ...)
 //! goes to `serde_json` as before, so what is refused, and with which error, is unchanged. What
 //! it accepts is a subset of what `serde_json` accepts, decoded to the same value; the tests
-//! check this on mutated responses. It saves the generic deserializer's per-member work (about
-//! 4,000 instructions a finish, docs/benchmarks.md).
+//! check this on mutated responses. It saves the generic deserializer's per-member work and a
+//! second pass over each base64url value (10,823 → 6,369 instructions a response,
+//! docs/benchmarks.md).
 
 use super::b64::{Base64UrlBytes, decode_until_quote};
 use super::json::{AssertionResponseJson, AuthenticationResponseJson, PublicKeyType};
@@ -120,9 +121,7 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
-    /// A string's bytes between its quotes, up to the first `"`. An escaped quote would end it
-    /// early with a `\` inside, which every caller refuses (no member name has one, and no value
-    /// the fast path takes may contain one).
+    /// A plain string's bytes (see [`printable`](Self::printable)); member names and `type`.
     fn plain_str(&mut self) -> Option<&'a [u8]> {
         Some(self.printable()?.as_bytes())
     }
@@ -170,8 +169,7 @@ impl<'a> Cursor<'a> {
         Some(bytes)
     }
 
-    /// The `id` member as the exact text: base64url symbols and `=` only, so the text is what
-    /// `serde_json` would give (no escapes, no control characters).
+    /// The `id` member's text (checked against `rawId` later, as for any response).
     fn id_text(&mut self) -> Option<String> {
         self.printable().map(str::to_owned)
     }
@@ -307,7 +305,9 @@ mod tests {
                 .position(|&c| !matches!(c, b' '..=b'~') || c == b'"' || c == b'\\')
                 .unwrap_or(b.len())
         };
-        let specials = [b'"', b'\\', 0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xFF, b'!', b'#', b'[', b']'];
+        let specials = [
+            b'"', b'\\', 0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xFF, b'!', b'#', b'[', b']',
+        ];
         for len in 0..20 {
             for at in 0..len {
                 for &special in &specials {
@@ -328,10 +328,19 @@ mod tests {
             // Escapes, null, extension outputs, unknown or duplicated members, array form.
             &BROWSER.replace("\"id\":\"AQ", "\"id\":\"\\u0041Q"),
             &BROWSER.replace("\"userHandle\":\"dXNlcg\"", "\"userHandle\":null"),
-            &BROWSER.replace("\"clientExtensionResults\":{}", "\"clientExtensionResults\":{\"credProps\":{\"rk\":true}}"),
+            &BROWSER.replace(
+                "\"clientExtensionResults\":{}",
+                "\"clientExtensionResults\":{\"credProps\":{\"rk\":true}}",
+            ),
             &BROWSER.replace("\"type\"", "\"extra\":1,\"type\""),
-            &BROWSER.replace("\"type\":\"public-key\"", "\"type\":\"public-key\",\"type\":\"public-key\""),
-            &BROWSER.replace("\"signature\":\"MEUCIQDx\"", "\"signature\":\"MEUCIQDx\",\"signature\":\"MEUCIQDx\""),
+            &BROWSER.replace(
+                "\"type\":\"public-key\"",
+                "\"type\":\"public-key\",\"type\":\"public-key\"",
+            ),
+            &BROWSER.replace(
+                "\"signature\":\"MEUCIQDx\"",
+                "\"signature\":\"MEUCIQDx\",\"signature\":\"MEUCIQDx\"",
+            ),
             r#"["AA","AA","public-key",{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA"}]"#,
             // Refusals stay serde_json's.
             &BROWSER.replace("MEUCIQDx", "MEUCIQDxB"),
@@ -356,8 +365,28 @@ mod tests {
             seed
         };
         let pieces: &[&[u8]] = &[
-            b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"\n", b"=", b"==", b"A",
-            b"-", b"_", b"+", b"null", b"1", b"\\u0041", b"\"id\":\"AA\",", b"\x01", "é".as_bytes(),
+            b"\"",
+            b"\\",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b" ",
+            b"\n",
+            b"=",
+            b"==",
+            b"A",
+            b"-",
+            b"_",
+            b"+",
+            b"null",
+            b"1",
+            b"\\u0041",
+            b"\"id\":\"AA\",",
+            b"\x01",
+            "é".as_bytes(),
         ];
         let (mut fast, mut total) = (0, 0);
         for _ in 0..20_000 {
