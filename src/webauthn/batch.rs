@@ -25,7 +25,8 @@ fn parse_response(config: &RelyingPartyConfig, text: &str) -> Result<Authenticat
 /// [`verify_assertion`](super::verify_assertion) on the browser's JSON text: decodes the Level 3
 /// `AuthenticationResponseJSON` and runs every check of §7.2, with no store access.
 ///
-/// Fails with [`WebAuthnFailure::TooLarge`] or [`WebAuthnFailure::Malformed`] for text that does
+/// Fails with [`TooLarge`](super::WebAuthnFailure::TooLarge) or
+/// [`Malformed`](super::WebAuthnFailure::Malformed) for text that does
 /// not decode, and otherwise exactly as [`verify_assertion`](super::verify_assertion).
 pub fn verify_assertion_json(
     config: &RelyingPartyConfig,
