@@ -1023,9 +1023,20 @@ fn challenge_hash(session_hash: &[u8; 32], challenge: &[u8]) -> [u8; 32] {
 /// The tag of a user's session key: the first [`TAG_LEN`] bytes of `HMAC-SHA256(sid key,
 /// "keyward-ssks-user-v1" || user id)`, so no session key holds a user id.
 fn user_tag(key: &hmac::Key, user_id: &str) -> [u8; TAG_LEN] {
+    labeled_tag(key, b"keyward-ssks-user-v1", user_id.as_bytes())
+}
+
+/// The mask of a session id's tag: `HMAC-SHA256(sid key, "keyward-ssks-session-v1" || the id's
+/// random bytes)`, first [`TAG_LEN`] bytes.
+fn sid_mask(key: &hmac::Key, nonce: &[u8]) -> [u8; TAG_LEN] {
+    labeled_tag(key, b"keyward-ssks-session-v1", nonce)
+}
+
+/// The first [`TAG_LEN`] bytes of `HMAC-SHA256(key, label || data)`.
+fn labeled_tag(key: &hmac::Key, label: &[u8], data: &[u8]) -> [u8; TAG_LEN] {
     let mut ctx = hmac::Context::with_key(key);
-    ctx.update(b"keyward-ssks-user-v1");
-    ctx.update(user_id.as_bytes());
+    ctx.update(label);
+    ctx.update(data);
     let mut tag = [0u8; TAG_LEN];
     tag.copy_from_slice(
         ctx.sign()
@@ -1034,22 +1045,6 @@ fn user_tag(key: &hmac::Key, user_id: &str) -> [u8; TAG_LEN] {
             .unwrap_or(&[0u8; TAG_LEN]),
     );
     tag
-}
-
-/// The mask of a session id's tag: `HMAC-SHA256(sid key, "keyward-ssks-session-v1" || the id's
-/// random bytes)`, first [`TAG_LEN`] bytes.
-fn sid_mask(key: &hmac::Key, nonce: &[u8]) -> [u8; TAG_LEN] {
-    let mut ctx = hmac::Context::with_key(key);
-    ctx.update(b"keyward-ssks-session-v1");
-    ctx.update(nonce);
-    let mut mask = [0u8; TAG_LEN];
-    mask.copy_from_slice(
-        ctx.sign()
-            .as_ref()
-            .get(..TAG_LEN)
-            .unwrap_or(&[0u8; TAG_LEN]),
-    );
-    mask
 }
 
 /// A new session id for the user tagged `tag`, and its hash: [`SID_NONCE_LEN`] random bytes,

@@ -49,6 +49,19 @@ pub fn phone_e164(input: &str) -> Result<String> {
     } else {
         Cow::Owned(input.nfkc().collect())
     };
+    let digits = phone_digits(&nfkc)?;
+    match phone::tables() {
+        // Every country's patterns compiled once (src/normalize/phone.rs): the same answers,
+        // at a cost that does not depend on the numbers seen before.
+        Some(tables) => tables.e164(&digits).ok_or_else(invalid_phone),
+        // A `phonenumber` release whose metadata does not compile here (none known).
+        None => validate_with_phonenumber(&digits),
+    }
+}
+
+/// The digits after the country-code prefix of an NFKC-normalized phone number, or why it is
+/// refused before any validation.
+fn phone_digits(nfkc: &str) -> Result<String> {
     let trimmed = nfkc.trim();
     if trimmed.chars().count() > MAX_PHONE_INPUT_CHARS {
         return Err(Error::invalid_input("phone number is too long"));
@@ -78,13 +91,7 @@ pub fn phone_e164(input: &str) -> Result<String> {
     // `+442…` for libphonenumber): the parser gets `+` and the digits.
     let mut digits = String::with_capacity(rest.len());
     digits.extend(rest.chars().filter(char::is_ascii_digit));
-    match phone::tables() {
-        // Every country's patterns compiled once (src/normalize/phone.rs): the same answers,
-        // at a cost that does not depend on the numbers seen before.
-        Some(tables) => tables.e164(&digits).ok_or_else(invalid_phone),
-        // A `phonenumber` release whose metadata does not compile here (none known).
-        None => validate_with_phonenumber(&digits),
-    }
+    Ok(digits)
 }
 
 /// Compiles libphonenumber's patterns for every country now rather than on the first phone
@@ -110,33 +117,11 @@ fn validate_with_phonenumber(digits: &str) -> Result<String> {
 }
 
 /// [`phone_e164`] as it was before the compiled tables and the ASCII shortcut: NFKC always,
-/// then the `phonenumber` crate. The oracle of the differential proptest and fuzz target.
+/// the same refusals of the raw text, then the `phonenumber` crate. The oracle of the differential proptest and fuzz target.
 #[cfg(any(test, feature = "fuzzing"))]
 fn phone_e164_reference(input: &str) -> Result<String> {
     let nfkc: String = input.nfkc().collect();
-    let trimmed = nfkc.trim();
-    if trimmed.chars().count() > MAX_PHONE_INPUT_CHARS {
-        return Err(Error::invalid_input("phone number is too long"));
-    }
-    let rest = if let Some(r) = trimmed.strip_prefix('+') {
-        r
-    } else if let Some(r) = trimmed.strip_prefix("00") {
-        r
-    } else {
-        return Err(Error::invalid_input(
-            "phone number must start with + and a country code",
-        ));
-    };
-    if !rest
-        .chars()
-        .all(|c| c.is_ascii_digit() || is_phone_separator(c))
-    {
-        return Err(Error::invalid_input(
-            "phone number contains characters other than digits and separators",
-        ));
-    }
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    validate_with_phonenumber(&digits)
+    validate_with_phonenumber(&phone_digits(&nfkc)?)
 }
 
 /// Entry points for the `fuzz/` crate. Not a stable API.
