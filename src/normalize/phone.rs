@@ -65,8 +65,9 @@ struct Region {
     general: Desc,
     /// The general descriptor's `possible_local_length`.
     local_lengths: Vec<u16>,
-    /// Premium rate, toll free, shared cost, VoIP, personal number, pager, UAN, voicemail, fixed
-    /// line, mobile: the types the port's `number_type` tries (those the region has).
+    /// Mobile, fixed line, premium rate, toll free, shared cost, VoIP, personal number, pager,
+    /// UAN, voicemail: the types the port's `number_type` tries (those the region has; it
+    /// tries them in another order, which does not change whether any matches).
     kinds: Vec<Desc>,
     national_prefix: Option<String>,
     national_prefix_for_parsing: Option<Parsing>,
@@ -211,7 +212,12 @@ impl Desc {
 impl Region {
     fn new(meta: &Metadata) -> Option<Self> {
         let d = meta.descriptors();
+        // Validity is "any type matches", whatever the order, so the two types nearly every
+        // number an OTP goes to has come first: a fixed-line or mobile number then walks one or
+        // two patterns instead of up to ten (each its own DFA, often cold in the cache).
         let kinds = [
+            d.mobile(),
+            d.fixed_line(),
             d.premium_rate(),
             d.toll_free(),
             d.shared_cost(),
@@ -220,8 +226,6 @@ impl Region {
             d.pager(),
             d.uan(),
             d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
         ]
         .into_iter()
         .flatten()
@@ -363,19 +367,24 @@ impl Tables {
         Some(Self { codes, countries })
     }
 
-    /// The port's `source_for`: the region whose metadata applies to `national`.
-    fn region(&self, code: &Code, national: &str) -> Option<&Region> {
+    /// The port's `source_for`: the region whose metadata applies to `national`, and whether
+    /// that region was chosen because `national` is a valid number of it (which the caller then
+    /// need not check again).
+    fn region(&self, code: &Code, national: &str) -> Option<(&Region, bool)> {
         match code {
-            Code::Single(region) => region.map(|i| &self.countries[i]),
+            Code::Single(region) => region.map(|i| (&self.countries[i], false)),
             Code::Several(list) => {
                 for &(tried, found) in list {
                     let region = &self.countries[tried];
-                    let applies = match &region.leading_digits {
-                        Some(leading) => leading.matches_start_of(national),
-                        None => region.is_valid_number(national),
+                    let (applies, valid) = match &region.leading_digits {
+                        Some(leading) => (leading.matches_start_of(national), false),
+                        None => {
+                            let valid = region.is_valid_number(national);
+                            (valid, valid)
+                        }
                     };
                     if applies {
-                        return found.map(|i| &self.countries[i]);
+                        return found.map(|i| (&self.countries[i], valid && i == tried));
                     }
                 }
                 None
@@ -396,8 +405,13 @@ impl Tables {
             // The code as the port writes it back: the digits themselves (no leading zero).
             Some((&digits[..len], entry, &digits[len..]))
         })?;
-        let national = match self.region(entry, national.trim_start_matches('0')) {
-            Some(region) => {
+        // Both lookups below usually see the same digits (no trunk prefix in an E.164 input):
+        // the first answer is then reused, so a shared country code (NANP) walks its patterns
+        // once rather than up to three times.
+        let unstripped = national.trim_start_matches('0');
+        let first = self.region(entry, unstripped);
+        let national = match first {
+            Some((region, _)) => {
                 let mut potential = region.strip_national_prefix(national);
                 if let Some(prefix) = &region.national_prefix
                     && potential.starts_with(prefix.as_str())
@@ -427,8 +441,12 @@ impl Tables {
         if value >= 1 << 56 {
             return None;
         }
-        let region = self.region(entry, &national)?;
-        if !region.is_valid_number(&national) {
+        let (region, known_valid) = if *national == *unstripped {
+            first?
+        } else {
+            self.region(entry, &national)?
+        };
+        if !known_valid && !region.is_valid_number(&national) {
             return None;
         }
         let mut e164 = String::with_capacity(1 + code.len() + national.len());
