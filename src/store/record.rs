@@ -320,10 +320,20 @@ pub(crate) fn body_of(kind: u8, bytes: &[u8]) -> Result<&[u8]> {
 }
 
 /// The fields of a body, one at a time and without allocating (for scans that stop early).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Fields<'a> {
     bytes: &'a [u8],
     pos: usize,
+}
+
+/// A body can hold keyed hashes and key material: `Debug` shows the position and length only.
+impl std::fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("pos", &self.pos)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl<'a> Fields<'a> {
