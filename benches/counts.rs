@@ -232,18 +232,7 @@ fn measured_start(
 fn start(iterations: usize, credentials: u64) {
     let rt = runtime();
     let p = passkey(&rt, 0);
-    let credential_id = rt.block_on(async {
-        let (options, _) =
-            p.rp.start_authentication(AuthenticationRequest::for_user(p.user_id.clone()))
-                .await
-                .expect("start");
-        p.auth
-            .authenticate(&options)
-            .expect("sign")
-            .raw_id
-            .as_slice()
-            .to_vec()
-    });
+    let credential_id = p.credential_id(&rt);
     let before = rss();
     pad(
         &rt,

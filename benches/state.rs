@@ -65,18 +65,7 @@ fn bench_otp(c: &mut Criterion) {
 fn bench_start_authentication(c: &mut Criterion) {
     let rt = runtime();
     let p = passkey(&rt, 0);
-    let credential_id = rt.block_on(async {
-        let (options, _) =
-            p.rp.start_authentication(AuthenticationRequest::for_user(p.user_id.clone()))
-                .await
-                .expect("start");
-        p.auth
-            .authenticate(&options)
-            .expect("sign")
-            .raw_id
-            .as_slice()
-            .to_vec()
-    });
+    let credential_id = p.credential_id(&rt);
     let request = AuthenticationRequest::for_user(p.user_id.clone());
     let mut g = c.benchmark_group("state_start_authentication");
     // The same store grows from 1,000 to 1,000,000 credentials between rows.

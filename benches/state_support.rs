@@ -4,7 +4,8 @@
 use keyward::store::{Key, MemoryStore, MemoryStoreLimits, StateStore};
 use keyward::testing::SoftAuthenticator;
 use keyward::webauthn::{
-    RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend, UserEntity, alg,
+    AuthenticationRequest, RegistrationRequest, RelyingParty, RelyingPartyConfig, SignatureBackend,
+    UserEntity, alg,
 };
 use keyward::{AuthenticatorVerifier, Env, ManualClock};
 use std::sync::Arc;
@@ -46,6 +47,25 @@ pub(crate) struct Passkey {
     pub(crate) user_id: Vec<u8>,
     pub(crate) store: Arc<Counting>,
     pub(crate) clock: Arc<ManualClock>,
+}
+
+impl Passkey {
+    /// The registered credential's id, as an assertion carries it.
+    pub(crate) fn credential_id(&self, rt: &tokio::runtime::Runtime) -> Vec<u8> {
+        rt.block_on(async {
+            let (options, _) = self
+                .rp
+                .start_authentication(AuthenticationRequest::for_user(self.user_id.clone()))
+                .await
+                .expect("start");
+            self.auth
+                .authenticate(&options)
+                .expect("sign")
+                .raw_id
+                .as_slice()
+                .to_vec()
+        })
+    }
 }
 
 pub(crate) fn user(n: u64) -> UserEntity {

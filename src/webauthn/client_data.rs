@@ -162,13 +162,7 @@ mod tests {
         }
         assert_eq!(ClientData::parse_plain(browser), serde(browser));
         assert!(ClientData::parse_plain(browser).is_some());
-        let mut seed = 0x0DDB_1A5E_5BAD_5EED_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::webauthn::b64::xorshift(0x0DDB_1A5E_5BAD_5EED_u64);
         let pieces: &[&[u8]] = &[
             b"\"",
             b"\\",
@@ -193,7 +187,7 @@ mod tests {
             let mut t = browser.to_vec();
             for _ in 0..=(next() % 3) {
                 let i = (next() as usize) % (t.len() + 1);
-                if next() % 3 == 0 && i < t.len() {
+                if next().is_multiple_of(3) && i < t.len() {
                     let end = (i + 1 + (next() as usize) % 4).min(t.len());
                     t.drain(i..end);
                 } else {

@@ -357,13 +357,7 @@ mod tests {
 
     #[test]
     fn mutated_responses_are_decoded_as_serde_json_does_or_left_to_it() {
-        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::webauthn::b64::xorshift(0x2545_F491_4F6C_DD1D_u64);
         let pieces: &[&[u8]] = &[
             b"\"",
             b"\\",
