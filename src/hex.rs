@@ -6,11 +6,22 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// Lowercase hex of `bytes`.
 pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
+    push(&mut out, bytes);
     out
+}
+
+/// Appends the lowercase hex of `bytes` to `out`.
+pub(crate) fn push(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        for (pair, b) in buf.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        // Hex digits only: always ASCII.
+        out.push_str(std::str::from_utf8(&buf[..2 * chunk.len()]).unwrap_or_default());
+    }
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -53,7 +64,14 @@ mod tests {
         assert_eq!(text.len(), 512);
         assert!(text.starts_with("000102") && text.ends_with("fdfeff"));
         assert_eq!(decode(&text), Some(all.clone()));
-        assert_eq!(decode(&text.to_uppercase()), Some(all));
+        assert_eq!(decode(&text.to_uppercase()), Some(all.clone()));
+        // Lengths around the 32-byte chunks `push` writes in, appended to existing text.
+        for n in [0, 1, 31, 32, 33, 64, 65] {
+            let mut out = String::from("VE");
+            push(&mut out, &all[..n]);
+            let naive: String = all[..n].iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(out, format!("VE{naive}"));
+        }
     }
 
     #[test]

@@ -54,6 +54,12 @@ impl Secret {
 
 impl From<String> for Secret {
     fn from(mut value: String) -> Self {
+        if value.capacity() == value.len() {
+            // Exactly sized: the buffer becomes the secret's, no copy is left behind.
+            return Secret {
+                bytes: value.into_bytes().into_boxed_slice(),
+            };
+        }
         let secret = Secret::new(value.as_bytes());
         value.zeroize();
         secret

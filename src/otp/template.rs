@@ -66,26 +66,36 @@ impl MessageTemplate {
     /// Renders the body for `code`, valid for `minutes`. The result holds the code, so it is a
     /// [`Secret`].
     pub fn render(&self, code: &str, minutes: u64) -> Secret {
-        // One pass (the placeholders cannot overlap: neither holds a `{` after its first byte).
-        let mut text = String::with_capacity(self.body.len() + code.len() + 4);
+        // Two passes over the placeholders (they cannot overlap: neither holds a `{` after its
+        // first byte): the exact length, then the text, so the buffer holding the code is
+        // allocated once and never reallocated (a reallocation would leave a copy behind).
+        let mut digits = [0u8; 20];
+        let minutes = decimal(minutes, &mut digits);
+        let mut len = 0;
+        self.fill(code, minutes, |part| len += part.len());
+        let mut text = String::with_capacity(len);
+        self.fill(code, minutes, |part| text.push_str(part));
+        Secret::from(text)
+    }
+
+    /// Calls `out` with each piece of the rendered body, in order.
+    fn fill<'s>(&'s self, code: &'s str, minutes: &'s str, mut out: impl FnMut(&'s str)) {
         let mut rest = self.body.as_str();
         while let Some(at) = rest.find('{') {
             let (before, tail) = rest.split_at(at);
-            text.push_str(before);
+            out(before);
             if let Some(after) = tail.strip_prefix("{code}") {
-                text.push_str(code);
+                out(code);
                 rest = after;
             } else if let Some(after) = tail.strip_prefix("{minutes}") {
-                use std::fmt::Write as _;
-                let _ = write!(text, "{minutes}");
+                out(minutes);
                 rest = after;
             } else {
-                text.push('{');
+                out("{");
                 rest = tail.get(1..).unwrap_or_default();
             }
         }
-        text.push_str(rest);
-        Secret::from(text)
+        out(rest);
     }
 }
 
@@ -153,6 +163,20 @@ fn locale_key(locale: &str) -> String {
     locale.trim().replace('_', "-").to_ascii_lowercase()
 }
 
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +188,12 @@ mod tests {
             t.render("123456", 10).expose_str(),
             Some("123456 valid 10 min")
         );
+        for minutes in [0, 7, 100, u64::MAX] {
+            assert_eq!(
+                t.render("123456", minutes).expose_str(),
+                Some(format!("123456 valid {minutes} min").as_str())
+            );
+        }
     }
 
     #[test]

@@ -134,13 +134,15 @@ impl Key {
 
 fn push_encoded(text: &mut String, part: &[u8], binary: bool) {
     if binary {
-        let encoded_len = part.len().div_ceil(3) * 4;
-        if !part.is_empty() && encoded_len <= Key::MAX_PLAIN_PART + 4 {
-            let encoded = URL_SAFE_NO_PAD.encode(part);
-            if encoded.len() <= Key::MAX_PLAIN_PART {
-                text.push_str(&encoded);
-                return;
-            }
+        // Unpadded base64url: 4 characters per 3 bytes, rounded up. Encoded in place.
+        let mut buf = [0u8; Key::MAX_PLAIN_PART];
+        if !part.is_empty()
+            && (part.len() * 4).div_ceil(3) <= Key::MAX_PLAIN_PART
+            && let Ok(n) = URL_SAFE_NO_PAD.encode_slice(part, &mut buf)
+            && let Ok(encoded) = std::str::from_utf8(&buf[..n])
+        {
+            text.push_str(encoded);
+            return;
         }
     } else if !part.is_empty()
         && part.len() <= Key::MAX_PLAIN_PART

@@ -49,6 +49,13 @@ impl std::fmt::Debug for Unknown {
 }
 
 impl Unknown {
+    /// Keeps a field this release does not know, if a rewrite carries it (see [`carried`]).
+    pub(crate) fn keep(&mut self, tag: u8, value: &[u8]) {
+        if carried(tag) {
+            self.0.push((tag, value.to_vec()));
+        }
+    }
+
     /// The carried fields of `r` whose tags `known` does not claim.
     pub(crate) fn of(r: &RecordReader<'_>, known: impl Fn(u8) -> bool) -> Self {
         Unknown(
@@ -305,13 +312,6 @@ impl<'a> RecordReader<'a> {
 }
 
 /// The body of a record of `kind` (the fields after the two header bytes), for [`Fields`].
-#[cfg_attr(
-    not(any(feature = "webauthn", test)),
-    expect(
-        dead_code,
-        reason = "field scans serve the WebAuthn credential records"
-    )
-)]
 pub(crate) fn body_of(kind: u8, bytes: &[u8]) -> Result<&[u8]> {
     match bytes {
         [FORMAT, k, rest @ ..] if *k == kind => Ok(rest),

@@ -118,10 +118,10 @@ impl LocalOtpProvider {
                     Some(prf) => *prf,
                     None => self.sid_prf(&record.sid),
                 };
-                let expected = self.derive_code(&record.sid, &prf, txn, record.code_len)?;
+                let expected = self.derive_digits(&record.sid, &prf, txn, record.code_len)?;
                 // The length is public (the configuration's); the digits compare in constant time.
-                Ok(expected.expose().len() == code.len()
-                    && crate::secret::subtle_eq::constant_time_eq(expected.expose(), code))
+                Ok(expected.as_slice().len() == code.len()
+                    && crate::secret::subtle_eq::constant_time_eq(expected.as_slice(), code))
             }
         }
     }
@@ -139,22 +139,38 @@ impl LocalOtpProvider {
         txn: Option<(&str, &str)>,
         len: u8,
     ) -> Result<Secret> {
+        let digits = self.derive_digits(sid, prf, txn, len)?;
+        Ok(Secret::new(digits.as_slice()))
+    }
+
+    /// [`derive_code`](Self::derive_code)'s digits, on the stack (a check compares them
+    /// without allocating); zeroized when dropped.
+    fn derive_digits(
+        &self,
+        sid: &[u8; 16],
+        prf: &[u8; 32],
+        txn: Option<(&str, &str)>,
+        len: u8,
+    ) -> Result<Digits> {
         let len = len.clamp(1, 19);
         let bound = 10u64.pow(u32::from(len));
         let limit = (u64::MAX / bound) * bound;
-        let digits_of = |words: &[u8]| -> Option<Secret> {
+        let digits_of = |words: &[u8]| -> Option<Digits> {
             for word in words.chunks_exact(8) {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(word);
                 let v = u64::from_be_bytes(b);
                 if v < limit {
                     let mut n = v % bound;
-                    let mut digits = vec![b'0'; usize::from(len)];
-                    for d in digits.iter_mut().rev() {
+                    let mut digits = Digits {
+                        bytes: [b'0'; 19],
+                        len: usize::from(len),
+                    };
+                    for d in digits.bytes[..usize::from(len)].iter_mut().rev() {
                         *d = b'0' + (n % 10) as u8;
                         n /= 10;
                     }
-                    return Some(Secret::new(digits));
+                    return Some(digits);
                 }
             }
             None
@@ -209,6 +225,24 @@ impl LocalOtpProvider {
                 "this verification uses a custom code: pass it again to re-send",
             )),
         }
+    }
+}
+
+/// A derived code's digits (at most 19), zeroized when dropped.
+struct Digits {
+    bytes: [u8; 19],
+    len: usize,
+}
+
+impl Digits {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Drop for Digits {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
     }
 }
 

@@ -40,14 +40,16 @@ impl LocalOtpProvider {
         Duration::from_millis(record.expires_ms.saturating_sub(now_ms)) + self.config.tombstone_ttl
     }
 
+    /// The verification a caller sees; `to` is the destination they named (moved in, not
+    /// copied), or the record's masked form when they named a sid.
     fn to_verification(
         record: &Record,
-        to: Option<&str>,
+        to: Option<String>,
         status: VerificationStatus,
     ) -> Verification {
         Verification {
             sid: record.sid(),
-            to: to.map_or_else(|| record.masked_to.clone(), str::to_owned),
+            to: to.unwrap_or_else(|| record.masked_to.clone()),
             channel: record.channel.clone(),
             valid: status == VerificationStatus::Approved,
             status,
@@ -287,10 +289,10 @@ impl LocalOtpProvider {
                     continue;
                 }
                 let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
-                self.deliver(&to, &next, &code).await?;
+                self.deliver(&to, &next, code).await?;
                 return Ok(Self::to_verification(
                     &next,
-                    Some(&to),
+                    Some(to),
                     VerificationStatus::Pending,
                 ));
             }
@@ -324,7 +326,7 @@ impl LocalOtpProvider {
                 continue; // a concurrent start won: re-send theirs
             };
             let code = self.code_for(&record, request.custom_code.as_ref(), Some(&prf))?;
-            if let Err(err) = self.deliver(&to, &record, &code).await {
+            if let Err(err) = self.deliver(&to, &record, code).await {
                 // Nothing reached the user: forget the verification so a retry starts afresh.
                 self.store
                     .compare_and_swap(&key, version, Write::Delete)
@@ -333,7 +335,7 @@ impl LocalOtpProvider {
             }
             return Ok(Self::to_verification(
                 &record,
-                Some(&to),
+                Some(to),
                 VerificationStatus::Pending,
             ));
         }
@@ -396,7 +398,7 @@ impl LocalOtpProvider {
             if outcome == CasOutcome::Conflict {
                 continue; // changed in between (a re-send, another check): decide again
             }
-            let verification = Self::to_verification(&next, target.to.as_deref(), status);
+            let verification = Self::to_verification(&next, target.to, status);
             return if matched {
                 crate::backend::approved(verification).map(CheckOutcome::Approved)
             } else {
@@ -433,7 +435,7 @@ impl LocalOtpProvider {
             if outcome != CasOutcome::Conflict {
                 return Ok(Self::to_verification(
                     &next,
-                    target.to.as_deref(),
+                    target.to,
                     VerificationStatus::Canceled,
                 ));
             }
@@ -451,7 +453,7 @@ impl LocalOtpProvider {
         }
         Ok(Self::to_verification(
             &record,
-            target.to.as_deref(),
+            target.to,
             VerificationStatus::Pending,
         ))
     }

@@ -10,7 +10,7 @@ use crate::otp::{Channel, StartVerification};
 use crate::secret::Secret;
 
 impl LocalOtpProvider {
-    pub(super) async fn deliver(&self, to: &str, record: &Record, code: &Secret) -> Result<()> {
+    pub(super) async fn deliver(&self, to: &str, record: &Record, code: Secret) -> Result<()> {
         let template = self.config.templates.for_locale(record.locale.as_deref());
         let minutes = self.config.code_ttl.as_secs().div_ceil(60);
         let code_text = code
@@ -50,8 +50,7 @@ impl LocalOtpProvider {
             }
             Secret::from(text)
         };
-        let mut message =
-            OutgoingMessage::new(record.channel.clone(), to.to_owned(), body, code.clone());
+        let mut message = OutgoingMessage::new(record.channel.clone(), to.to_owned(), body, code);
         if let Some(subject) = template.subject() {
             message = message.subject(subject);
         }

@@ -2,9 +2,10 @@
 //! encoding (`store::record`), and the PSD2 transaction it is bound to.
 
 use crate::error::{Error, Result};
-use crate::hex;
 use crate::otp::Channel;
-use crate::store::record::{RecordReader, RecordWriter, Unknown};
+#[cfg(test)]
+use crate::store::record::RecordReader;
+use crate::store::record::{Fields, RecordWriter, Unknown, body_of, decode_u64};
 
 /// Record kind of a self-hosted verification (see `store::record`).
 const RECORD_OTP_VERIFICATION: u8 = 0x10;
@@ -128,48 +129,75 @@ impl Record {
         w.finish()
     }
 
+    /// Decodes a stored verification in one pass over its fields, without allocating an index
+    /// (a start and a check each decode one): the first occurrence of each known tag counts, as
+    /// [`RecordReader`] reads it; unknown fields are kept, in order, for the rewrite.
     pub(super) fn decode(bytes: &[u8]) -> Result<Record> {
-        let r = RecordReader::parse(RECORD_OTP_VERIFICATION, bytes)?;
         let corrupt = || Error::storage("stored verification is corrupt");
-        let small = |tag| -> Result<u32> { u32::try_from(r.u64(tag)?).map_err(|_| corrupt()) };
-        let text = |tag| -> Result<Option<String>> { Ok(r.opt_str(tag)?.map(str::to_owned)) };
+        let mut slots: [Option<&[u8]>; F_DESTINATION as usize + 1] =
+            [None; F_DESTINATION as usize + 1];
+        let mut later = Unknown::default();
+        for field in Fields::new(body_of(RECORD_OTP_VERIFICATION, bytes)?) {
+            let (tag, value) = field?;
+            if known(tag) {
+                let slot = &mut slots[usize::from(tag)];
+                if slot.is_none() {
+                    *slot = Some(value);
+                }
+            } else {
+                later.keep(tag, value);
+            }
+        }
+        let field = |tag: u8| slots[usize::from(tag)];
+        let required = |tag: u8| field(tag).ok_or_else(corrupt);
+        let number = |tag: u8| -> Result<u64> { decode_u64(required(tag)?) };
+        let small = |tag: u8| -> Result<u32> { u32::try_from(number(tag)?).map_err(|_| corrupt()) };
+        let utf8 = |v: &[u8]| -> Result<String> {
+            std::str::from_utf8(v)
+                .map(str::to_owned)
+                .map_err(|_| corrupt())
+        };
+        let text = |tag: u8| -> Result<Option<String>> { field(tag).map(utf8).transpose() };
+        let array =
+            |tag: u8| -> Result<[u8; 16]> { required(tag)?.try_into().map_err(|_| corrupt()) };
         Ok(Record {
-            sid: r.bytes(F_SID)?.try_into().map_err(|_| corrupt())?,
-            destination: r.bytes(F_DESTINATION)?.try_into().map_err(|_| corrupt())?,
-            masked_to: r.str(F_MASKED_TO)?.to_owned(),
-            channel: match r.str(F_CHANNEL)? {
+            sid: array(F_SID)?,
+            destination: array(F_DESTINATION)?,
+            masked_to: utf8(required(F_MASKED_TO)?)?,
+            channel: match required(F_CHANNEL)? {
                 // As written by `encode` (no allocation); anything else as `Channel::parse` reads it.
-                "sms" => Channel::Sms,
-                "call" => Channel::Call,
-                "email" => Channel::Email,
-                "whatsapp" => Channel::Whatsapp,
-                other => Channel::parse(other),
+                b"sms" => Channel::Sms,
+                b"call" => Channel::Call,
+                b"email" => Channel::Email,
+                b"whatsapp" => Channel::Whatsapp,
+                other => Channel::parse(std::str::from_utf8(other).map_err(|_| corrupt())?),
             },
             locale: text(F_LOCALE)?,
-            custom_hash: r
-                .opt_bytes(F_CUSTOM_HASH)
+            custom_hash: field(F_CUSTOM_HASH)
                 .map(|h| h.try_into().map_err(|_| corrupt()))
                 .transpose()?,
-            code_len: u8::try_from(r.u64(F_CODE_LEN)?).map_err(|_| corrupt())?,
+            code_len: u8::try_from(number(F_CODE_LEN)?).map_err(|_| corrupt())?,
             sends: small(F_SENDS)?,
             attempts: small(F_ATTEMPTS)?,
-            created_ms: r.u64(F_CREATED)?,
-            updated_ms: r.u64(F_UPDATED)?,
-            expires_ms: r.u64(F_EXPIRES)?,
-            ended: r.opt_u64(F_ENDED)?.map(Ended::from_u64).transpose()?,
+            created_ms: number(F_CREATED)?,
+            updated_ms: number(F_UPDATED)?,
+            expires_ms: number(F_EXPIRES)?,
+            ended: field(F_ENDED)
+                .map(|v| decode_u64(v).and_then(Ended::from_u64))
+                .transpose()?,
             friendly_name: text(F_FRIENDLY_NAME)?,
             custom_message: text(F_CUSTOM_MESSAGE)?,
             amount: text(F_AMOUNT)?,
             payee: text(F_PAYEE)?,
             app_hash: text(F_APP_HASH)?,
-            later: Unknown::of(&r, known),
+            later,
         })
     }
 
     pub(super) fn sid(&self) -> String {
         let mut s = String::with_capacity(34);
         s.push_str("VE");
-        s.push_str(&hex::encode(&self.sid));
+        crate::hex::push(&mut s, &self.sid);
         s
     }
 
@@ -247,6 +275,59 @@ mod tests {
         for cut in 0..bytes.len() {
             let _ = Record::decode(&bytes[..cut]);
         }
+    }
+
+    #[test]
+    fn the_first_of_repeated_fields_counts_and_unknown_ones_are_kept_in_order() {
+        let p = provider();
+        let request = StartVerification::new("+15017122661", Channel::Sms).locale("fr");
+        let (record, _) = p
+            .new_record(
+                "+15017122661",
+                &p.destination_id("+15017122661"),
+                &Channel::Sms,
+                &request,
+            )
+            .unwrap();
+        let mut bytes = record.encode();
+        let mut w = RecordWriter::body();
+        w.str(F_LOCALE, "de")
+            .bytes(60, b"later a")
+            .u64(F_ATTEMPTS, 9)
+            .bytes(crate::store::record::DERIVED, b"derived")
+            .bytes(61, b"later b");
+        bytes.extend_from_slice(&w.finish());
+        let back = Record::decode(&bytes).unwrap();
+        // As `RecordReader` reads a record: the first occurrence of a tag.
+        let r = RecordReader::parse(RECORD_OTP_VERIFICATION, &bytes).unwrap();
+        assert_eq!(back.locale.as_deref(), r.opt_str(F_LOCALE).unwrap());
+        assert_eq!(back.locale.as_deref(), Some("fr"));
+        assert_eq!(u64::from(back.attempts), r.u64(F_ATTEMPTS).unwrap());
+        assert_eq!(back.later, Unknown::of(&r, known));
+        assert_eq!(
+            later_fields(&back.encode()),
+            vec![(60, b"later a".to_vec()), (61, b"later b".to_vec()),]
+        );
+        // A field that does not decode, wherever it is, makes the record corrupt.
+        let mut bad = bytes.clone();
+        bad.extend_from_slice(&[F_EXPIRES, 5, 1]);
+        assert!(Record::decode(&bad).is_err());
+        let mut bad_text = record.encode();
+        bad_text.extend_from_slice(&[70, 1, 0xff]);
+        assert!(
+            Record::decode(&bad_text).is_ok(),
+            "an unknown field is opaque"
+        );
+        let mut first_bad = RecordWriter::new(RECORD_OTP_VERIFICATION);
+        first_bad.bytes(F_MASKED_TO, &[0xff]);
+        let mut tail = record.encode();
+        first_bad.bytes(F_SID, &record.sid);
+        let mut joined = first_bad.finish();
+        joined.extend_from_slice(&tail.split_off(2));
+        assert!(
+            Record::decode(&joined).is_err(),
+            "the first masked_to is not UTF-8"
+        );
     }
 
     /// The later release's fields of the stored record, in order.
