@@ -47,10 +47,15 @@ pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
 
 /// The `N` bytes of `s` (exactly `2 * N` hex digits); `None` otherwise.
 pub(crate) fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
+    let digits = s.as_bytes();
+    if digits.len() != 2 * N {
         return None;
     }
-    decode(s)?.try_into().ok()
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]

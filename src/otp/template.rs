@@ -24,6 +24,8 @@ use crate::secret::Secret;
 pub struct MessageTemplate {
     body: String,
     subject: Option<String>,
+    /// How many `{minutes}` placeholders the body holds (so a render knows its length at once).
+    minutes_placeholders: usize,
 }
 
 impl MessageTemplate {
@@ -42,6 +44,7 @@ impl MessageTemplate {
             ));
         }
         Ok(MessageTemplate {
+            minutes_placeholders: body.matches("{minutes}").count(),
             body,
             subject: None,
         })
@@ -66,15 +69,19 @@ impl MessageTemplate {
     /// Renders the body for `code`, valid for `minutes`. The result holds the code, so it is a
     /// [`Secret`].
     pub fn render(&self, code: &str, minutes: u64) -> Secret {
-        // Two passes over the placeholders (they cannot overlap: neither holds a `{` after its
-        // first byte): the exact length, then the text, so the buffer holding the code is
-        // allocated once and never reallocated (a reallocation would leave a copy behind).
+        // The exact length first, so the buffer holding the code is allocated once and never
+        // reallocated (a reallocation would leave a copy behind).
         let mut digits = [0u8; 20];
         let minutes = decimal(minutes, &mut digits);
-        let mut len = 0;
-        self.fill(code, minutes, |part| len += part.len());
+        // `{code}` once (checked by `new`), `{minutes}` as counted there: placeholders never
+        // overlap, so `matches` counts what `fill` replaces.
+        let len = self.body.len() - "{code}".len()
+            + code.len()
+            + self.minutes_placeholders * minutes.len()
+            - self.minutes_placeholders * "{minutes}".len();
         let mut text = String::with_capacity(len);
         self.fill(code, minutes, |part| text.push_str(part));
+        debug_assert_eq!(text.len(), len);
         Secret::from(text)
     }
 
@@ -104,6 +111,7 @@ impl Default for MessageTemplate {
         MessageTemplate {
             body: "Your verification code is {code}. It expires in {minutes} minutes.".to_owned(),
             subject: Some("Your verification code".to_owned()),
+            minutes_placeholders: 1,
         }
     }
 }
@@ -194,6 +202,15 @@ mod tests {
                 Some(format!("123456 valid {minutes} min").as_str())
             );
         }
+    }
+
+    #[test]
+    fn the_default_is_what_new_builds() {
+        let d = MessageTemplate::default();
+        let built = MessageTemplate::new(d.body())
+            .unwrap()
+            .with_subject(d.subject().unwrap());
+        assert_eq!(d, built);
     }
 
     #[test]

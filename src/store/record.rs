@@ -348,7 +348,14 @@ impl<'a> Fields<'a> {
         let bytes = self.bytes;
         let tag = *bytes.get(self.pos).ok_or_else(corrupt)?;
         let mut pos = self.pos + 1;
-        let len = usize::try_from(read_varint(bytes, &mut pos)?).map_err(|_| corrupt())?;
+        let len = match bytes.get(pos) {
+            // Most fields are shorter than 128 bytes: a one-byte length.
+            Some(&b) if b < 0x80 => {
+                pos += 1;
+                usize::from(b)
+            }
+            _ => usize::try_from(read_varint(bytes, &mut pos)?).map_err(|_| corrupt())?,
+        };
         let end = pos.checked_add(len).ok_or_else(corrupt)?;
         let value = bytes.get(pos..end).ok_or_else(corrupt)?;
         self.pos = end;
@@ -374,6 +381,11 @@ impl<'a> Iterator for Fields<'a> {
 
 /// A varint field's value.
 pub(crate) fn decode_u64(bytes: &[u8]) -> Result<u64> {
+    if let [b] = bytes
+        && *b < 0x80
+    {
+        return Ok(u64::from(*b));
+    }
     let mut pos = 0;
     let v = read_varint(bytes, &mut pos)?;
     if pos != bytes.len() {
