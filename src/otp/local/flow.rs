@@ -1,6 +1,7 @@
 //! The flows: start (new verification or re-send), check, cancel and fetch, each one
 //! compare-and-swap (or insert) of the destination's one record.
 
+use std::future::Future;
 use std::time::Duration;
 
 use super::codes::{TAG_LEN, parse_sid};
@@ -8,6 +9,7 @@ use super::message::check_local_parameters;
 use super::record::{Ended, Record, transaction};
 use super::{LocalOtpProvider, MAX_START_ROUNDS, from_ms};
 use crate::error::{Error, ErrorKind, Result};
+use crate::otp::sender::OutgoingMessage;
 use crate::otp::{
     Channel, CheckCode, CheckOutcome, StartVerification, Verification, VerificationRef,
     VerificationStatus,
@@ -42,14 +44,10 @@ impl LocalOtpProvider {
 
     /// The verification a caller sees; `to` is the destination they named (moved in, not
     /// copied), or the record's masked form when they named a sid.
-    fn to_verification(
-        record: &Record,
-        to: Option<String>,
-        status: VerificationStatus,
-    ) -> Verification {
+    fn to_verification(record: &Record, to: String, status: VerificationStatus) -> Verification {
         Verification {
             sid: record.sid(),
-            to: to.unwrap_or_else(|| record.masked_to.clone()),
+            to,
             channel: record.channel.clone(),
             valid: status == VerificationStatus::Approved,
             status,
@@ -217,197 +215,298 @@ impl LocalOtpProvider {
         Ok(next)
     }
 
-    pub(super) async fn start_inner(&self, request: StartVerification) -> Result<Verification> {
-        let channel = match request.channel {
-            Channel::Sms | Channel::Call | Channel::Email | Channel::Whatsapp => {
-                request.channel.clone()
+    /// A start. Not an `async fn`: one of those keeps its by-value argument twice (as the
+    /// argument and as the body's local), and the request is the largest part of the future
+    /// every start boxes. The `async move` block holds it once.
+    pub(super) fn start_inner(
+        &self,
+        request: StartVerification,
+    ) -> impl Future<Output = Result<Verification>> + Send + '_ {
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(
+            "keyward.otp.start",
+            backend = "local",
+            channel = %request.channel,
+            to = %crate::trace::masked(&request.to)
+        );
+        let flow = async move {
+            // The flow borrows the request from this block, which holds it once; a refused
+            // start ends with the refusal event `#[instrument(err(Display, level = "info"))]`
+            // would add.
+            let outcome: Result<Verification> = async {
+                let channel = match request.channel {
+                    Channel::Sms | Channel::Call | Channel::Email | Channel::Whatsapp => {
+                        request.channel.clone()
+                    }
+                    Channel::Auto if request.to.contains('@') => Channel::Email,
+                    Channel::Auto => Channel::Sms,
+                    Channel::Sna | Channel::Other(_) => {
+                        return Err(Error::new(
+                            ErrorKind::Unsupported,
+                            "the self-hosted provider delivers by sms, call, email or whatsapp only",
+                        ));
+                    }
+                };
+                let to = channel.normalize_destination(&request.to)?;
+                if let Some(custom) = &request.custom_code {
+                    custom_len(custom)?;
+                }
+                check_local_parameters(&request)?;
+                if let Some(locale) = &request.locale {
+                    let ok = (1..=35).contains(&locale.len())
+                        && locale
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    if !ok {
+                        return Err(Error::invalid_input("locale must be a language tag"));
+                    }
+                }
+                let destination = self.destination_id(&to);
+                let key = Self::record_key(&destination[..TAG_LEN]);
+                let mut counted = false;
+                for _ in 0..MAX_START_ROUNDS {
+                    let current = self.store.get(&key).await?;
+                    // The round's write, message and answer are decided here, so no record is held
+                    // across the awaits below (the future of a start stays small).
+                    let round = self.plan_start(current, &to, &destination, &channel, &request)?;
+                    if !counted {
+                        if self.config.send_budget.is_some() || self.config.send_rate_limit.is_some() {
+                            // Boxed: its state would otherwise widen every start's future.
+                            Box::pin(self.count_send(&destination, request.client.as_deref())).await?;
+                        }
+                        counted = true;
+                    }
+                    match round.write {
+                        // A live verification for this destination: re-send its code.
+                        StartWrite::Resend { version, value } => {
+                            let write = Write::Set {
+                                value,
+                                ttl: Ttl::Keep,
+                            };
+                            if self.store.compare_and_swap(&key, version, write).await?
+                                == CasOutcome::Conflict
+                            {
+                                continue;
+                            }
+                            self.sender.send(&round.message).await?;
+                        }
+                        // None, or an ended one: a new verification replaces it.
+                        StartWrite::New {
+                            replaces,
+                            value,
+                            ttl,
+                        } => {
+                            let written = match replaces {
+                                Some(version) => {
+                                    let write = Write::Set {
+                                        value,
+                                        ttl: Ttl::After(ttl),
+                                    };
+                                    match self.store.compare_and_swap(&key, version, write).await? {
+                                        CasOutcome::Swapped { version } => version,
+                                        CasOutcome::Conflict => None,
+                                    }
+                                }
+                                None => self.store.insert(&key, value, Some(ttl)).await?,
+                            };
+                            let Some(version) = written else {
+                                continue; // a concurrent start won: re-send theirs
+                            };
+                            if let Err(err) = self.sender.send(&round.message).await {
+                                // Nothing reached the user: forget the verification so a retry starts
+                                // afresh.
+                                self.store
+                                    .compare_and_swap(&key, version, Write::Delete)
+                                    .await?;
+                                return Err(err);
+                            }
+                        }
+                    }
+                    let mut verification = round.verification;
+                    verification.to = to;
+                    return Ok(verification);
+                }
+                Err(Error::storage(
+                    "too much contention starting a verification for this destination",
+                ))
             }
-            Channel::Auto if request.to.contains('@') => Channel::Email,
-            Channel::Auto => Channel::Sms,
-            Channel::Sna | Channel::Other(_) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "the self-hosted provider delivers by sms, call, email or whatsapp only",
-                ));
+            .await;
+            #[cfg(feature = "tracing")]
+            if let Err(e) = &outcome {
+                tracing::info!(error = %e);
             }
+            outcome
         };
-        let to = channel.normalize_destination(&request.to)?;
-        if let Some(custom) = &request.custom_code {
-            custom_len(custom)?;
-        }
-        check_local_parameters(&request)?;
-        if let Some(locale) = &request.locale {
-            let ok = (1..=35).contains(&locale.len())
-                && locale
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
-                return Err(Error::invalid_input("locale must be a language tag"));
-            }
-        }
-        let destination = self.destination_id(&to);
-        let key = Self::record_key(&destination[..TAG_LEN]);
-        let mut counted = false;
-        for _ in 0..MAX_START_ROUNDS {
-            let current = self.store.get(&key).await?;
-            let now_ms = self.now_ms();
-            let current = match current {
-                Some(entry) => Some((Record::decode(&entry.value)?, entry.version)),
-                None => None,
-            };
-            if let Some((record, _)) = &current
-                && record.destination != destination
-            {
-                // Two destinations whose 80-bit tags collide (about one chance in 10^12 for a
-                // million destinations): refuse rather than touch the other one's verification.
-                return Err(Error::storage(
-                    "another destination holds this verification slot; try again later",
-                ));
-            }
-            // A live verification for this destination: re-send its code.
-            if let Some((record, version)) = &current
-                && record.is_pending(now_ms)
-            {
-                let next = self.resent(record, &channel, &request)?;
-                if !counted {
-                    self.count_send(&destination, request.client.as_deref())
-                        .await?;
-                    counted = true;
-                }
-                let swapped = self
-                    .store
-                    .compare_and_swap(
-                        &key,
-                        *version,
-                        Write::Set {
-                            value: next.encode(),
-                            ttl: Ttl::Keep,
-                        },
-                    )
-                    .await?;
-                if swapped == CasOutcome::Conflict {
-                    continue;
-                }
-                let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
-                self.deliver(&to, &next, code).await?;
-                return Ok(Self::to_verification(
-                    &next,
-                    Some(to),
-                    VerificationStatus::Pending,
-                ));
-            }
-            // None, or an ended one: a new verification replaces it.
-            if !counted {
-                self.count_send(&destination, request.client.as_deref())
-                    .await?;
-                counted = true;
-            }
-            let (record, prf) = self.new_record(&to, &destination, &channel, &request)?;
-            let ttl = self.record_ttl(&record, now_ms);
-            let written = match &current {
-                Some((_, version)) => match self
-                    .store
-                    .compare_and_swap(
-                        &key,
-                        *version,
-                        Write::Set {
-                            value: record.encode(),
-                            ttl: Ttl::After(ttl),
-                        },
-                    )
-                    .await?
-                {
-                    CasOutcome::Swapped { version } => version,
-                    CasOutcome::Conflict => None,
-                },
-                None => self.store.insert(&key, record.encode(), Some(ttl)).await?,
-            };
-            let Some(version) = written else {
-                continue; // a concurrent start won: re-send theirs
-            };
-            let code = self.code_for(&record, request.custom_code.as_ref(), Some(&prf))?;
-            if let Err(err) = self.deliver(&to, &record, code).await {
-                // Nothing reached the user: forget the verification so a retry starts afresh.
-                self.store
-                    .compare_and_swap(&key, version, Write::Delete)
-                    .await?;
-                return Err(err);
-            }
-            return Ok(Self::to_verification(
-                &record,
-                Some(to),
-                VerificationStatus::Pending,
-            ));
-        }
-        Err(Error::storage(
-            "too much contention starting a verification for this destination",
-        ))
+        #[cfg(feature = "tracing")]
+        let flow = tracing::Instrument::instrument(flow, span);
+        flow
     }
 
-    pub(super) async fn check_inner(&self, request: CheckCode) -> Result<CheckOutcome> {
-        if request.is_sna() || request.sna_client_token.is_some() {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "the self-hosted provider has no silent network authentication",
+    /// What one round of a start writes, sends and answers, from the destination's current
+    /// entry: a re-send of a live verification, or a new one replacing an absent or ended one.
+    /// The answer's `to` is left empty for the caller to fill.
+    fn plan_start(
+        &self,
+        current: Option<crate::store::Entry>,
+        to: &str,
+        destination: &[u8; 16],
+        channel: &Channel,
+        request: &StartVerification,
+    ) -> Result<StartRound> {
+        let now_ms = self.now_ms();
+        let current = match current {
+            Some(entry) => Some((Record::decode(&entry.value)?, entry.version)),
+            None => None,
+        };
+        if let Some((record, _)) = &current
+            && record.destination != *destination
+        {
+            // Two destinations whose 80-bit tags collide (about one chance in 10^12 for a
+            // million destinations): refuse rather than touch the other one's verification.
+            return Err(Error::storage(
+                "another destination holds this verification slot; try again later",
             ));
         }
-        let txn = transaction(&request.amount, &request.payee);
-        let code = request.code.expose();
-        if !(4..=10).contains(&code.len()) || !code.iter().all(u8::is_ascii_alphanumeric) {
-            return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
+        if let Some((record, version)) = &current
+            && record.is_pending(now_ms)
+        {
+            let next = self.resent(record, channel, request)?;
+            let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
+            return Ok(StartRound {
+                message: self.message(to, &next, code)?,
+                verification: Self::to_verification(
+                    &next,
+                    String::new(),
+                    VerificationStatus::Pending,
+                ),
+                write: StartWrite::Resend {
+                    version: *version,
+                    value: next.encode(),
+                },
+            });
         }
-        let target = self.locate(&request.target)?;
-        let max = self.config.max_check_attempts;
-        for _ in 0..MAX_CAS_RETRIES {
-            let (record, version) = self.read(&target).await?;
-            let now_ms = self.now_ms();
-            if !record.is_pending(now_ms) {
-                return Err(Self::gone(&record));
+        let (record, prf) = self.new_record(to, destination, channel, request)?;
+        let code = self.code_for(&record, request.custom_code.as_ref(), Some(&prf))?;
+        Ok(StartRound {
+            message: self.message(to, &record, code)?,
+            verification: Self::to_verification(
+                &record,
+                String::new(),
+                VerificationStatus::Pending,
+            ),
+            write: StartWrite::New {
+                replaces: current.map(|(_, version)| version),
+                value: record.encode(),
+                ttl: self.record_ttl(&record, now_ms),
+            },
+        })
+    }
+
+    /// A check, built as [`start_inner`](Self::start_inner) is so the request is held once.
+    pub(super) fn check_inner(
+        &self,
+        request: CheckCode,
+    ) -> impl Future<Output = Result<CheckOutcome>> + Send + '_ {
+        #[cfg(feature = "tracing")]
+        let span =
+            tracing::info_span!("keyward.otp.check", backend = "local", target = ?request.target);
+        let flow = async move {
+            let outcome: Result<CheckOutcome> = async {
+                if request.is_sna() || request.sna_client_token.is_some() {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "the self-hosted provider has no silent network authentication",
+                    ));
+                }
+                let txn = transaction(&request.amount, &request.payee);
+                let code = request.code.expose();
+                if !(4..=10).contains(&code.len()) || !code.iter().all(u8::is_ascii_alphanumeric) {
+                    return Err(Error::invalid_input("a code is 4 to 10 letters or digits"));
+                }
+                let target = self.locate(&request.target)?;
+                for _ in 0..MAX_CAS_RETRIES {
+                    let (record, version) = self.read(&target).await?;
+                    // Decided before the write, so the record is not held across it.
+                    let round = self.decide_check(record, code, txn, target.prf.as_ref())?;
+                    let mut verification = round.verification;
+                    let write = Write::Set {
+                        value: round.value,
+                        ttl: round.ttl,
+                    };
+                    let outcome = self
+                        .store
+                        .compare_and_swap(&target.key, version, write)
+                        .await?;
+                    if outcome == CasOutcome::Conflict {
+                        continue; // changed in between (a re-send, another check): decide again
+                    }
+                    if let Some(to) = target.to {
+                        verification.to = to;
+                    }
+                    return crate::trace::code_rejected(if round.matched {
+                        crate::backend::approved(verification).map(CheckOutcome::Approved)
+                    } else {
+                        Ok(CheckOutcome::Rejected(verification))
+                    });
+                }
+                Err(Error::storage(
+                    "too much contention checking this verification",
+                ))
             }
-            // One write counts the attempt and decides, so the limit holds however many
-            // checks race, and of two right checks exactly one approves.
-            let matched = self.code_matches(&record, code, txn, target.prf.as_ref())?;
-            let mut next = record;
-            next.attempts = next.attempts.saturating_add(1);
-            next.updated_ms = now_ms;
-            let status = if matched {
-                next.ended = Some(Ended::Approved);
-                VerificationStatus::Approved
-            } else if next.attempts >= max {
-                next.ended = Some(Ended::MaxAttemptsReached);
-                VerificationStatus::MaxAttemptsReached
-            } else {
-                VerificationStatus::Pending
-            };
-            let ttl = if next.ended.is_some() {
-                Ttl::After(self.config.tombstone_ttl)
-            } else {
-                Ttl::Keep
-            };
-            let outcome = self
-                .store
-                .compare_and_swap(
-                    &target.key,
-                    version,
-                    Write::Set {
-                        value: next.encode(),
-                        ttl,
-                    },
-                )
-                .await?;
-            if outcome == CasOutcome::Conflict {
-                continue; // changed in between (a re-send, another check): decide again
+            .await;
+            #[cfg(feature = "tracing")]
+            if let Err(e) = &outcome {
+                tracing::info!(error = %e);
             }
-            let verification = Self::to_verification(&next, target.to, status);
-            return if matched {
-                crate::backend::approved(verification).map(CheckOutcome::Approved)
-            } else {
-                Ok(CheckOutcome::Rejected(verification))
-            };
+            outcome
+        };
+        #[cfg(feature = "tracing")]
+        let flow = tracing::Instrument::instrument(flow, span);
+        flow
+    }
+
+    /// One check of `code` against the stored `record`: the record to write back (the attempt
+    /// counted, maybe ended) and the answer, whose `to` is the masked destination until the
+    /// caller puts the one it was asked for.
+    fn decide_check(
+        &self,
+        record: Record,
+        code: &[u8],
+        txn: Option<(&str, &str)>,
+        prf: Option<&[u8; 32]>,
+    ) -> Result<CheckRound> {
+        let now_ms = self.now_ms();
+        if !record.is_pending(now_ms) {
+            return Err(Self::gone(&record));
         }
-        Err(Error::storage(
-            "too much contention checking this verification",
-        ))
+        // One write counts the attempt and decides, so the limit holds however many checks
+        // race, and of two right checks exactly one approves.
+        let matched = self.code_matches(&record, code, txn, prf)?;
+        let mut next = record;
+        next.attempts = next.attempts.saturating_add(1);
+        next.updated_ms = now_ms;
+        let status = if matched {
+            next.ended = Some(Ended::Approved);
+            VerificationStatus::Approved
+        } else if next.attempts >= self.config.max_check_attempts {
+            next.ended = Some(Ended::MaxAttemptsReached);
+            VerificationStatus::MaxAttemptsReached
+        } else {
+            VerificationStatus::Pending
+        };
+        let ttl = if next.ended.is_some() {
+            Ttl::After(self.config.tombstone_ttl)
+        } else {
+            Ttl::Keep
+        };
+        let value = next.encode();
+        let masked = std::mem::take(&mut next.masked_to);
+        Ok(CheckRound {
+            value,
+            ttl,
+            matched,
+            verification: Self::to_verification(&next, masked, status),
+        })
     }
 
     pub(super) async fn cancel_inner(&self, target: VerificationRef) -> Result<Verification> {
@@ -433,9 +532,10 @@ impl LocalOtpProvider {
                 )
                 .await?;
             if outcome != CasOutcome::Conflict {
+                let to = target.to.unwrap_or_else(|| next.masked_to.clone());
                 return Ok(Self::to_verification(
                     &next,
-                    target.to,
+                    to,
                     VerificationStatus::Canceled,
                 ));
             }
@@ -451,12 +551,40 @@ impl LocalOtpProvider {
         if !record.is_pending(self.now_ms()) {
             return Err(Self::gone(&record));
         }
+        let to = target.to.unwrap_or_else(|| record.masked_to.clone());
         Ok(Self::to_verification(
             &record,
-            target.to,
+            to,
             VerificationStatus::Pending,
         ))
     }
+}
+
+/// One round of a start, decided before its awaits.
+struct StartRound {
+    write: StartWrite,
+    message: OutgoingMessage,
+    verification: Verification,
+}
+
+/// One round of a check, decided before its write.
+struct CheckRound {
+    value: Vec<u8>,
+    ttl: Ttl,
+    matched: bool,
+    verification: Verification,
+}
+
+/// The write of a start round.
+enum StartWrite {
+    /// The live verification's record after a re-send, swapped in at `version`.
+    Resend { version: Version, value: Vec<u8> },
+    /// A new verification's record, replacing the ended one at `replaces` (or inserted).
+    New {
+        replaces: Option<Version>,
+        value: Vec<u8>,
+        ttl: Duration,
+    },
 }
 
 fn too_many_sends() -> Error {

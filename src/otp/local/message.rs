@@ -10,7 +10,14 @@ use crate::otp::{Channel, StartVerification};
 use crate::secret::Secret;
 
 impl LocalOtpProvider {
-    pub(super) async fn deliver(&self, to: &str, record: &Record, code: Secret) -> Result<()> {
+    /// The message delivering `code` for `record` to `to`, rendered from the templates and the
+    /// start parameters (the caller sends it once the record is written).
+    pub(super) fn message(
+        &self,
+        to: &str,
+        record: &Record,
+        code: Secret,
+    ) -> Result<OutgoingMessage> {
         let template = self.config.templates.for_locale(record.locale.as_deref());
         let minutes = self.config.code_ttl.as_secs().div_ceil(60);
         let code_text = code
@@ -54,7 +61,7 @@ impl LocalOtpProvider {
         if let Some(subject) = template.subject() {
             message = message.subject(subject);
         }
-        self.sender.send(&message).await
+        Ok(message)
     }
 }
 

@@ -12,6 +12,8 @@
 //! | `message.rs` | the message the user receives, the start parameters honoured |
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -201,14 +203,29 @@ impl LocalOtpProvider {
 
 #[async_trait]
 impl OtpProvider for LocalOtpProvider {
-    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.start", skip_all, fields(backend = "local", channel = %request.channel, to = %crate::trace::masked(&request.to)), err(Display, level = "info")))]
-    async fn start(&self, request: StartVerification) -> Result<Verification> {
-        self.start_inner(request).await
+    // Start and check box their flow's future directly (traced there) rather than through an
+    // `async fn` wrapper, which would store the request a second time beside that future: the
+    // box of a start + check is the hot path of every login.
+    fn start<'a, 'f>(
+        &'a self,
+        request: StartVerification,
+    ) -> Pin<Box<dyn Future<Output = Result<Verification>> + Send + 'f>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.start_inner(request))
     }
 
-    #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.check", skip_all, fields(backend = "local", target = ?request.target), err(Display, level = "info")))]
-    async fn check(&self, request: CheckCode) -> Result<CheckOutcome> {
-        crate::trace::code_rejected(self.check_inner(request).await)
+    fn check<'a, 'f>(
+        &'a self,
+        request: CheckCode,
+    ) -> Pin<Box<dyn Future<Output = Result<CheckOutcome>> + Send + 'f>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.check_inner(request))
     }
 
     #[cfg_attr(feature = "tracing", tracing::instrument(name = "keyward.otp.fetch", skip_all, fields(backend = "local", target = ?target), err(Display, level = "info")))]
@@ -250,5 +267,32 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    use std::sync::Arc;
+
+    use crate::otp::{Channel, CheckCode, Outbox, StartVerification};
+    use crate::secret::Secret;
+    use crate::store::MemoryStore;
+
+    /// Every start and check boxes its future; at most 1,032 bytes, the allocation stays in
+    /// glibc's per-thread cache (larger ones take the slower bins and consolidate them) and in
+    /// the small size classes of other allocators. A field held across an await, or a
+    /// by-value argument kept twice, shows up here first (docs/benchmarks.md, "State").
+    #[test]
+    fn start_and_check_futures_stay_small() {
+        let p = super::LocalOtpProvider::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(Outbox::new()),
+            Secret::new([1u8; 32]),
+        )
+        .unwrap();
+        let start = p.start_inner(StartVerification::new("+15017122661", Channel::Sms));
+        let check = p.check_inner(CheckCode::to("+15017122661", "123456"));
+        assert!(size_of_val(&start) <= 1032, "{}", size_of_val(&start));
+        assert!(size_of_val(&check) <= 1032, "{}", size_of_val(&check));
     }
 }
