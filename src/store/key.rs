@@ -135,13 +135,8 @@ impl Key {
 fn push_encoded(text: &mut String, part: &[u8], binary: bool) {
     if binary {
         // Unpadded base64url: 4 characters per 3 bytes, rounded up. Encoded in place.
-        let mut buf = [0u8; Key::MAX_PLAIN_PART];
-        if !part.is_empty()
-            && (part.len() * 4).div_ceil(3) <= Key::MAX_PLAIN_PART
-            && let Ok(n) = URL_SAFE_NO_PAD.encode_slice(part, &mut buf)
-            && let Ok(encoded) = std::str::from_utf8(&buf[..n])
-        {
-            text.push_str(encoded);
+        if !part.is_empty() && (part.len() * 4).div_ceil(3) <= Key::MAX_PLAIN_PART {
+            push_base64url(text, part);
             return;
         }
     } else if !part.is_empty()
@@ -159,6 +154,36 @@ fn push_encoded(text: &mut String, part: &[u8], binary: bool) {
     ctx.update(part);
     text.push('~');
     URL_SAFE_NO_PAD.encode_string(ctx.finish().as_ref(), text);
+}
+
+/// Appends the unpadded base64url of a short part (at most 48 bytes): what `URL_SAFE_NO_PAD`
+/// writes, without the engine's general machinery (every OTP start and check builds a key).
+fn push_base64url(text: &mut String, part: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let symbol = |v: u32| char::from(ALPHABET[(v & 63) as usize]);
+    text.reserve((part.len() * 4).div_ceil(3));
+    let mut groups = part.chunks_exact(3);
+    for g in &mut groups {
+        let v = (u32::from(g[0]) << 16) | (u32::from(g[1]) << 8) | u32::from(g[2]);
+        text.push(symbol(v >> 18));
+        text.push(symbol(v >> 12));
+        text.push(symbol(v >> 6));
+        text.push(symbol(v));
+    }
+    match *groups.remainder() {
+        [a] => {
+            let v = u32::from(a) << 16;
+            text.push(symbol(v >> 18));
+            text.push(symbol(v >> 12));
+        }
+        [a, b] => {
+            let v = (u32::from(a) << 16) | (u32::from(b) << 8);
+            text.push(symbol(v >> 18));
+            text.push(symbol(v >> 12));
+            text.push(symbol(v >> 6));
+        }
+        _ => {}
+    }
 }
 
 impl fmt::Debug for Key {
@@ -213,6 +238,38 @@ mod tests {
             assert!(k.as_str().len() <= Key::MAX_LEN, "{}", k.as_str().len());
             assert!(seen.insert(k.as_str().to_owned()));
         }
+    }
+
+    #[test]
+    fn short_binary_parts_are_the_base64_crates_encoding() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 1..=48usize {
+            for _ in 0..8 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect();
+                let mut ours = String::from("x:");
+                push_base64url(&mut ours, &bytes);
+                assert_eq!(ours, format!("x:{}", URL_SAFE_NO_PAD.encode(&bytes)));
+                let key = Key::ephemeral("n").bytes(&bytes);
+                assert_eq!(
+                    key.as_str(),
+                    format!("e:n:{}", URL_SAFE_NO_PAD.encode(&bytes))
+                );
+            }
+        }
+        // 49 bytes encode to 66 symbols, over the plain limit: hashed.
+        assert!(
+            Key::ephemeral("n")
+                .bytes(&[1; 49])
+                .as_str()
+                .starts_with("e:n:~")
+        );
     }
 
     #[test]

@@ -354,36 +354,33 @@ impl LocalOtpProvider {
         request: &StartVerification,
     ) -> Result<StartRound> {
         let now_ms = self.now_ms();
-        let current = match current {
-            Some(entry) => Some((Record::decode(&entry.value)?, entry.version)),
-            None => None,
-        };
-        if let Some((record, _)) = &current
-            && record.destination != *destination
-        {
-            // Two destinations whose 80-bit tags collide (about one chance in 10^12 for a
-            // million destinations): refuse rather than touch the other one's verification.
-            return Err(Error::storage(
-                "another destination holds this verification slot; try again later",
-            ));
-        }
-        if let Some((record, version)) = &current
-            && record.is_pending(now_ms)
-        {
-            let next = self.resent(record, channel, request)?;
-            let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
-            return Ok(StartRound {
-                message: self.message(to, &next, code)?,
-                verification: Self::to_verification(
-                    &next,
-                    String::new(),
-                    VerificationStatus::Pending,
-                ),
-                write: StartWrite::Resend {
-                    version: *version,
-                    value: next.encode(),
-                },
-            });
+        if let Some(entry) = &current {
+            let peek = Record::peek(&entry.value, now_ms)?;
+            if peek.destination != *destination {
+                // Two destinations whose 80-bit tags collide (about one chance in 10^12 for a
+                // million destinations): refuse rather than touch the other one's verification.
+                return Err(Error::storage(
+                    "another destination holds this verification slot; try again later",
+                ));
+            }
+            if peek.pending {
+                // A live verification for this destination: re-send its code.
+                let record = Record::decode(&entry.value)?;
+                let next = self.resent(&record, channel, request)?;
+                let code = self.code_for(&next, request.custom_code.as_ref(), None)?;
+                return Ok(StartRound {
+                    message: self.message(to, &next, code)?,
+                    verification: Self::to_verification(
+                        &next,
+                        String::new(),
+                        VerificationStatus::Pending,
+                    ),
+                    write: StartWrite::Resend {
+                        version: entry.version,
+                        value: next.encode(),
+                    },
+                });
+            }
         }
         let (record, prf) = self.new_record(to, destination, channel, request)?;
         let code = self.code_for(&record, request.custom_code.as_ref(), Some(&prf))?;
@@ -395,7 +392,7 @@ impl LocalOtpProvider {
                 VerificationStatus::Pending,
             ),
             write: StartWrite::New {
-                replaces: current.map(|(_, version)| version),
+                replaces: current.map(|entry| entry.version),
                 value: record.encode(),
                 ttl: self.record_ttl(&record, now_ms),
             },

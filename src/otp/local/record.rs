@@ -195,16 +195,61 @@ impl Record {
     }
 
     pub(super) fn sid(&self) -> String {
-        let mut s = String::with_capacity(34);
-        s.push_str("VE");
-        crate::hex::push(&mut s, &self.sid);
-        s
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 34];
+        text[0] = b'V';
+        text[1] = b'E';
+        for (pair, b) in text[2..].chunks_exact_mut(2).zip(self.sid) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        // `VE` and hex digits: always ASCII.
+        std::str::from_utf8(&text).unwrap_or_default().to_owned()
+    }
+
+    /// What a start needs of the destination's current record to choose between a re-send and
+    /// a new verification, read without decoding the rest (an ended or expired verification is
+    /// replaced whole): its destination and whether it is pending. The first occurrence of a
+    /// tag counts, as in [`decode`](Self::decode).
+    pub(super) fn peek(bytes: &[u8], now_ms: u64) -> Result<Peek> {
+        let corrupt = || Error::storage("stored verification is corrupt");
+        let (mut destination, mut expires, mut ended) = (None, None, None);
+        for field in Fields::new(body_of(RECORD_OTP_VERIFICATION, bytes)?) {
+            let (tag, value) = field?;
+            let slot = match tag {
+                F_DESTINATION => &mut destination,
+                F_EXPIRES => &mut expires,
+                F_ENDED => &mut ended,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        let destination: [u8; 16] = destination
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?;
+        let expires_ms = decode_u64(expires.ok_or_else(corrupt)?)?;
+        let ended = ended
+            .map(|v| decode_u64(v).and_then(Ended::from_u64))
+            .transpose()?;
+        Ok(Peek {
+            destination,
+            pending: ended.is_none() && now_ms < expires_ms,
+        })
     }
 
     /// Whether checks and re-sends still apply.
     pub(super) fn is_pending(&self, now_ms: u64) -> bool {
         self.ended.is_none() && now_ms < self.expires_ms
     }
+}
+
+/// A stored verification's destination and whether it is pending ([`Record::peek`]).
+pub(super) struct Peek {
+    pub(super) destination: [u8; 16],
+    pub(super) pending: bool,
 }
 
 /// The PSD2 transaction of a request, if any.
@@ -328,6 +373,49 @@ mod tests {
             Record::decode(&joined).is_err(),
             "the first masked_to is not UTF-8"
         );
+    }
+
+    #[test]
+    fn a_peek_agrees_with_the_decoded_record() {
+        let p = provider();
+        let request = StartVerification::new("+15017122661", Channel::Sms);
+        let (mut record, _) = p
+            .new_record(
+                "+15017122661",
+                &p.destination_id("+15017122661"),
+                &Channel::Sms,
+                &request,
+            )
+            .unwrap();
+        for ended in [None, Some(Ended::Approved), Some(Ended::Canceled)] {
+            record.ended = ended;
+            let mut bytes = record.encode();
+            // A repeated tag after the first does not count, in either reading.
+            let mut w = RecordWriter::body();
+            w.u64(F_ENDED, 3)
+                .u64(F_EXPIRES, 0)
+                .bytes(F_DESTINATION, &[0; 16]);
+            bytes.extend_from_slice(&w.finish());
+            let full = Record::decode(&bytes).unwrap();
+            for now in [0, record.expires_ms - 1, record.expires_ms, u64::MAX] {
+                let peek = Record::peek(&bytes, now).unwrap();
+                assert_eq!(peek.pending, full.is_pending(now), "{ended:?} at {now}");
+                assert_eq!(peek.destination, full.destination);
+            }
+            for cut in 0..bytes.len() {
+                let _ = Record::peek(&bytes[..cut], 0);
+            }
+        }
+        // Without its destination or expiry, a record is corrupt to a peek too.
+        let mut w = RecordWriter::new(RECORD_OTP_VERIFICATION);
+        w.bytes(F_DESTINATION, &record.destination);
+        assert!(Record::peek(&w.finish(), 0).is_err());
+        // An unknown end state, as the first F_ENDED, is corrupt to both readings.
+        record.ended = None;
+        let mut bad_ended = record.encode();
+        bad_ended.extend_from_slice(&[F_ENDED, 1, 9]);
+        assert!(Record::peek(&bad_ended, 0).is_err());
+        assert!(Record::decode(&bad_ended).is_err());
     }
 
     /// The later release's fields of the stored record, in order.
