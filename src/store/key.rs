@@ -145,9 +145,11 @@ fn push_encoded(text: &mut String, part: &[u8], binary: bool) {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
     {
-        // Only ASCII bytes, so this is valid UTF-8 and the lossy conversion copies it.
-        text.push_str(&String::from_utf8_lossy(part));
-        return;
+        // Only ASCII bytes, so this is valid UTF-8.
+        if let Ok(plain) = std::str::from_utf8(part) {
+            text.push_str(plain);
+            return;
+        }
     }
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&[0x01, u8::from(binary)]);

@@ -137,17 +137,13 @@ impl RecordWriter {
     }
 
     pub(crate) fn u64(&mut self, tag: u8, v: u64) -> &mut Self {
-        // The varint is at most 10 bytes, so its length prefix is one byte.
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
-        let mut v = v;
-        while v >= 0x80 {
-            tmp[n] = (v as u8) | 0x80;
-            v >>= 7;
-            n += 1;
-        }
-        tmp[n] = v as u8;
-        self.bytes(tag, &tmp[..=n])
+        // The varint is at most 10 bytes (7 bits each), so its length prefix is one byte; it is
+        // written in place rather than copied from a scratch buffer.
+        let len = (64 - (v | 1).leading_zeros()).div_ceil(7);
+        self.buf.push(tag);
+        self.buf.push(len as u8);
+        push_varint(&mut self.buf, v);
+        self
     }
 
     /// A signed integer (zigzag, so small negative values stay one byte).
@@ -434,6 +430,23 @@ mod tests {
             .unwrap();
         assert_eq!(scanned, r.fields().collect::<Vec<_>>());
         assert!(body_of(8, &bytes).is_err());
+    }
+
+    #[test]
+    fn integers_of_every_width_round_trip() {
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) | 1] {
+                let mut w = RecordWriter::new(7);
+                w.u64(1, v).u64(2, u64::MAX - v);
+                let bytes = w.finish();
+                let r = RecordReader::parse(7, &bytes).unwrap();
+                assert_eq!(r.u64(1).unwrap(), v);
+                assert_eq!(r.u64(2).unwrap(), u64::MAX - v);
+                let mut varint = Vec::new();
+                push_varint(&mut varint, v);
+                assert_eq!(r.bytes(1).unwrap(), varint.as_slice());
+            }
+        }
     }
 
     #[test]
