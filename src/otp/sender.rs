@@ -133,7 +133,12 @@ impl Outbox {
 
     /// The code of the most recent message sent to `to`.
     pub fn last_code_to(&self, to: &str) -> Option<Secret> {
-        self.last_to(to).map(|m| m.code)
+        // Only the code is copied, not the whole message.
+        self.lock()
+            .iter()
+            .rev()
+            .find(|m| m.to == to)
+            .map(|m| m.code.clone())
     }
 
     /// Number of messages held.
