@@ -241,11 +241,15 @@ fn email_pass(input: &str) -> String {
 
 /// [`email_pass`] of ASCII text: ASCII is its own NFKC form, and its lowercase is ASCII's.
 fn ascii_email_pass(input: &str) -> String {
-    input
-        .bytes()
-        .filter(|b| !char::from(*b).is_whitespace())
-        .map(|b| char::from(b.to_ascii_lowercase()))
-        .collect()
+    // Never longer than the input: one allocation, no regrowth.
+    let mut out = String::with_capacity(input.len());
+    out.extend(
+        input
+            .bytes()
+            .filter(|b| !char::from(*b).is_whitespace())
+            .map(|b| char::from(b.to_ascii_lowercase())),
+    );
+    out
 }
 
 /// Masks a destination for display: all but the last two characters of a phone number become
