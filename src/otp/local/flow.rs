@@ -18,6 +18,28 @@ use crate::secret::Secret;
 use crate::store::record::Unknown;
 use crate::store::{CasOutcome, Key, MAX_CAS_RETRIES, Ttl, Version, Write};
 
+/// The future of a start or check: `$flow`, an `async` block borrowing the request from the
+/// `async move` block around it, which holds the request once (an `async fn` keeps a by-value
+/// argument twice); with `tracing`, inside `$span` and ending with the refusal event
+/// `#[instrument(err(Display, level = "info"))]` would add.
+macro_rules! traced_flow {
+    ($span:expr, $output:ty, $flow:expr) => {{
+        #[cfg(feature = "tracing")]
+        let span = $span;
+        let flow = async move {
+            let outcome: Result<$output> = $flow.await;
+            #[cfg(feature = "tracing")]
+            if let Err(e) = &outcome {
+                tracing::info!(error = %e);
+            }
+            outcome
+        };
+        #[cfg(feature = "tracing")]
+        let flow = tracing::Instrument::instrument(flow, span);
+        flow
+    }};
+}
+
 /// Where a check, fetch or cancel looks.
 struct Target {
     key: Key,
@@ -222,18 +244,15 @@ impl LocalOtpProvider {
         &self,
         request: StartVerification,
     ) -> impl Future<Output = Result<Verification>> + Send + '_ {
-        #[cfg(feature = "tracing")]
-        let span = tracing::info_span!(
-            "keyward.otp.start",
-            backend = "local",
-            channel = %request.channel,
-            to = %crate::trace::masked(&request.to)
-        );
-        let flow = async move {
-            // The flow borrows the request from this block, which holds it once; a refused
-            // start ends with the refusal event `#[instrument(err(Display, level = "info"))]`
-            // would add.
-            let outcome: Result<Verification> = async {
+        traced_flow!(
+            tracing::info_span!(
+                "keyward.otp.start",
+                backend = "local",
+                channel = %request.channel,
+                to = %crate::trace::masked(&request.to)
+            ),
+            Verification,
+            async {
                 let channel = match request.channel {
                     Channel::Sms | Channel::Call | Channel::Email | Channel::Whatsapp => {
                         request.channel.clone()
@@ -270,9 +289,12 @@ impl LocalOtpProvider {
                     // across the awaits below (the future of a start stays small).
                     let round = self.plan_start(current, &to, &destination, &channel, &request)?;
                     if !counted {
-                        if self.config.send_budget.is_some() || self.config.send_rate_limit.is_some() {
+                        if self.config.send_budget.is_some()
+                            || self.config.send_rate_limit.is_some()
+                        {
                             // Boxed: its state would otherwise widen every start's future.
-                            Box::pin(self.count_send(&destination, request.client.as_deref())).await?;
+                            Box::pin(self.count_send(&destination, request.client.as_deref()))
+                                .await?;
                         }
                         counted = true;
                     }
@@ -330,16 +352,7 @@ impl LocalOtpProvider {
                     "too much contention starting a verification for this destination",
                 ))
             }
-            .await;
-            #[cfg(feature = "tracing")]
-            if let Err(e) = &outcome {
-                tracing::info!(error = %e);
-            }
-            outcome
-        };
-        #[cfg(feature = "tracing")]
-        let flow = tracing::Instrument::instrument(flow, span);
-        flow
+        )
     }
 
     /// What one round of a start writes, sends and answers, from the destination's current
@@ -404,11 +417,10 @@ impl LocalOtpProvider {
         &self,
         request: CheckCode,
     ) -> impl Future<Output = Result<CheckOutcome>> + Send + '_ {
-        #[cfg(feature = "tracing")]
-        let span =
-            tracing::info_span!("keyward.otp.check", backend = "local", target = ?request.target);
-        let flow = async move {
-            let outcome: Result<CheckOutcome> = async {
+        traced_flow!(
+            tracing::info_span!("keyward.otp.check", backend = "local", target = ?request.target),
+            CheckOutcome,
+            async {
                 if request.is_sna() || request.sna_client_token.is_some() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -450,16 +462,7 @@ impl LocalOtpProvider {
                     "too much contention checking this verification",
                 ))
             }
-            .await;
-            #[cfg(feature = "tracing")]
-            if let Err(e) = &outcome {
-                tracing::info!(error = %e);
-            }
-            outcome
-        };
-        #[cfg(feature = "tracing")]
-        let flow = tracing::Instrument::instrument(flow, span);
-        flow
+        )
     }
 
     /// One check of `code` against the stored `record`: the record to write back (the attempt

@@ -296,20 +296,21 @@ mod tests {
             .unwrap()
     }
 
+    /// A new verification's record for `+15017122661`.
+    fn sample(p: &LocalOtpProvider, request: &StartVerification) -> Record {
+        let to = "+15017122661";
+        p.new_record(to, &p.destination_id(to), &Channel::Sms, request)
+            .unwrap()
+            .0
+    }
+
     #[test]
     fn records_round_trip_and_hold_no_destination() {
         let p = provider();
         let request = StartVerification::new("+15017122661", Channel::Sms)
             .custom_code("4242")
             .locale("fr");
-        let (record, _) = p
-            .new_record(
-                "+15017122661",
-                &p.destination_id("+15017122661"),
-                &Channel::Sms,
-                &request,
-            )
-            .unwrap();
+        let record = sample(&p, &request);
         let bytes = record.encode();
         assert!(!String::from_utf8_lossy(&bytes).contains("5017122661"));
         let back = Record::decode(&bytes).unwrap();
@@ -326,14 +327,7 @@ mod tests {
     fn the_first_of_repeated_fields_counts_and_unknown_ones_are_kept_in_order() {
         let p = provider();
         let request = StartVerification::new("+15017122661", Channel::Sms).locale("fr");
-        let (record, _) = p
-            .new_record(
-                "+15017122661",
-                &p.destination_id("+15017122661"),
-                &Channel::Sms,
-                &request,
-            )
-            .unwrap();
+        let record = sample(&p, &request);
         let mut bytes = record.encode();
         let mut w = RecordWriter::body();
         w.str(F_LOCALE, "de")
@@ -379,14 +373,7 @@ mod tests {
     fn a_peek_agrees_with_the_decoded_record() {
         let p = provider();
         let request = StartVerification::new("+15017122661", Channel::Sms);
-        let (mut record, _) = p
-            .new_record(
-                "+15017122661",
-                &p.destination_id("+15017122661"),
-                &Channel::Sms,
-                &request,
-            )
-            .unwrap();
+        let mut record = sample(&p, &request);
         for ended in [None, Some(Ended::Approved), Some(Ended::Canceled)] {
             record.ended = ended;
             let mut bytes = record.encode();
