@@ -285,8 +285,8 @@ impl LocalOtpProvider {
                 let mut counted = false;
                 for _ in 0..MAX_START_ROUNDS {
                     let current = self.store.get(&key).await?;
-                    // The round's write, message and answer are decided here, so no record is held
-                    // across the awaits below (the future of a start stays small).
+                    // The round's write, message and answer are decided here, so no record is
+                    // held across the awaits below (the future of a start stays small).
                     let round = self.plan_start(current, &to, &destination, &channel, &request)?;
                     if !counted {
                         if self.config.send_budget.is_some()
@@ -335,8 +335,8 @@ impl LocalOtpProvider {
                                 continue; // a concurrent start won: re-send theirs
                             };
                             if let Err(err) = self.sender.send(&round.message).await {
-                                // Nothing reached the user: forget the verification so a retry starts
-                                // afresh.
+                                // Nothing reached the user: forget the verification so a
+                                // retry starts afresh.
                                 self.store
                                     .compare_and_swap(&key, version, Write::Delete)
                                     .await?;

@@ -165,7 +165,8 @@ impl Record {
             destination: array(F_DESTINATION)?,
             masked_to: utf8(required(F_MASKED_TO)?)?,
             channel: match required(F_CHANNEL)? {
-                // As written by `encode` (no allocation); anything else as `Channel::parse` reads it.
+                // As written by `encode` (no allocation); anything else as `Channel::parse`
+                // reads it.
                 b"sms" => Channel::Sms,
                 b"call" => Channel::Call,
                 b"email" => Channel::Email,
