@@ -163,6 +163,9 @@ struct Inner {
 
 impl Error {
     /// Creates an error of `kind` with a message. The message must not contain secrets.
+    // Cold (as the shorthands below): errors are the rare path, and their construction
+    // inlined into every hot function that can fail would crowd the instruction cache.
+    #[cold]
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
         let retryable = matches!(
             kind,
@@ -180,16 +183,19 @@ impl Error {
     }
 
     /// Shorthand for an [`ErrorKind::InvalidInput`] error.
+    #[cold]
     pub fn invalid_input(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)
     }
 
     /// Shorthand for an [`ErrorKind::Config`] error.
+    #[cold]
     pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::Config, message)
     }
 
     /// Shorthand for an [`ErrorKind::Storage`] error.
+    #[cold]
     pub fn storage(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::Storage, message)
     }
