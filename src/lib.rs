@@ -87,6 +87,7 @@
 mod axum_response;
 mod builder;
 mod clock;
+mod decimal;
 mod env;
 mod error;
 mod hex;

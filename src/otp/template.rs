@@ -72,7 +72,7 @@ impl MessageTemplate {
         // The exact length first, so the buffer holding the code is allocated once and never
         // reallocated (a reallocation would leave a copy behind).
         let mut digits = [0u8; 20];
-        let minutes = decimal(minutes, &mut digits);
+        let minutes = crate::decimal::text(minutes, &mut digits);
         // `{code}` once (checked by `new`), `{minutes}` as counted there: placeholders never
         // overlap, so `matches` counts what `fill` replaces.
         let len = self.body.len() - "{code}".len()
@@ -169,20 +169,6 @@ impl MessageTemplates {
 
 fn locale_key(locale: &str) -> String {
     locale.trim().replace('_', "-").to_ascii_lowercase()
-}
-
-/// `n` in decimal, written into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
 #[cfg(test)]

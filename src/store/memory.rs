@@ -367,21 +367,6 @@ enum Ttl2 {
     At(Option<SystemTime>),
 }
 
-/// `n` in decimal (a counter's value): the digits are `.0[.1..]`.
-fn decimal(n: u64) -> ([u8; 20], usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            return (digits, start);
-        }
-    }
-}
-
 impl MemoryStore {
     /// `insert` (`replace_live` false) and `put` (true): the version written, `None` when a live
     /// entry was kept.
@@ -528,8 +513,9 @@ impl StateStore for MemoryStore {
         let Inner { table, book } = &mut *guard;
         let text = key.as_str();
         let fresh = || {
-            let (digits, start) = decimal(delta);
-            digits[start..].to_vec()
+            crate::decimal::text(delta, &mut [0u8; 20])
+                .as_bytes()
+                .to_vec()
         };
         let (n, replaced) = match table.entry(hash, |s| *s.key == *text, |s| self.hash(&s.key)) {
             TableEntry::Occupied(mut e) if e.get().live(now) => {
@@ -543,9 +529,9 @@ impl StateStore for MemoryStore {
                     .checked_add(delta)
                     .ok_or_else(|| Error::storage("counter overflow"))?;
                 // The counter's text is rewritten in its own buffer (at most 20 digits).
-                let (digits, start) = decimal(next);
                 slot.value.clear();
-                slot.value.extend_from_slice(&digits[start..]);
+                slot.value
+                    .extend_from_slice(crate::decimal::text(next, &mut [0u8; 20]).as_bytes());
                 slot.version = book.version();
                 (next, None)
             }

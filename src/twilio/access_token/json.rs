@@ -165,18 +165,8 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
 }
 
 /// Appends the decimal digits of `value` (no allocation, unlike `to_string`).
-pub(crate) fn push_uint(out: &mut String, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+pub(crate) fn push_uint(out: &mut String, value: u64) {
+    out.push_str(crate::decimal::text(value, &mut [0u8; 20]));
 }
 
 fn push_u_escape(out: &mut String, unit: u16) {
