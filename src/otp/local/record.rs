@@ -133,21 +133,8 @@ impl Record {
     /// (a start and a check each decode one): the first occurrence of each known tag counts, as
     /// [`RecordReader`] reads it; unknown fields are kept, in order, for the rewrite.
     pub(super) fn decode(bytes: &[u8]) -> Result<Record> {
-        let corrupt = || Error::storage("stored verification is corrupt");
-        let mut slots: [Option<&[u8]>; F_DESTINATION as usize + 1] =
-            [None; F_DESTINATION as usize + 1];
         let mut later = Unknown::default();
-        for field in Fields::new(body_of(RECORD_OTP_VERIFICATION, bytes)?) {
-            let (tag, value) = field?;
-            if known(tag) {
-                let slot = &mut slots[usize::from(tag)];
-                if slot.is_none() {
-                    *slot = Some(value);
-                }
-            } else {
-                later.keep(tag, value);
-            }
-        }
+        let slots = scan(bytes, |tag, value| later.keep(tag, value))?;
         let field = |tag: u8| slots[usize::from(tag)];
         let required = |tag: u8| field(tag).ok_or_else(corrupt);
         let number = |tag: u8| -> Result<u64> { decode_u64(required(tag)?) };
@@ -158,8 +145,7 @@ impl Record {
                 .map_err(|_| corrupt())
         };
         let text = |tag: u8| -> Result<Option<String>> { field(tag).map(utf8).transpose() };
-        let array =
-            |tag: u8| -> Result<[u8; 16]> { required(tag)?.try_into().map_err(|_| corrupt()) };
+        let array = |tag: u8| -> Result<[u8; 16]> { id(required(tag)?) };
         Ok(Record {
             sid: array(F_SID)?,
             destination: array(F_DESTINATION)?,
@@ -183,9 +169,7 @@ impl Record {
             created_ms: number(F_CREATED)?,
             updated_ms: number(F_UPDATED)?,
             expires_ms: number(F_EXPIRES)?,
-            ended: field(F_ENDED)
-                .map(|v| decode_u64(v).and_then(Ended::from_u64))
-                .transpose()?,
+            ended: end_state(field(F_ENDED))?,
             friendly_name: text(F_FRIENDLY_NAME)?,
             custom_message: text(F_CUSTOM_MESSAGE)?,
             amount: text(F_AMOUNT)?,
@@ -196,14 +180,9 @@ impl Record {
     }
 
     pub(super) fn sid(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0u8; 34];
-        text[0] = b'V';
-        text[1] = b'E';
-        for (pair, b) in text[2..].chunks_exact_mut(2).zip(self.sid) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0x0f)];
-        }
+        text[..2].copy_from_slice(b"VE");
+        crate::hex::write(&mut text[2..], &self.sid);
         // `VE` and hex digits: always ASCII.
         std::str::from_utf8(&text).unwrap_or_default().to_owned()
     }
@@ -213,31 +192,12 @@ impl Record {
     /// replaced whole): its destination and whether it is pending. The first occurrence of a
     /// tag counts, as in [`decode`](Self::decode).
     pub(super) fn peek(bytes: &[u8], now_ms: u64) -> Result<Peek> {
-        let corrupt = || Error::storage("stored verification is corrupt");
-        let (mut destination, mut expires, mut ended) = (None, None, None);
-        for field in Fields::new(body_of(RECORD_OTP_VERIFICATION, bytes)?) {
-            let (tag, value) = field?;
-            let slot = match tag {
-                F_DESTINATION => &mut destination,
-                F_EXPIRES => &mut expires,
-                F_ENDED => &mut ended,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
-            }
-        }
-        let destination: [u8; 16] = destination
-            .ok_or_else(corrupt)?
-            .try_into()
-            .map_err(|_| corrupt())?;
-        let expires_ms = decode_u64(expires.ok_or_else(corrupt)?)?;
-        let ended = ended
-            .map(|v| decode_u64(v).and_then(Ended::from_u64))
-            .transpose()?;
+        let slots = scan(bytes, |_, _| {})?;
+        let required = |tag: u8| slots[usize::from(tag)].ok_or_else(corrupt);
+        let expires_ms = decode_u64(required(F_EXPIRES)?)?;
         Ok(Peek {
-            destination,
-            pending: ended.is_none() && now_ms < expires_ms,
+            destination: id(required(F_DESTINATION)?)?,
+            pending: end_state(slots[usize::from(F_ENDED)])?.is_none() && now_ms < expires_ms,
         })
     }
 
@@ -245,6 +205,43 @@ impl Record {
     pub(super) fn is_pending(&self, now_ms: u64) -> bool {
         self.ended.is_none() && now_ms < self.expires_ms
     }
+}
+
+/// The fields of a stored verification by tag, the first occurrence of each known one.
+type Slots<'a> = [Option<&'a [u8]>; F_DESTINATION as usize + 1];
+
+/// Reads a stored verification's fields in one pass, allocating nothing: the first occurrence
+/// of each known tag into its slot, every unknown field to `unknown`, in order.
+fn scan<'a>(bytes: &'a [u8], mut unknown: impl FnMut(u8, &'a [u8])) -> Result<Slots<'a>> {
+    let mut slots: Slots<'a> = [None; F_DESTINATION as usize + 1];
+    for field in Fields::new(body_of(RECORD_OTP_VERIFICATION, bytes)?) {
+        let (tag, value) = field?;
+        if known(tag) {
+            let slot = &mut slots[usize::from(tag)];
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        } else {
+            unknown(tag, value);
+        }
+    }
+    Ok(slots)
+}
+
+fn corrupt() -> Error {
+    Error::storage("stored verification is corrupt")
+}
+
+/// A 16-byte id field (sid, destination).
+fn id(value: &[u8]) -> Result<[u8; 16]> {
+    value.try_into().map_err(|_| corrupt())
+}
+
+/// The end state field, if present.
+fn end_state(value: Option<&[u8]>) -> Result<Option<Ended>> {
+    value
+        .map(|v| decode_u64(v).and_then(Ended::from_u64))
+        .transpose()
 }
 
 /// A stored verification's destination and whether it is pending ([`Record::peek`]).
